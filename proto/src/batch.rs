@@ -1,0 +1,466 @@
+//! Batches, events and their envelope.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AuthEvent, HostSample, ListenChange, ListenSnapshot};
+
+/// Version of the batch format this crate reads and writes.
+///
+/// A collector refuses batches whose `version` is newer than the one it was
+/// built with, so an old collector never half-understands a new agent.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Upper bound on events in one batch; the collector refuses larger batches.
+pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
+
+/// Longest agent name accepted.
+pub const AGENT_NAME_MAX: usize = 64;
+
+/// Whether `name` may name an agent: 1 to 64 of `A-Z a-z 0-9 . _ -`, not
+/// starting with `.` or `-`.
+///
+/// Names appear as Prometheus label values and inside tokens, so the set is
+/// kept small and printable.
+pub fn valid_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= AGENT_NAME_MAX
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Capture time: nanoseconds since 1970-01-01T00:00:00Z.
+///
+/// Rules run on this time, never on the collector's wall clock, so a replayed
+/// capture from 2011 behaves like live traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// From whole seconds since the epoch.
+    pub const fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// From nanoseconds since the epoch.
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    /// From a `SystemTime`; times before the epoch become negative.
+    pub fn from_system_time(t: std::time::SystemTime) -> Self {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Self(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+            Err(e) => Self(-i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the epoch (rounded towards negative infinity).
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000_000)
+    }
+
+    /// Seconds since the epoch as a float, for Prometheus.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:09}",
+            self.as_secs(),
+            self.0.rem_euclid(1_000_000_000)
+        )
+    }
+}
+
+/// What an agent sends in one `POST /v1/ingest`.
+///
+/// Events are numbered: the first event of the batch has sequence number
+/// `first_seq`, the next `first_seq + 1`, and so on. Sequence numbers of an
+/// agent only grow, across restarts too, and the collector stores an
+/// `(agent, seq)` pair at most once, so re-sending a batch is always safe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Format version; see [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// Agent name; must match the agent the token was issued to.
+    pub agent: String,
+    /// Sequence number of `events[0]`.
+    pub first_seq: u64,
+    /// The events, in the order the agent produced them.
+    pub events: Vec<Event>,
+}
+
+/// Why a batch is not acceptable, apart from JSON syntax.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("unsupported protocol version {found}; this build reads versions 1 to {supported}")]
+    Version { found: u16, supported: u16 },
+    #[error("batch has no events")]
+    Empty,
+    #[error("batch has {found} events; at most {max} are accepted per batch")]
+    TooManyEvents { found: usize, max: usize },
+    #[error("sequence numbers overflow: first_seq {first_seq} + {count} events passes 2^64")]
+    SeqOverflow { first_seq: u64, count: usize },
+    #[error("invalid agent name {0:?}: use 1-64 of A-Z a-z 0-9 . _ -")]
+    AgentName(String),
+}
+
+impl Batch {
+    /// A batch in the current protocol version.
+    pub fn new(agent: impl Into<String>, first_seq: u64, events: Vec<Event>) -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            agent: agent.into(),
+            first_seq,
+            events,
+        }
+    }
+
+    /// Checks what JSON parsing cannot: version, size, sequence range, name.
+    pub fn validate(&self) -> Result<(), BatchError> {
+        if self.version == 0 || self.version > PROTOCOL_VERSION {
+            return Err(BatchError::Version {
+                found: self.version,
+                supported: PROTOCOL_VERSION,
+            });
+        }
+        if !valid_agent_name(&self.agent) {
+            return Err(BatchError::AgentName(self.agent.clone()));
+        }
+        if self.events.is_empty() {
+            return Err(BatchError::Empty);
+        }
+        if self.events.len() > MAX_EVENTS_PER_BATCH {
+            return Err(BatchError::TooManyEvents {
+                found: self.events.len(),
+                max: MAX_EVENTS_PER_BATCH,
+            });
+        }
+        if self.first_seq.checked_add(self.events.len() as u64).is_none() {
+            return Err(BatchError::SeqOverflow {
+                first_seq: self.first_seq,
+                count: self.events.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `(seq, event)` pairs.
+    pub fn numbered(&self) -> impl Iterator<Item = (u64, &Event)> {
+        (self.first_seq..).zip(self.events.iter())
+    }
+}
+
+/// One thing an agent observed, at the time it observed it.
+///
+/// In JSON the body's fields sit beside `ts`, with `kind` naming the body:
+/// `{"ts": 1700000000000000000, "kind": "auth", "service": "sshd", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// What was observed.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    pub fn new(ts: Timestamp, body: EventBody) -> Self {
+        Self { ts, body }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.body.kind()
+    }
+}
+
+/// The kinds of event. New kinds (packet flows, protocol metadata, integrity
+/// findings) are added as variants; an old collector refuses a batch with a
+/// kind it does not know rather than dropping it silently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// Agent liveness, identity and pipeline health.
+    Heartbeat(Heartbeat),
+    /// Periodic host metrics.
+    HostSample(HostSample),
+    /// The full set of listening sockets (at start and periodically).
+    ListenSnapshot(ListenSnapshot),
+    /// A listening socket opened or closed.
+    ListenChange(ListenChange),
+    /// A login, su or sudo attempt from the system auth log.
+    Auth(AuthEvent),
+    /// Something the agent itself wants an operator to know.
+    Notice(Notice),
+}
+
+impl EventBody {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Heartbeat(_) => EventKind::Heartbeat,
+            Self::HostSample(_) => EventKind::HostSample,
+            Self::ListenSnapshot(_) => EventKind::ListenSnapshot,
+            Self::ListenChange(_) => EventKind::ListenChange,
+            Self::Auth(_) => EventKind::Auth,
+            Self::Notice(_) => EventKind::Notice,
+        }
+    }
+}
+
+/// The `kind` of an event without its body: a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    Heartbeat,
+    HostSample,
+    ListenSnapshot,
+    ListenChange,
+    Auth,
+    Notice,
+}
+
+impl EventKind {
+    /// Every kind, for pre-registering metrics.
+    pub const ALL: [EventKind; 6] = [
+        Self::Heartbeat,
+        Self::HostSample,
+        Self::ListenSnapshot,
+        Self::ListenChange,
+        Self::Auth,
+        Self::Notice,
+    ];
+
+    /// The `kind` string used on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Heartbeat => "heartbeat",
+            Self::HostSample => "host_sample",
+            Self::ListenSnapshot => "listen_snapshot",
+            Self::ListenChange => "listen_change",
+            Self::Auth => "auth",
+            Self::Notice => "notice",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sent at agent start and then every heartbeat interval.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Agent build version (`CARGO_PKG_VERSION`).
+    pub agent_version: String,
+    /// First 16 hex digits of the BLAKE3 hash of the agent's config file
+    /// bytes (or of the built-in default), to spot drift across a fleet.
+    pub config_hash: String,
+    /// Host name as the kernel reports it.
+    pub hostname: String,
+    /// Operating system name and version, e.g. `Debian GNU/Linux 12`.
+    pub os: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Labels from the agent config: region hierarchy (`district`, `town`,
+    /// `site`), `role`, and any others the operator set.
+    pub labels: BTreeMap<String, String>,
+    /// Host sampling interval in milliseconds.
+    pub sample_interval_ms: u64,
+    /// Boot time of the host, seconds since the epoch.
+    pub boot_time: i64,
+    /// The agent's upload pipeline.
+    pub queue: QueueStats,
+    /// Telemetry the agent is not collecting, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// Counters of the agent's shipping pipeline since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Batches waiting to be uploaded.
+    pub queued_batches: u64,
+    /// Batches accepted by the collector.
+    pub sent_batches: u64,
+    /// Upload attempts that failed and will be retried.
+    pub failed_uploads: u64,
+    /// Batches dropped because the queue was full (oldest first).
+    pub dropped_batches: u64,
+    /// Events inside the dropped batches.
+    pub dropped_events: u64,
+    /// Batches the collector refused as invalid (not retried).
+    pub rejected_batches: u64,
+}
+
+/// A part of the telemetry the agent does not collect, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// e.g. `auth-log`, `listening-sockets.owner`.
+    pub component: String,
+    /// Human-readable reason and fix.
+    pub reason: String,
+}
+
+/// Severity of a [`Notice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A message from the agent about itself (a log file rotated, a source
+/// failing, the host rebooted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub level: Level,
+    /// The part of the agent speaking, e.g. `auth-log`.
+    pub component: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthOutcome, AuthService};
+
+    fn auth_event() -> Event {
+        Event::new(
+            Timestamp::from_secs(1_700_000_000),
+            EventBody::Auth(AuthEvent {
+                service: AuthService::Sshd,
+                outcome: AuthOutcome::Failure,
+                user: "root".into(),
+                source_addr: Some("192.0.2.7".parse().unwrap()),
+                source_port: Some(50022),
+                method: Some("password".into()),
+                target_user: None,
+                invalid_user: false,
+                hostname: Some("web-01".into()),
+                message: "Failed password for root from 192.0.2.7 port 50022 ssh2".into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn event_json_has_kind_beside_ts() {
+        let json = serde_json::to_value(auth_event()).unwrap();
+        assert_eq!(json["ts"], 1_700_000_000_000_000_000i64);
+        assert_eq!(json["kind"], "auth");
+        assert_eq!(json["service"], "sshd");
+        assert_eq!(json["outcome"], "failure");
+        assert_eq!(json["source_addr"], "192.0.2.7");
+    }
+
+    #[test]
+    fn batch_round_trips() {
+        let b = Batch::new("web-01", 41, vec![auth_event(), auth_event()]);
+        let bytes = serde_json::to_vec(&b).unwrap();
+        let back: Batch = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, b);
+        let seqs: Vec<u64> = back.numbered().map(|(s, _)| s).collect();
+        assert_eq!(seqs, vec![41, 42]);
+    }
+
+    #[test]
+    fn unknown_kind_is_an_error_naming_it() {
+        let err = serde_json::from_str::<Event>(r#"{"ts":1,"kind":"flow","bytes":3}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `flow`"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_bad_batches() {
+        let mut b = Batch::new("web-01", 0, vec![]);
+        assert_eq!(b.validate(), Err(BatchError::Empty));
+        b.events.push(auth_event());
+        assert_eq!(b.validate(), Ok(()));
+        b.version = 2;
+        assert!(matches!(b.validate(), Err(BatchError::Version { found: 2, .. })));
+        b.version = 1;
+        b.first_seq = u64::MAX;
+        assert!(matches!(b.validate(), Err(BatchError::SeqOverflow { .. })));
+        b.first_seq = 0;
+        b.agent = "bad name".into();
+        assert!(matches!(b.validate(), Err(BatchError::AgentName(_))));
+    }
+
+    #[test]
+    fn agent_names() {
+        assert!(valid_agent_name("gw-district3.site_7"));
+        assert!(!valid_agent_name(""));
+        assert!(!valid_agent_name("-x"));
+        assert!(!valid_agent_name("a:b"));
+        assert!(!valid_agent_name("主机"));
+        assert!(!valid_agent_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn timestamps_before_epoch() {
+        let t = Timestamp::from_nanos(-1);
+        assert_eq!(t.as_secs(), -1);
+        assert_eq!(t.to_string(), "-1.999999999");
+        let st = std::time::UNIX_EPOCH - std::time::Duration::from_secs(2);
+        assert_eq!(Timestamp::from_system_time(st).as_secs(), -2);
+    }
+
+    #[test]
+    fn every_kind_string_matches_serde() {
+        for kind in EventKind::ALL {
+            let quoted = format!("\"{}\"", kind.as_str());
+            // The tag serde writes for each variant must equal as_str.
+            let body = match kind {
+                EventKind::Heartbeat => EventBody::Heartbeat(Heartbeat::default()),
+                EventKind::HostSample => EventBody::HostSample(HostSample::default()),
+                EventKind::ListenSnapshot => EventBody::ListenSnapshot(ListenSnapshot::default()),
+                EventKind::ListenChange => EventBody::ListenChange(ListenChange {
+                    change: crate::SocketChange::Opened,
+                    socket: crate::ListenSocket {
+                        proto: crate::TransportProto::Tcp,
+                        addr: "0.0.0.0".parse().unwrap(),
+                        port: 22,
+                        pid: None,
+                        process: None,
+                        uid: None,
+                    },
+                }),
+                EventKind::Auth => auth_event().body,
+                EventKind::Notice => EventBody::Notice(Notice {
+                    level: Level::Info,
+                    component: "x".into(),
+                    message: "y".into(),
+                }),
+            };
+            assert_eq!(body.kind(), kind);
+            let json = serde_json::to_string(&Event::new(Timestamp(0), body)).unwrap();
+            assert!(json.contains(&format!("\"kind\":{quoted}")), "{json}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(b) = serde_json::from_slice::<Batch>(&bytes) {
+                let _ = b.validate();
+            }
+        }
+    }
+}
