@@ -151,7 +151,11 @@ impl Batch {
                 max: MAX_EVENTS_PER_BATCH,
             });
         }
-        if self.first_seq.checked_add(self.events.len() as u64).is_none() {
+        if self
+            .first_seq
+            .checked_add(self.events.len() as u64)
+            .is_none()
+        {
             return Err(BatchError::SeqOverflow {
                 first_seq: self.first_seq,
                 count: self.events.len(),
@@ -394,7 +398,10 @@ mod tests {
         b.events.push(auth_event());
         assert_eq!(b.validate(), Ok(()));
         b.version = 2;
-        assert!(matches!(b.validate(), Err(BatchError::Version { found: 2, .. })));
+        assert!(matches!(
+            b.validate(),
+            Err(BatchError::Version { found: 2, .. })
+        ));
         b.version = 1;
         b.first_seq = u64::MAX;
         assert!(matches!(b.validate(), Err(BatchError::SeqOverflow { .. })));

@@ -11,17 +11,18 @@
 
 mod auth;
 mod batch;
+pub mod config;
 mod host;
 
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
 pub use batch::{
-    Batch, BatchError, Event, EventBody, EventKind, Heartbeat, Level, Notice, QueueStats,
-    Skipped, Timestamp, AGENT_NAME_MAX, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION, valid_agent_name,
+    AGENT_NAME_MAX, Batch, BatchError, Event, EventBody, EventKind, Heartbeat, Level,
+    MAX_EVENTS_PER_BATCH, Notice, PROTOCOL_VERSION, QueueStats, Skipped, Timestamp,
+    valid_agent_name,
 };
 pub use host::{
-    CpuSample, DiskSample, HostSample, InterfaceSample, ListenChange, ListenSnapshot,
-    ListenSocket, LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, SocketChange,
-    TransportProto,
+    CpuSample, DiskSample, HostSample, InterfaceSample, ListenChange, ListenSnapshot, ListenSocket,
+    LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, SocketChange, TransportProto,
 };
 
 /// Path of the ingest endpoint on the collector.

@@ -1,0 +1,463 @@
+//! Agent configuration (TOML, kebab-case keys, unknown keys rejected).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use shouwang_proto::config::parse_toml;
+
+/// Collector address used when the config names none.
+pub const DEFAULT_COLLECTOR: &str = "http://127.0.0.1:9740";
+/// Where the agent keeps its sequence reservation and log positions.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/shouwang-agent";
+/// Host sampling interval.
+pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
+/// Heartbeat interval.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the full listening-socket set is re-sent.
+pub const DEFAULT_LISTEN_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the auth log is polled for new lines.
+pub const DEFAULT_AUTH_LOG_POLL: Duration = Duration::from_millis(500);
+/// Largest number of events in one batch.
+pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
+/// A batch is sent at the latest this long after its first event.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Batches held in memory while the collector is unreachable.
+pub const DEFAULT_QUEUE_MAX_BATCHES: usize = 2048;
+/// Compressed bytes held in memory while the collector is unreachable.
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The whole agent configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentConfig {
+    /// Agent name as registered with `shouwang-collector agents add NAME`.
+    /// Defaults to the host name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Base URL of the collector, e.g. `http://10.1.2.3:9740`.
+    #[serde(default = "default_collector")]
+    pub collector: String,
+    /// The agent token, inline. Prefer `token-file`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// File holding the agent token (first line; surrounding space ignored).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Directory for the agent's own state (sequence numbers, log positions).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Labels sent with every heartbeat: the region hierarchy (`district`,
+    /// `town`, `site`), `role`, and any others. Keys: `a-z 0-9 _ -`, at most
+    /// 32 characters; values at most 128 characters; at most 16 labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Host telemetry.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Shipping to the collector.
+    #[serde(default)]
+    pub ship: ShipConfig,
+}
+
+/// Which auth log to follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthLogSource {
+    /// `/var/log/auth.log`, then `/var/log/secure`, then journald.
+    Auto,
+    /// The systemd journal, through `journalctl`.
+    Journald,
+    /// Do not follow any auth log.
+    Off,
+    /// This file (rotation followed).
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for AuthLogSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "auto" => Self::Auto,
+            "journald" => Self::Journald,
+            "off" => Self::Off,
+            path if path.starts_with('/') => Self::File(PathBuf::from(path)),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "auth-log = {other:?}: use \"auto\", \"journald\", \"off\" or an absolute path"
+                )));
+            }
+        })
+    }
+}
+
+/// Host telemetry settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostConfig {
+    /// Sample CPU, memory, disks, interfaces, processes, sockets, sessions.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Sampling interval (`10s`, `1m`, …). At least 1 s.
+    #[serde(default = "default_sample_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Heartbeat interval. At least 1 s.
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// How often to re-send the full set of listening sockets; changes are
+    /// sent at every sample regardless.
+    #[serde(default = "default_listen_snapshot", with = "humantime_serde")]
+    pub listen_snapshot: Duration,
+    /// `auto`, `journald`, `off`, or an absolute path to a syslog-format file.
+    #[serde(default = "default_auth_log")]
+    pub auth_log: AuthLogSource,
+    /// How often the auth-log file is checked for new lines and rotation.
+    #[serde(default = "default_auth_log_poll", with = "humantime_serde")]
+    pub auth_log_poll: Duration,
+    /// utmp file listing logged-in sessions.
+    #[serde(default = "default_utmp")]
+    pub utmp: PathBuf,
+}
+
+/// Shipping settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ShipConfig {
+    /// Largest number of events in one batch (1 to 10000).
+    #[serde(default = "default_batch_max_events")]
+    pub batch_max_events: usize,
+    /// A batch is closed at the latest this long after its first event.
+    #[serde(default = "default_flush_interval", with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Batches kept while the collector is unreachable; past this the oldest
+    /// batch is dropped and counted.
+    #[serde(default = "default_queue_max_batches")]
+    pub queue_max_batches: usize,
+    /// Compressed bytes kept while the collector is unreachable.
+    #[serde(default = "default_queue_max_bytes")]
+    pub queue_max_bytes: u64,
+    /// TCP connect timeout.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (connect, send, response).
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// First retry delay after a failed upload (doubles, with jitter).
+    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// zstd level for request bodies (1 to 19).
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_collector() -> String {
+    DEFAULT_COLLECTOR.to_owned()
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+fn default_sample_interval() -> Duration {
+    DEFAULT_SAMPLE_INTERVAL
+}
+fn default_heartbeat() -> Duration {
+    DEFAULT_HEARTBEAT_INTERVAL
+}
+fn default_listen_snapshot() -> Duration {
+    DEFAULT_LISTEN_SNAPSHOT_INTERVAL
+}
+fn default_auth_log() -> AuthLogSource {
+    AuthLogSource::Auto
+}
+fn default_auth_log_poll() -> Duration {
+    DEFAULT_AUTH_LOG_POLL
+}
+fn default_utmp() -> PathBuf {
+    PathBuf::from("/var/run/utmp")
+}
+fn default_batch_max_events() -> usize {
+    DEFAULT_BATCH_MAX_EVENTS
+}
+fn default_flush_interval() -> Duration {
+    DEFAULT_FLUSH_INTERVAL
+}
+fn default_queue_max_batches() -> usize {
+    DEFAULT_QUEUE_MAX_BATCHES
+}
+fn default_queue_max_bytes() -> u64 {
+    DEFAULT_QUEUE_MAX_BYTES
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_backoff_min() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_zstd_level() -> i32 {
+    3
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: DEFAULT_SAMPLE_INTERVAL,
+            heartbeat: DEFAULT_HEARTBEAT_INTERVAL,
+            listen_snapshot: DEFAULT_LISTEN_SNAPSHOT_INTERVAL,
+            auth_log: AuthLogSource::Auto,
+            auth_log_poll: DEFAULT_AUTH_LOG_POLL,
+            utmp: default_utmp(),
+        }
+    }
+}
+
+impl Default for ShipConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            queue_max_batches: DEFAULT_QUEUE_MAX_BATCHES,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
+            connect_timeout: default_connect_timeout(),
+            request_timeout: default_request_timeout(),
+            backoff_min: default_backoff_min(),
+            backoff_max: default_backoff_max(),
+            zstd_level: default_zstd_level(),
+        }
+    }
+}
+
+/// A parsed config plus what it was parsed from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: AgentConfig,
+    /// First 16 hex digits of BLAKE3 over the file bytes.
+    pub hash: String,
+    /// The file, or `<built-in>`.
+    pub origin: String,
+}
+
+/// The config used when no `--config` is given: every default.
+pub const BUILT_IN: &str = "# shouwang-agent built-in defaults\n";
+
+impl LoadedConfig {
+    /// Reads and validates `path`, or the built-in defaults when `None`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (origin, src) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?,
+            ),
+            None => ("<built-in>".to_owned(), BUILT_IN.to_owned()),
+        };
+        Self::parse(&origin, &src)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(origin: &str, src: &str) -> anyhow::Result<Self> {
+        let config: AgentConfig = parse_toml(origin, src)?;
+        config
+            .validate()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        let hash = blake3::hash(src.as_bytes()).to_hex();
+        Ok(Self {
+            config,
+            hash: hash.as_str().get(..16).unwrap_or_default().to_owned(),
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+impl AgentConfig {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(name) = &self.name
+            && !shouwang_proto::valid_agent_name(name)
+        {
+            bail!("name = {name:?}: use 1-64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
+        }
+        if !(self.collector.starts_with("http://") || self.collector.starts_with("https://")) {
+            bail!(
+                "collector = {:?}: must be an http:// or https:// URL",
+                self.collector
+            );
+        }
+        if self.token.is_some() && self.token_file.is_some() {
+            bail!("set either token or token-file, not both");
+        }
+        if self.labels.len() > 16 {
+            bail!("{} labels set; at most 16 are allowed", self.labels.len());
+        }
+        for (k, v) in &self.labels {
+            let key_ok = !k.is_empty()
+                && k.len() <= 32
+                && k.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !key_ok {
+                bail!("label key {k:?}: use 1-32 of a-z 0-9 _ -");
+            }
+            if v.chars().count() > 128 {
+                bail!("label {k}: value longer than 128 characters");
+            }
+        }
+        if self.host.interval < Duration::from_secs(1) {
+            bail!("host.interval must be at least 1s");
+        }
+        if self.host.heartbeat < Duration::from_secs(1) {
+            bail!("host.heartbeat must be at least 1s");
+        }
+        if self.host.auth_log_poll < Duration::from_millis(50) {
+            bail!("host.auth-log-poll must be at least 50ms");
+        }
+        if !(1..=shouwang_proto::MAX_EVENTS_PER_BATCH).contains(&self.ship.batch_max_events) {
+            bail!(
+                "ship.batch-max-events = {}: must be 1 to {}",
+                self.ship.batch_max_events,
+                shouwang_proto::MAX_EVENTS_PER_BATCH
+            );
+        }
+        if self.ship.queue_max_batches == 0 {
+            bail!("ship.queue-max-batches must be at least 1");
+        }
+        if !(1..=19).contains(&self.ship.zstd_level) {
+            bail!(
+                "ship.zstd-level = {}: must be 1 to 19",
+                self.ship.zstd_level
+            );
+        }
+        if self.ship.backoff_min > self.ship.backoff_max {
+            bail!("ship.backoff-min is larger than ship.backoff-max");
+        }
+        Ok(())
+    }
+
+    /// The agent's name: configured, or the host name.
+    pub fn agent_name(&self) -> anyhow::Result<String> {
+        if let Some(n) = &self.name {
+            return Ok(n.clone());
+        }
+        let host = sysinfo::System::host_name().unwrap_or_default();
+        let short = host.split('.').next().unwrap_or_default().to_owned();
+        if shouwang_proto::valid_agent_name(&short) {
+            Ok(short)
+        } else {
+            bail!(
+                "host name {host:?} is not a valid agent name; set `name = \"...\"` in the config"
+            )
+        }
+    }
+
+    /// The token from `token` or `token-file`.
+    pub fn read_token(&self) -> anyhow::Result<String> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read token-file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            (None, None) => bail!(
+                "no agent token: set token-file (or token) in the config; \
+                 create one with `shouwang-collector agents add NAME`"
+            ),
+        };
+        if token.is_empty() {
+            bail!("the agent token is empty");
+        }
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults() {
+        let c = LoadedConfig::parse("<built-in>", BUILT_IN).unwrap();
+        assert_eq!(c.config.host.interval, Duration::from_secs(10));
+        assert_eq!(c.config.collector, DEFAULT_COLLECTOR);
+        assert_eq!(c.hash.len(), 16);
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let src = r#"
+name = "gw-01"
+collector = "http://10.0.0.1:9740"
+token-file = "/etc/shouwang/agent.token"
+[labels]
+district = "dongcheng"
+town = "jianguomen"
+site = "jfz-2"
+role = "gateway"
+[host]
+interval = "5s"
+auth-log = "/var/log/auth.log"
+[ship]
+batch-max-events = 200
+backoff-max = "1m"
+"#;
+        let c = LoadedConfig::parse("a.toml", src).unwrap().config;
+        assert_eq!(c.host.interval, Duration::from_secs(5));
+        assert_eq!(
+            c.host.auth_log,
+            AuthLogSource::File("/var/log/auth.log".into())
+        );
+        assert_eq!(c.labels["district"], "dongcheng");
+        assert_eq!(c.ship.backoff_max, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_key_in_section_is_located() {
+        let err = LoadedConfig::parse("a.toml", "[host]\ninterval = \"5s\"\nintervall = \"6s\"\n")
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("a.toml:3:1: unknown field `intervall`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_explained() {
+        for (src, want) in [
+            ("name = \"bad name\"", "name = \"bad name\""),
+            ("collector = \"10.0.0.1:9740\"", "http:// or https://"),
+            (
+                "[host]\ninterval = \"100ms\"",
+                "host.interval must be at least 1s",
+            ),
+            ("[host]\nauth-log = \"auth.log\"", "absolute path"),
+            ("[labels]\nDistrict = \"x\"", "label key \"District\""),
+            ("[ship]\nbatch-max-events = 0", "batch-max-events = 0"),
+            ("token = \"a\"\ntoken-file = \"/x\"", "not both"),
+        ] {
+            let msg = format!("{:#}", LoadedConfig::parse("a.toml", src).unwrap_err());
+            assert!(msg.contains(want), "{src:?} gave {msg:?}");
+        }
+    }
+
+    #[test]
+    fn hash_changes_with_content() {
+        let a = LoadedConfig::parse("a", "name = \"a\"").unwrap();
+        let b = LoadedConfig::parse("a", "name = \"b\"").unwrap();
+        assert_ne!(a.hash, b.hash);
+    }
+}

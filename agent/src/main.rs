@@ -1,0 +1,97 @@
+//! `shouwang-agent`: see the library docs and README.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use shouwang_agent::config::LoadedConfig;
+use shouwang_agent::host;
+use shouwang_proto::{Event, EventBody, ListenSnapshot, Timestamp, TransportProto};
+
+/// shouwang (守望) host agent: host telemetry and auth events to the collector.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file (TOML). Without it, built-in defaults are used.
+    #[arg(long, short, global = true, env = "SHOUWANG_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Check the config file and print the effective settings.
+    CheckConfig,
+    /// Take one host sample and print it as JSON lines, then exit.
+    Sample,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("shouwang-agent: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let loaded = LoadedConfig::load(cli.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => rt.block_on(shouwang_agent::run::run(loaded)),
+        Command::CheckConfig => {
+            let c = &loaded.config;
+            println!("config: {} (hash {})", loaded.origin, loaded.hash);
+            println!("name: {}", c.agent_name()?);
+            println!("collector: {}", c.collector);
+            println!("state-dir: {}", c.state_dir.display());
+            println!("host.interval: {:?}", c.host.interval);
+            match host::resolve_auth_log(&c.host.auth_log) {
+                Ok(src) => println!("auth-log: {src:?}"),
+                Err(why) => println!("auth-log: skipped: {why}"),
+            }
+            c.read_token()?;
+            println!("token: present");
+            Ok(())
+        }
+        Command::Sample => rt.block_on(async {
+            let utmp = loaded.config.host.utmp.clone();
+            let mut sampler =
+                tokio::task::spawn_blocking(move || host::sampler::HostSampler::new(utmp))
+                    .await??;
+            // CPU usage needs two readings some time apart.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let (mut sample, sockets) = tokio::task::spawn_blocking(move || {
+                let s = sampler.sample();
+                (s, host::sockets::ListenWatcher::new().refresh())
+            })
+            .await?;
+            let sockets = sockets.context("reading /proc/net")?.0;
+            let count = |p| sockets.iter().filter(|s| s.proto == p).count() as u32;
+            sample.listening_tcp = count(TransportProto::Tcp);
+            sample.listening_udp = count(TransportProto::Udp);
+            let ts = Timestamp::from_system_time(std::time::SystemTime::now());
+            for body in [
+                EventBody::HostSample(sample),
+                EventBody::ListenSnapshot(ListenSnapshot { sockets }),
+            ] {
+                println!("{}", serde_json::to_string(&Event::new(ts, body))?);
+            }
+            Ok(())
+        }),
+    }
+}

@@ -1,0 +1,239 @@
+//! Assembles sources, batcher and uploader, and shuts them down in order:
+//! sources stop → the batcher flushes what it holds → the uploader sends
+//! what is queued, for a few seconds at most.
+
+use std::time::Duration;
+
+use shouwang_proto::{Event, EventBody, Heartbeat, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::LoadedConfig;
+use crate::host::{self, ResolvedAuthLog, SkipList};
+use crate::ship::queue::{MemoryStore, ShipQueue};
+use crate::ship::run_batcher;
+use crate::ship::upload::{HttpSink, run_uploader};
+use crate::state::SeqAllocator;
+
+/// Capacity of the channel from sources to the batcher.
+pub const EVENT_CHANNEL: usize = 4096;
+/// How long queued batches may take to send at shutdown.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// What never changes while the agent runs, for heartbeats.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub heartbeat: Heartbeat,
+}
+
+impl Identity {
+    pub fn from_config(loaded: &LoadedConfig) -> Self {
+        let cfg = &loaded.config;
+        Self {
+            heartbeat: Heartbeat {
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+                config_hash: loaded.hash.clone(),
+                hostname: sysinfo::System::host_name().unwrap_or_default(),
+                os: sysinfo::System::long_os_version().unwrap_or_default(),
+                kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+                labels: cfg.labels.clone(),
+                sample_interval_ms: u64::try_from(cfg.host.interval.as_millis())
+                    .unwrap_or(u64::MAX),
+                boot_time: 0,
+                queue: Default::default(),
+                skipped: Vec::new(),
+            },
+        }
+    }
+}
+
+async fn run_heartbeat(
+    identity: Identity,
+    queue: ShipQueue,
+    skipped: SkipList,
+    every: Duration,
+    tx: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let mut hb = identity.heartbeat.clone();
+        hb.boot_time = host::sampler::boot_time();
+        hb.queue = queue.stats();
+        hb.skipped = skipped.snapshot();
+        let ev = Event::new(
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+            EventBody::Heartbeat(hb),
+        );
+        if tx.send(ev).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+/// Runs the agent until a shutdown signal.
+pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
+    run_until(loaded, shutdown_signal()).await
+}
+
+/// Runs the agent until `until` resolves.
+pub async fn run_until(
+    loaded: LoadedConfig,
+    until: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let cfg = loaded.config.clone();
+    let name = cfg.agent_name()?;
+    let token = cfg.read_token()?;
+    let seq = SeqAllocator::open(&cfg.state_dir)?;
+    let queue = ShipQueue::new(Box::new(MemoryStore::new(
+        cfg.ship.queue_max_batches,
+        cfg.ship.queue_max_bytes,
+    )));
+    let sink = HttpSink::new(
+        &cfg.collector,
+        &token,
+        cfg.ship.connect_timeout,
+        cfg.ship.request_timeout,
+    )?;
+    let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
+    let sources = CancellationToken::new();
+    let skipped = SkipList::default();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    let mut threads = Vec::new();
+
+    if cfg.host.enabled {
+        tasks.spawn(host::run_sampler(
+            cfg.host.clone(),
+            tx.clone(),
+            skipped.clone(),
+            sources.clone(),
+        ));
+    } else {
+        skipped.add("host", "host.enabled = false in the config");
+    }
+    match host::resolve_auth_log(&cfg.host.auth_log) {
+        Ok(ResolvedAuthLog::File(path)) => {
+            if !path.exists() {
+                warn!(path = %path.display(), "auth log does not exist yet; waiting for it");
+            }
+            threads.push(host::spawn_auth_file(
+                path,
+                cfg.host.auth_log_poll,
+                cfg.state_dir.clone(),
+                tx.clone(),
+                sources.clone(),
+            )?);
+        }
+        Ok(ResolvedAuthLog::Journald) => {
+            info!("following auth events in the systemd journal");
+            tasks.spawn(host::run_journald(
+                cfg.state_dir.clone(),
+                tx.clone(),
+                sources.clone(),
+            ));
+        }
+        Err(reason) => skipped.add("auth-log", reason),
+    }
+    tasks.spawn(run_heartbeat(
+        Identity::from_config(&loaded),
+        queue.clone(),
+        skipped.clone(),
+        cfg.host.heartbeat,
+        tx.clone(),
+        sources.clone(),
+    ));
+    drop(tx);
+
+    let batcher = tokio::spawn(run_batcher(
+        rx,
+        name.clone(),
+        seq,
+        queue.clone(),
+        cfg.ship.batch_max_events,
+        cfg.ship.flush_interval,
+        cfg.ship.zstd_level,
+    ));
+    let upload_stop = CancellationToken::new();
+    let uploader = tokio::spawn(run_uploader(
+        sink,
+        queue.clone(),
+        cfg.ship.backoff_min,
+        cfg.ship.backoff_max,
+        upload_stop.clone(),
+        SHUTDOWN_DRAIN,
+    ));
+    info!(
+        agent = %name,
+        collector = %cfg.collector,
+        config = %loaded.origin,
+        config_hash = %loaded.hash,
+        interval = ?cfg.host.interval,
+        "shouwang-agent started"
+    );
+
+    // A source that fails ends the agent (with its error); otherwise run
+    // until asked to stop.
+    let mut failure = None;
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            () = &mut until => break,
+            Some(done) = tasks.join_next() => match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => { failure = Some(e); break; }
+                Err(e) => { failure = Some(anyhow::anyhow!("source task failed: {e}")); break; }
+            },
+        }
+    }
+    info!("stopping: flushing queued telemetry");
+    sources.cancel();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            warn!("source ended with an error: {e:#}");
+        }
+    }
+    for t in threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    match batcher.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!("batcher failed: {e:#}"),
+        Err(e) => error!("batcher task failed: {e}"),
+    }
+    upload_stop.cancel();
+    let _ = uploader.await;
+    let st = queue.stats();
+    info!(
+        sent_batches = st.sent_batches,
+        unsent_batches = st.queued_batches,
+        dropped_events = st.dropped_events,
+        "shouwang-agent stopped"
+    );
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

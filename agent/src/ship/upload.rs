@@ -1,0 +1,296 @@
+//! Upload of queued batches, oldest first, with jittered exponential backoff.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use shouwang_proto::{INGEST_PATH, PROTOCOL_VERSION, VERSION_HEADER};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::queue::ShipQueue;
+
+/// Why an upload did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Network trouble, timeouts, 5xx, 429: try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// 401/403: the token is wrong or revoked. Retried (an operator may fix
+    /// the collector side) but logged as an error.
+    #[error("{0}")]
+    Auth(String),
+    /// 400/413/422: the collector will never accept this batch. Dropped.
+    #[error("{0}")]
+    Reject(String),
+}
+
+/// Something that takes a compressed batch body.
+pub trait Sink: Send + Sync {
+    fn send(&self, body: Bytes) -> impl Future<Output = Result<(), SendError>> + Send;
+}
+
+/// The collector's ingest endpoint over HTTP(S).
+#[derive(Debug, Clone)]
+pub struct HttpSink {
+    client: reqwest::Client,
+    url: String,
+    auth: String,
+}
+
+impl HttpSink {
+    pub fn new(
+        collector: &str,
+        token: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .user_agent(concat!("shouwang-agent/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            url: format!("{}{INGEST_PATH}", collector.trim_end_matches('/')),
+            auth: format!("Bearer {token}"),
+        })
+    }
+}
+
+impl Sink for HttpSink {
+    async fn send(&self, body: Bytes) -> Result<(), SendError> {
+        let resp = self
+            .client
+            .post(&self.url)
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .header("content-encoding", "zstd")
+            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Retry(format!("POST {}: {}", self.url, error_chain(&e))))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        let msg = format!("collector answered {status}: {detail}");
+        Err(match status.as_u16() {
+            401 | 403 => SendError::Auth(msg),
+            400 | 413 | 415 | 422 => SendError::Reject(msg),
+            _ => SendError::Retry(msg),
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Sends queued batches until `stop` fires, then keeps sending what is
+/// queued for at most `drain_for` (no retries past that).
+pub async fn run_uploader<S: Sink>(
+    sink: S,
+    queue: ShipQueue,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    stop: CancellationToken,
+    drain_for: Duration,
+) {
+    let new_backoff = || {
+        ExponentialBuilder::default()
+            .with_min_delay(backoff_min)
+            .with_max_delay(backoff_max)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    };
+    let mut backoff = new_backoff();
+    let mut failures: u64 = 0;
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if drain_deadline.is_none() && stop.is_cancelled() {
+            drain_deadline = Some(tokio::time::Instant::now() + drain_for);
+        }
+        let Some(batch) = queue.front() else {
+            if drain_deadline.is_some() {
+                return;
+            }
+            tokio::select! {
+                () = queue.ready() => continue,
+                () = stop.cancelled() => continue,
+            }
+        };
+        let attempt = sink.send(batch.body.clone());
+        let result = match drain_deadline {
+            Some(d) => match tokio::time::timeout_at(d, attempt).await {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(()) => {
+                queue.complete_front(false);
+                if failures > 0 {
+                    info!(after_failures = failures, "upload recovered");
+                }
+                failures = 0;
+                backoff = new_backoff();
+            }
+            Err(SendError::Reject(msg)) => {
+                queue.complete_front(true);
+                error!(
+                    first_seq = batch.first_seq,
+                    events = batch.events,
+                    %msg,
+                    "collector refused a batch; dropped it (not retryable)"
+                );
+            }
+            Err(e) => {
+                queue.record_failure();
+                failures += 1;
+                // One line at the start of an outage, then one per 20 tries.
+                if failures == 1 || failures % 20 == 0 {
+                    match &e {
+                        SendError::Auth(m) => {
+                            error!(failures, msg = %m, "upload refused: check the agent token")
+                        }
+                        _ => warn!(failures, msg = %e, "upload failed; retrying"),
+                    }
+                }
+                let delay = backoff.next().unwrap_or(backoff_max);
+                match drain_deadline {
+                    Some(_) => return,
+                    None => tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop.cancelled() => {}
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ship::queue::{EncodedBatch, MemoryStore};
+    use std::sync::Mutex;
+
+    /// Fails with the scripted results first, then succeeds; records bodies.
+    struct Scripted {
+        script: Mutex<Vec<Result<(), SendError>>>,
+        sent: Mutex<Vec<(tokio::time::Instant, Bytes)>>,
+    }
+
+    impl Sink for &Scripted {
+        async fn send(&self, body: Bytes) -> Result<(), SendError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((tokio::time::Instant::now(), body));
+            let mut s = self.script.lock().unwrap();
+            if s.is_empty() { Ok(()) } else { s.remove(0) }
+        }
+    }
+
+    fn batch(seq: u64) -> EncodedBatch {
+        EncodedBatch {
+            first_seq: seq,
+            events: 1,
+            body: Bytes::from(seq.to_string()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_with_growing_delay_in_order_then_drops_rejected() {
+        let sink = Scripted {
+            script: Mutex::new(vec![
+                Err(SendError::Retry("down".into())),
+                Err(SendError::Retry("down".into())),
+                Err(SendError::Retry("down".into())),
+                Ok(()),
+                Err(SendError::Reject("bad".into())),
+            ]),
+            sent: Mutex::new(Vec::new()),
+        };
+        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)));
+        q.push(batch(1));
+        q.push(batch(2));
+        q.push(batch(3));
+        let stop = CancellationToken::new();
+        let s2 = stop.clone();
+        let q2 = q.clone();
+        let sink_ref = &sink;
+        let run = run_uploader(
+            sink_ref,
+            q2,
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            s2,
+            Duration::from_secs(1),
+        );
+        let watch = async {
+            while q.stats().queued_batches > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            stop.cancel();
+        };
+        tokio::join!(run, watch);
+        let sent = sink.sent.lock().unwrap();
+        let bodies: Vec<&[u8]> = sent.iter().map(|(_, b)| &b[..]).collect();
+        assert_eq!(
+            bodies,
+            vec![&b"1"[..], b"1", b"1", b"1", b"2", b"3"],
+            "oldest first, retried until sent"
+        );
+        let gaps: Vec<Duration> = sent.windows(2).take(3).map(|w| w[1].0 - w[0].0).collect();
+        assert!(gaps[0] >= Duration::from_millis(100), "{gaps:?}");
+        assert!(gaps[2] > gaps[0], "backoff grows: {gaps:?}");
+        let st = q.stats();
+        assert_eq!(
+            (st.sent_batches, st.rejected_batches, st.failed_uploads),
+            (2, 1, 3)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_drains_within_deadline_and_gives_up_on_failure() {
+        let sink = Scripted {
+            script: Mutex::new(vec![Ok(()), Err(SendError::Retry("x".into()))]),
+            sent: Mutex::new(Vec::new()),
+        };
+        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)));
+        for i in 0..3 {
+            q.push(batch(i));
+        }
+        let stop = CancellationToken::new();
+        stop.cancel();
+        run_uploader(
+            &sink,
+            q.clone(),
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            stop,
+            Duration::from_secs(1),
+        )
+        .await;
+        // Sent one, failed the next, and stopped rather than retrying forever.
+        assert_eq!(sink.sent.lock().unwrap().len(), 2);
+        assert_eq!(q.stats().queued_batches, 2);
+    }
+}
