@@ -1,0 +1,398 @@
+//! HTTP routes: ingest, agents, events, health, metrics.
+//!
+//! Every error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
+
+use crate::App;
+use crate::ingest::IngestError;
+use crate::store::AgentRow;
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: &anyhow::Error) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{e:#}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match e {
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Malformed(_) | IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
+            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let timeout = app.config.ingest.request_timeout;
+    Router::new()
+        .route("/v1/ingest", post(ingest))
+        .route("/v1/agents", get(list_agents))
+        .route("/v1/agents/{name}", get(agent_detail))
+        .route("/v1/events", get(events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn ingest(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let started = std::time::Instant::now();
+    match ingest_inner(&app, &headers, body).await {
+        Ok(accepted) => {
+            app.metrics
+                .ingest_seconds
+                .observe(started.elapsed().as_secs_f64());
+            axum::Json(accepted).into_response()
+        }
+        Err(e) => {
+            app.metrics.reject(e.code());
+            ApiError::from(e).into_response()
+        }
+    }
+}
+
+async fn ingest_inner(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<crate::ingest::Accepted, IngestError> {
+    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    let agent = app.ingest.authenticate(text(header::AUTHORIZATION)).await?;
+    let max = app.ingest.limits().max_body;
+    let too_large = || {
+        IngestError::TooLarge(format!(
+            "request body exceeds {max} bytes (ingest.max-body-bytes)"
+        ))
+    };
+    if let Some(len) = text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        && len > max as u64
+    {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large()
+        } else {
+            IngestError::Malformed(format!("cannot read request body: {e}"))
+        }
+    })?;
+    let batch = app
+        .ingest
+        .decode(bytes, text(header::CONTENT_ENCODING))
+        .await?;
+    app.ingest.accept(&agent, batch, app.clock.now_ms()).await
+}
+
+/// Liveness of an agent as shown in `/v1/agents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Online,
+    Offline,
+    NeverSeen,
+}
+
+/// Status from the last time heard from.
+pub fn agent_status(
+    last_seen_ms: Option<i64>,
+    now_ms: i64,
+    offline_after: Duration,
+) -> AgentStatus {
+    match last_seen_ms {
+        None => AgentStatus::NeverSeen,
+        Some(t)
+            if now_ms.saturating_sub(t)
+                <= i64::try_from(offline_after.as_millis()).unwrap_or(i64::MAX) =>
+        {
+            AgentStatus::Online
+        }
+        Some(_) => AgentStatus::Offline,
+    }
+}
+
+/// Summary of the latest host sample.
+#[derive(Debug, Serialize)]
+struct HostSummary {
+    ts: i64,
+    cpu_pct: f32,
+    cpus: usize,
+    load1: f64,
+    memory_used: u64,
+    memory_total: u64,
+    swap_used: u64,
+    disk_max_used_pct: f64,
+    processes: u32,
+    listening_tcp: u32,
+    listening_udp: u32,
+    sessions: usize,
+    uptime_secs: u64,
+}
+
+impl HostSummary {
+    fn new(ts: i64, h: &HostSample) -> Self {
+        Self {
+            ts,
+            cpu_pct: h.cpu.usage_pct,
+            cpus: h.cpu.per_core_pct.len(),
+            load1: h.load.one,
+            memory_used: h.memory.used,
+            memory_total: h.memory.total,
+            swap_used: h.memory.swap_used,
+            disk_max_used_pct: h
+                .disks
+                .iter()
+                .filter(|d| d.total > 0)
+                .map(|d| 100.0 * d.total.saturating_sub(d.available) as f64 / d.total as f64)
+                .fold(0.0, f64::max),
+            processes: h.processes.count,
+            listening_tcp: h.listening_tcp,
+            listening_udp: h.listening_udp,
+            sessions: h.sessions.len(),
+            uptime_secs: h.uptime_secs,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct AgentView {
+    name: String,
+    status: AgentStatus,
+    labels: serde_json::Value,
+    created_at_ms: i64,
+    last_seen_ms: Option<i64>,
+    agent_version: Option<String>,
+    config_hash: Option<String>,
+    hostname: Option<String>,
+    os: Option<String>,
+    kernel: Option<String>,
+    boot_time: Option<i64>,
+    reboots: i64,
+    queue: Option<shouwang_proto::QueueStats>,
+    skipped: Vec<shouwang_proto::Skipped>,
+    host: Option<HostSummary>,
+    /// Only in `/v1/agents/{name}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_sample: Option<HostSample>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listening: Option<Vec<ListenSocket>>,
+}
+
+fn agent_view(row: AgentRow, now_ms: i64, offline_after: Duration, detail: bool) -> AgentView {
+    let hb: Option<Heartbeat> = row
+        .heartbeat
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let host: Option<HostSample> = row
+        .host
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    AgentView {
+        status: agent_status(row.last_seen_ms, now_ms, offline_after),
+        labels: serde_json::from_str(&row.labels).unwrap_or_default(),
+        created_at_ms: row.created_at,
+        last_seen_ms: row.last_seen_ms,
+        agent_version: hb.as_ref().map(|h| h.agent_version.clone()),
+        config_hash: hb.as_ref().map(|h| h.config_hash.clone()),
+        hostname: hb.as_ref().map(|h| h.hostname.clone()),
+        os: hb.as_ref().map(|h| h.os.clone()),
+        kernel: hb.as_ref().map(|h| h.kernel.clone()),
+        boot_time: row.boot_time,
+        reboots: row.reboots,
+        queue: hb.as_ref().map(|h| h.queue),
+        skipped: hb.map(|h| h.skipped).unwrap_or_default(),
+        host: host
+            .as_ref()
+            .map(|h| HostSummary::new(row.host_ts.unwrap_or_default(), h)),
+        host_sample: if detail { host } else { None },
+        listening: if detail {
+            Some(
+                row.listening
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        },
+        name: row.name,
+    }
+}
+
+async fn list_agents(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let rows = app
+        .store
+        .agents()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let now = app.clock.now_ms();
+    let offline_after = app.config.agents.offline_after;
+    let agents: Vec<AgentView> = rows
+        .into_iter()
+        .map(|r| agent_view(r, now, offline_after, false))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "agents": agents })).into_response())
+}
+
+async fn agent_detail(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = app
+        .store
+        .agent(&name)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let Some(row) = row else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no agent named {name:?}"),
+        ));
+    };
+    Ok(axum::Json(agent_view(
+        row,
+        app.clock.now_ms(),
+        app.config.agents.offline_after,
+        true,
+    ))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    agent: Option<String>,
+    kind: Option<String>,
+    before_id: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// Largest page of `/v1/events`.
+pub const MAX_EVENTS_PAGE: u32 = 1000;
+
+async fn events(
+    State(app): State<Arc<App>>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_EVENTS_PAGE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("limit must be 1 to {MAX_EVENTS_PAGE}"),
+        ));
+    }
+    let evs = app
+        .store
+        .events(q.agent.as_deref(), q.kind.as_deref(), q.before_id, limit)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(serde_json::json!({ "events": evs })).into_response())
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    app.store.ping().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(serde_json::json!({ "status": "ready" })).into_response())
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Liveness gauges depend on the clock, so they are set at scrape time.
+    if let Ok(rows) = app.store.agents().await {
+        let now = app.clock.now_ms();
+        app.metrics.agents.set(rows.len() as i64);
+        for r in &rows {
+            let up = agent_status(r.last_seen_ms, now, app.config.agents.offline_after)
+                == AgentStatus::Online;
+            app.metrics
+                .set_agent_status(&r.name, up, r.last_seen_ms.map(|t| t as f64 / 1000.0));
+        }
+    } else {
+        app.metrics.store_errors.inc();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_follows_the_injected_clock() {
+        let d = Duration::from_secs(180);
+        assert_eq!(agent_status(None, 1_000_000, d), AgentStatus::NeverSeen);
+        assert_eq!(
+            agent_status(Some(1_000_000), 1_000_000 + 180_000, d),
+            AgentStatus::Online
+        );
+        assert_eq!(
+            agent_status(Some(1_000_000), 1_000_000 + 180_001, d),
+            AgentStatus::Offline
+        );
+    }
+}

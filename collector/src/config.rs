@@ -1,0 +1,222 @@
+//! Collector configuration (TOML, kebab-case keys, unknown keys rejected).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use shouwang_proto::config::parse_toml;
+
+/// Address served when the config names none (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9740";
+/// Where the SQLite database lives.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/shouwang";
+/// Largest request body accepted, before decompression.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+/// Largest request body after zstd decompression.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 32 * 1024 * 1024;
+/// An agent not heard from for this long is shown offline.
+pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(180);
+/// Stored events older than this are deleted.
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The configuration the demo and a bare `shouwang-collector` start with.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../collector.example.toml");
+
+/// The whole collector configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CollectorConfig {
+    /// Address and port to serve HTTP on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory for `shouwang.db` (SQLite, WAL mode).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub agents: AgentsConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// Limits on `POST /v1/ingest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestConfig {
+    /// Largest request body in bytes, as sent (compressed). Larger bodies are
+    /// refused with 413 before they are read.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest body after decompression; guards against zstd bombs.
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: usize,
+    /// Requests decoded at the same time (decompression and JSON parsing run
+    /// on blocking threads); more wait their turn.
+    #[serde(default = "default_decode_concurrency")]
+    pub decode_concurrency: usize,
+    /// Whole-request timeout.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+/// Agent registry settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentsConfig {
+    /// An agent silent for this long is `offline` in `/v1/agents` and
+    /// `shouwang_agent_up` is 0.
+    #[serde(default = "default_offline_after", with = "humantime_serde")]
+    pub offline_after: Duration,
+}
+
+/// Event store settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreConfig {
+    /// Events (auth attempts, socket changes, notices, heartbeats) are kept
+    /// this long. Host samples are not stored as events: the registry keeps
+    /// each agent's latest sample and Prometheus keeps the history.
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    pub event_retention: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9740))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY
+}
+fn default_max_decompressed() -> usize {
+    DEFAULT_MAX_DECOMPRESSED
+}
+fn default_decode_concurrency() -> usize {
+    4
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_offline_after() -> Duration {
+    DEFAULT_OFFLINE_AFTER
+}
+fn default_retention() -> Duration {
+    DEFAULT_EVENT_RETENTION
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
+            decode_concurrency: default_decode_concurrency(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            offline_after: DEFAULT_OFFLINE_AFTER,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            event_retention: DEFAULT_EVENT_RETENTION,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// Reads `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        match path {
+            Some(p) => {
+                let src = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                Self::parse(&p.display().to_string(), &src)
+            }
+            None => Self::parse("<embedded default>", EMBEDDED_DEFAULT),
+        }
+    }
+
+    pub fn parse(origin: &str, src: &str) -> anyhow::Result<Self> {
+        let c: Self = parse_toml(origin, src)?;
+        c.validate()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.ingest.max_body_bytes < 1024 {
+            bail!("ingest.max-body-bytes must be at least 1024");
+        }
+        if self.ingest.max_decompressed_bytes < self.ingest.max_body_bytes {
+            bail!("ingest.max-decompressed-bytes must be at least ingest.max-body-bytes");
+        }
+        if self.ingest.decode_concurrency == 0 {
+            bail!("ingest.decode-concurrency must be at least 1");
+        }
+        if self.agents.offline_after < Duration::from_secs(1) {
+            bail!("agents.offline-after must be at least 1s");
+        }
+        Ok(())
+    }
+
+    /// Path of the SQLite database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("shouwang.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = CollectorConfig::load(None).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.ingest.max_body_bytes, DEFAULT_MAX_BODY);
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let err = CollectorConfig::parse(
+            "c.toml",
+            "listen = \"127.0.0.1:1\"\n[ingest]\nmax-body = 5\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("c.toml:3:1: unknown field `max-body`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn bad_listen_address_is_located() {
+        let err = CollectorConfig::parse("c.toml", "listen = \"localhost\"\n").unwrap_err();
+        assert!(format!("{err:#}").starts_with("c.toml:1:10:"), "{err:#}");
+    }
+
+    #[test]
+    fn inconsistent_limits_are_refused() {
+        let err = CollectorConfig::parse(
+            "c.toml",
+            "[ingest]\nmax-body-bytes = 10000\nmax-decompressed-bytes = 5000\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("max-decompressed-bytes must be at least"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! shouwang-collector: receives agents' batches, keeps the agent registry and
+//! event store (SQLite), and exposes the REST API and Prometheus metrics.
+//!
+//! Layers, by what they may touch:
+//! - [`ingest::seqset`], [`ingest::token`], [`config`]: pure values;
+//! - [`ingest`]: the ingest pipeline (store and metrics, no HTTP);
+//! - [`store`]: SQLite only;
+//! - [`api`]: HTTP only; [`metrics`]: the Prometheus registry;
+//! - [`demo`]: the one-command demo (spawns the agent process).
+//!
+//! Deliberately absent: no packet capture, no host sampling (that is the
+//! agent), no terminal UI (that is the console).
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use config::CollectorConfig;
+use ingest::{Ingestor, Limits};
+use metrics::Metrics;
+use store::Store;
+
+/// Wall-clock source, injectable for tests.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct App {
+    pub config: CollectorConfig,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub ingest: Ingestor,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    /// Opens the store and primes metrics from it.
+    pub async fn open(config: CollectorConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
+        let store = Store::open(&config.db_path()).await?;
+        let metrics = Metrics::new().context("cannot build the metrics registry")?;
+        // Gauges survive a collector restart: start from each agent's last sample.
+        for row in store.agents().await? {
+            if let Some(h) = row
+                .host
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+            {
+                metrics.observe_host(&row.name, &h);
+            }
+            if let Some(hb) = row
+                .heartbeat
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+            {
+                metrics.observe_heartbeat(&row.name, None, &hb);
+            }
+        }
+        let ingest = Ingestor::new(
+            store.clone(),
+            metrics.clone(),
+            Limits {
+                max_body: config.ingest.max_body_bytes,
+                max_decompressed: config.ingest.max_decompressed_bytes,
+            },
+            config.ingest.decode_concurrency,
+        );
+        Ok(Arc::new(Self {
+            config,
+            store,
+            metrics,
+            ingest,
+            clock,
+        }))
+    }
+}
+
+/// Deletes expired events every `every` until cancelled.
+pub async fn run_retention(app: Arc<App>, every: Duration, cancel: CancellationToken) {
+    let retention = i64::try_from(app.config.store.event_retention.as_millis()).unwrap_or(i64::MAX);
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match app
+            .store
+            .prune(app.clock.now_ms().saturating_sub(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                app.metrics.events_pruned.inc_by(n);
+                info!(deleted = n, "expired events deleted");
+            }
+            Err(e) => {
+                app.metrics.store_errors.inc();
+                warn!("retention failed: {e:#}");
+            }
+        }
+    }
+}
+
+/// Binds the listener; a separate step so callers can learn the port.
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (in use, or needs privileges?)"))
+}
+
+/// Serves until `cancel` fires, then finishes in-flight requests.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    info!("listening on http://{addr}");
+    let retention = tokio::spawn(run_retention(
+        app.clone(),
+        Duration::from_secs(3600),
+        cancel.clone(),
+    ));
+    let router = api::router(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await
+        .context("HTTP server failed")?;
+    cancel.cancel();
+    let _ = retention.await;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! `shouwang-collector`: see the library docs and README.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use shouwang_collector::config::CollectorConfig;
+use shouwang_collector::demo::DemoArgs;
+use shouwang_collector::ingest::token;
+use shouwang_collector::store::Store;
+use shouwang_collector::{App, Clock, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+/// shouwang (守望) collector: ingest, agent registry, API and metrics.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file (TOML). Without it, the embedded default is used.
+    #[arg(long, short, global = true, env = "SHOUWANG_COLLECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve ingest, API and metrics (the default).
+    Serve,
+    /// Check the config file and print the effective settings.
+    CheckConfig,
+    /// Manage agents and their tokens.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Start a collector and a local agent watching this machine.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// Register an agent and print its token (shown once, stored hashed).
+    Add { name: String },
+    /// List registered agents.
+    List,
+    /// Issue a new token for an agent; the old one stops working.
+    Rotate { name: String },
+    /// Remove an agent and its stored events.
+    Remove { name: String },
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("shouwang-collector: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let demo = matches!(cli.command, Some(Command::Demo(_)));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if demo { "warn" } else { "info" })
+            }),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(CollectorConfig::load(cli.config.as_deref())?).await,
+            Command::CheckConfig => {
+                let c = CollectorConfig::load(cli.config.as_deref())?;
+                println!("listen: {}", c.listen);
+                println!("database: {}", c.db_path().display());
+                println!("ingest.max-body-bytes: {}", c.ingest.max_body_bytes);
+                println!(
+                    "ingest.max-decompressed-bytes: {}",
+                    c.ingest.max_decompressed_bytes
+                );
+                println!("agents.offline-after: {:?}", c.agents.offline_after);
+                println!("store.event-retention: {:?}", c.store.event_retention);
+                Ok(())
+            }
+            Command::Agents { command } => {
+                agents(CollectorConfig::load(cli.config.as_deref())?, command).await
+            }
+            Command::Demo(args) => shouwang_collector::demo::run(args).await,
+        }
+    })
+}
+
+async fn serve(config: CollectorConfig) -> anyhow::Result<()> {
+    let listener = shouwang_collector::bind(config.listen).await?;
+    let app = App::open(config, Arc::new(SystemClock)).await?;
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        c.cancel();
+    });
+    shouwang_collector::serve(app, listener, cancel).await
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+async fn agents(config: CollectorConfig, command: AgentsCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.db_path()).await?;
+    let check = |name: &str| {
+        if shouwang_proto::valid_agent_name(name) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "invalid agent name {name:?}: use 1-64 of A-Z a-z 0-9 . _ - (not starting with . or -)"
+            ))
+        }
+    };
+    match command {
+        AgentsCommand::Add { name } => {
+            check(&name)?;
+            let t = token::generate(&name)?;
+            if !store
+                .add_agent(&name, &t.digest, SystemClock.now_ms())
+                .await?
+            {
+                bail!("agent {name:?} already exists; use `agents rotate {name}` for a new token");
+            }
+            eprintln!(
+                "agent {name:?} added. Its token (shown only now; put it in the agent's token-file):"
+            );
+            println!("{}", t.token);
+        }
+        AgentsCommand::Rotate { name } => {
+            check(&name)?;
+            let t = token::generate(&name)?;
+            if !store.rotate_token(&name, &t.digest).await? {
+                bail!("no agent named {name:?}; add it with `agents add {name}`");
+            }
+            eprintln!("agent {name:?} has a new token; the old one no longer works:");
+            println!("{}", t.token);
+        }
+        AgentsCommand::Remove { name } => {
+            if !store.remove_agent(&name).await? {
+                bail!("no agent named {name:?}");
+            }
+            eprintln!("agent {name:?} removed, with its stored events");
+        }
+        AgentsCommand::List => {
+            let rows = store.agents().await?;
+            if rows.is_empty() {
+                eprintln!("no agents; add one with `shouwang-collector agents add NAME`");
+            }
+            for r in rows {
+                println!(
+                    "{}\tlast_seen_ms={}\tlabels={}",
+                    r.name,
+                    r.last_seen_ms
+                        .map_or_else(|| "never".to_owned(), |t| t.to_string()),
+                    r.labels
+                );
+            }
+        }
+    }
+    Ok(())
+}
