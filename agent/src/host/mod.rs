@@ -198,9 +198,9 @@ fn follow_auth_file(
         .filter(|(p, _)| p == path)
         .map(|(_, pos)| pos);
     let mut follower = follow::Follower::new(path, resume);
-    info!(path = %path.display(), resumed = resume.is_some(), "following auth log");
     let mut saved = resume;
     let mut last_error: Option<String> = None;
+    let mut announced = false;
     while !cancel.is_cancelled() {
         let mut events = Vec::new();
         let wall = chrono::Local::now();
@@ -214,6 +214,27 @@ fn follow_auth_file(
         match result {
             Ok(report) => {
                 last_error = None;
+                // Say once where reading starts, so operators (and tests)
+                // know from which point on lines are covered.
+                if !announced && let Some(pos) = follower.position() {
+                    announced = true;
+                    info!(path = %path.display(), offset = pos.offset, resumed = resume.is_some(), "following auth log");
+                    events.insert(
+                        0,
+                        Event::new(
+                            now(),
+                            EventBody::Notice(Notice {
+                                level: Level::Info,
+                                component: "auth-log".into(),
+                                message: format!(
+                                    "following {} from byte {}",
+                                    path.display(),
+                                    pos.offset
+                                ),
+                            }),
+                        ),
+                    );
+                }
                 if report.rotated || report.truncated {
                     let what = if report.rotated {
                         "rotated"

@@ -409,27 +409,55 @@ impl Ingestor {
     }
 }
 
-/// Decompresses within `max` bytes and parses a batch.
-pub fn decode_body(body: &[u8], zstd: bool, max: usize) -> Result<Batch, IngestError> {
+/// Largest zstd window a streamed body may use (2 MiB). Agents compress each
+/// batch in one shot, so the frame carries its size and needs no window; a
+/// frame asking for more is refused instead of allocating it.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 21;
+
+/// Decompresses `body` into at most `max` bytes, with memory bounded by
+/// `max` plus the window above.
+pub fn decompress_bounded(body: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
     let too_large =
         || IngestError::TooLarge(format!("body exceeds {max} bytes after decompression"));
-    let owned;
-    let json: &[u8] = if zstd {
-        let decoder = zstd::stream::read::Decoder::new(body)
-            .map_err(|e| IngestError::Malformed(format!("zstd: {e}")))?;
-        let mut out = Vec::new();
-        decoder
-            .take(max as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| IngestError::Malformed(format!("body is not valid zstd: {e}")))?;
-        if out.len() > max {
+    let malformed =
+        |e: std::io::Error| IngestError::Malformed(format!("body is not valid zstd: {e}"));
+    // The frame header says how large the content is: refuse a bomb before
+    // inflating any of it, and otherwise decompress into one exact buffer.
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(body) {
+        if size > max as u64 {
             return Err(too_large());
         }
-        owned = out;
+        let mut out = Vec::with_capacity(usize::try_from(size).map_err(|_| too_large())?);
+        let mut d = zstd::bulk::Decompressor::new().map_err(malformed)?;
+        if d.decompress_to_buffer(body, &mut out).is_ok() {
+            return Ok(out);
+        }
+        // Several frames, or a header that lies: fall through to streaming.
+    }
+    let mut decoder = zstd::stream::read::Decoder::new(body).map_err(malformed)?;
+    decoder
+        .window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(malformed)?;
+    let mut out = Vec::new();
+    decoder
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(malformed)?;
+    if out.len() > max {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// Decompresses within `max` bytes and parses a batch.
+pub fn decode_body(body: &[u8], zstd: bool, max: usize) -> Result<Batch, IngestError> {
+    let owned;
+    let json: &[u8] = if zstd {
+        owned = decompress_bounded(body, max)?;
         &owned
     } else {
         if body.len() > max {
-            return Err(too_large());
+            return Err(IngestError::TooLarge(format!("body exceeds {max} bytes")));
         }
         body
     };
@@ -448,6 +476,38 @@ mod tests {
         assert!(compressed.len() < 4096);
         let err = decode_body(&compressed, true, 1024 * 1024).unwrap_err();
         assert_eq!(err.code(), "too_large");
+    }
+
+    #[test]
+    fn streamed_bombs_and_huge_windows_are_refused() {
+        use std::io::Write;
+        // Streaming encoder: no content size in the header.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&vec![b' '; 5 * 1024 * 1024]).unwrap();
+        let streamed = enc.finish().unwrap();
+        assert_eq!(
+            decompress_bounded(&streamed, 1024 * 1024)
+                .unwrap_err()
+                .code(),
+            "too_large"
+        );
+        // A frame wanting a 128 MiB window is refused, not allocated.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.window_log(27).unwrap();
+        enc.long_distance_matching(true).unwrap();
+        enc.write_all(&vec![b'x'; 3 * 1024 * 1024]).unwrap();
+        let wide = enc.finish().unwrap();
+        assert_eq!(
+            decompress_bounded(&wide, 64 * 1024 * 1024)
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+        // Ordinary agent bodies still decode.
+        let ok = zstd::bulk::compress(b"{}", 3).unwrap();
+        assert_eq!(decompress_bounded(&ok, 10).unwrap(), b"{}");
     }
 
     #[test]

@@ -1,0 +1,352 @@
+//! Harness for end-to-end tests: real `shouwang-collector` and
+//! `shouwang-agent` processes on loopback, with temporary configs and data
+//! directories. Processes are killed when their handle drops.
+//!
+//! Binaries are taken from the cargo target directory this test binary was
+//! built into (`cargo test --workspace` builds them), or from
+//! `SHOUWANG_BIN_DIR`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Path of a workspace binary.
+pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = match std::env::var_os("SHOUWANG_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe()?;
+            // target/<profile>/deps/this-test → target/<profile>
+            let deps = exe.parent().context("test binary has no directory")?;
+            if deps.ends_with("deps") {
+                deps.parent().context("no profile directory")?.to_owned()
+            } else {
+                deps.to_owned()
+            }
+        }
+    };
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!(
+            "{} not built; run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, failing after `limit`.
+///
+/// This waits for a condition with a bound; it never sleeps a fixed time and
+/// hopes.
+pub fn wait_for<T>(
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process whose stderr is collected; killed on drop.
+pub struct Proc {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(
+        mut cmd: Command,
+        first_line: Option<(&str, mpsc::Sender<String>)>,
+    ) -> anyhow::Result<Self> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        let wanted = first_line.map(|(pat, tx)| (pat.to_owned(), tx));
+        std::thread::spawn(move || {
+            let mut wanted = wanted;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((pat, tx)) = &wanted
+                    && line.contains(pat.as_str())
+                {
+                    let _ = tx.send(line.clone());
+                    wanted = None;
+                }
+                if let Ok(mut l) = log2.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        Ok(Self { child, log })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
+    pub fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .with_context(|| format!("no {field} in /proc status"))?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("no value")?
+            .parse()?)
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for exit.
+    pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()?;
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            if start.elapsed() > limit {
+                bail!("process {} did not exit within {limit:?}", self.pid());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running collector.
+pub struct Collector {
+    pub proc: Proc,
+    pub url: String,
+    pub config: PathBuf,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Collector {
+    /// Starts a collector on 127.0.0.1 (free port), data in `dir`.
+    /// `extra` is appended to the config file.
+    pub fn start(dir: &Path, extra: &str) -> anyhow::Result<Self> {
+        Self::start_at(dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Collector::start`] on a given address (to come back on the
+    /// same port after a restart).
+    pub fn start_at(dir: &Path, listen: &str, extra: &str) -> anyhow::Result<Self> {
+        let config = dir.join("collector.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let mut cmd = Command::new(bin("shouwang-collector")?);
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("RUST_LOG", "info");
+        let (tx, rx) = mpsc::channel();
+        let proc = Proc::spawn(cmd, Some(("listening on http://", tx)))?;
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .map_err(|_| anyhow::anyhow!("collector did not start:\n{}", proc.log()))?;
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .context("no address in listening line")?
+            .trim()
+            .to_owned();
+        // reqwest is built without a default crypto provider (one provider in
+        // the tree, chosen at start); install it once per test process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(Self {
+            proc,
+            url,
+            config,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+        })
+    }
+
+    /// `shouwang-collector agents add NAME`; returns the token.
+    pub fn add_agent(&self, name: &str) -> anyhow::Result<String> {
+        let out = Command::new(bin("shouwang-collector")?)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["agents", "add", name])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "agents add failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    pub fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let r = self.http.get(format!("{}{path}", self.url)).send()?;
+        let status = r.status();
+        let v: serde_json::Value = r.json()?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {v}");
+        }
+        Ok(v)
+    }
+
+    pub fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()?
+            .error_for_status()?
+            .text()?)
+    }
+
+    /// The agent's entry in `/v1/agents`.
+    pub fn agent(&self, name: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let v = self.get_json("/v1/agents")?;
+        Ok(v["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name).cloned()))
+    }
+
+    /// Stored events, oldest first.
+    pub fn events(&self, agent: &str, kind: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let v = self.get_json(&format!("/v1/events?agent={agent}&kind={kind}&limit=1000"))?;
+        let mut evs = v["events"].as_array().cloned().unwrap_or_default();
+        evs.reverse();
+        Ok(evs)
+    }
+
+    /// Posts raw bytes to /v1/ingest.
+    pub fn post_ingest(
+        &self,
+        token: Option<&str>,
+        body: Vec<u8>,
+        zstd: bool,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.url, shouwang_proto::INGEST_PATH))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if zstd {
+            req = req.header("content-encoding", "zstd");
+        }
+        let r = req.send()?;
+        let status = r.status().as_u16();
+        let text = r.text()?;
+        let v = serde_json::from_str(&text)
+            .with_context(|| format!("response is not JSON: {text:?}"))?;
+        Ok((status, v))
+    }
+
+    /// A metric sample's value, e.g. `shouwang_ingest_events_total{kind="auth"}`.
+    pub fn metric(&self, series: &str) -> anyhow::Result<Option<f64>> {
+        Ok(metric_value(&self.metrics()?, series))
+    }
+}
+
+/// The value of `series` (name with labels, exactly as exposed) in `text`.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A running agent.
+pub struct Agent {
+    pub proc: Proc,
+    pub config: PathBuf,
+}
+
+impl Agent {
+    /// Starts an agent named `name` reporting to `collector` with `token`.
+    /// Samples every second; `extra` is appended to the `[host]` section.
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        collector: &str,
+        token: &str,
+        host_extra: &str,
+    ) -> anyhow::Result<Self> {
+        let token_file = dir.join(format!("{name}.token"));
+        std::fs::write(&token_file, format!("{token}\n"))?;
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "name = \"{name}\"\ncollector = \"{collector}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
+                 [labels]\ndistrict = \"d1\"\ntown = \"t1\"\nsite = \"s1\"\nrole = \"web\"\n\
+                 [host]\ninterval = \"1s\"\nheartbeat = \"1s\"\n{host_extra}\n\
+                 [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n",
+                token_file.display(),
+                dir.join(format!("{name}-state")).display()
+            ),
+        )?;
+        let mut cmd = Command::new(bin("shouwang-agent")?);
+        cmd.arg("--config").arg(&config).env("RUST_LOG", "info");
+        Ok(Self {
+            proc: Proc::spawn(cmd, None)?,
+            config,
+        })
+    }
+}
+
+/// An encoded batch body for hand-made requests.
+pub fn batch_json(agent: &str, first_seq: u64, events: Vec<shouwang_proto::Event>) -> Vec<u8> {
+    serde_json::to_vec(&shouwang_proto::Batch::new(agent, first_seq, events)).unwrap_or_default()
+}
+
+/// A notice event, the smallest valid event.
+pub fn notice(i: u64) -> shouwang_proto::Event {
+    shouwang_proto::Event::new(
+        shouwang_proto::Timestamp::from_secs(1_700_000_000 + i64::try_from(i).unwrap_or_default()),
+        shouwang_proto::EventBody::Notice(shouwang_proto::Notice {
+            level: shouwang_proto::Level::Info,
+            component: "e2e".into(),
+            message: format!("n{i}"),
+        }),
+    )
+}
