@@ -47,8 +47,12 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let loaded = LoadedConfig::load(cli.config.as_deref())?;
+    // One async thread; /proc reads go to a blocking thread kept alive
+    // across sampling intervals instead of being re-created each time.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(std::time::Duration::from_secs(300))
         .build()
         .context("cannot start the async runtime")?;
     match cli.command.unwrap_or(Command::Run) {

@@ -152,6 +152,8 @@ pub struct Collector {
     pub proc: Proc,
     pub url: String,
     pub config: PathBuf,
+    /// The collector binary (also used for `agents add`).
+    pub exe: PathBuf,
     pub http: reqwest::blocking::Client,
 }
 
@@ -165,6 +167,11 @@ impl Collector {
     /// Like [`Collector::start`] on a given address (to come back on the
     /// same port after a restart).
     pub fn start_at(dir: &Path, listen: &str, extra: &str) -> anyhow::Result<Self> {
+        Self::start_exe(&bin("shouwang-collector")?, dir, listen, extra)
+    }
+
+    /// Starts the collector binary `exe` (benchmarks use release builds).
+    pub fn start_exe(exe: &Path, dir: &Path, listen: &str, extra: &str) -> anyhow::Result<Self> {
         let config = dir.join("collector.toml");
         std::fs::write(
             &config,
@@ -196,6 +203,7 @@ impl Collector {
             proc,
             url,
             config,
+            exe: exe.to_owned(),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -204,7 +212,7 @@ impl Collector {
 
     /// `shouwang-collector agents add NAME`; returns the token.
     pub fn add_agent(&self, name: &str) -> anyhow::Result<String> {
-        let out = Command::new(bin("shouwang-collector")?)
+        let out = Command::new(&self.exe)
             .arg("--config")
             .arg(&self.config)
             .args(["agents", "add", name])

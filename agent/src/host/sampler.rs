@@ -9,7 +9,7 @@ use shouwang_proto::{
     CpuSample, DiskSample, HostSample, InterfaceSample, LoadAverage, MemorySample, ProcessInfo,
     ProcessSummary,
 };
-use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::{DiskRefreshKind, Disks, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 /// How many processes each top list holds.
 pub const TOP_N: usize = 5;
@@ -20,12 +20,16 @@ const PSEUDO_FS: &[&str] = &[
     "efivarfs", "autofs",
 ];
 
+/// Samples between full re-reads of the mount list (usage is refreshed
+/// every sample; new mounts show up within this many samples).
+const MOUNT_RELIST_EVERY: u32 = 6;
+
 /// Owns the sysinfo state that makes deltas (CPU %) possible.
 pub struct HostSampler {
     system: System,
     disks: Disks,
-    networks: Networks,
     utmp: PathBuf,
+    samples: u32,
 }
 
 impl HostSampler {
@@ -34,14 +38,13 @@ impl HostSampler {
         let mut system = System::new().map_err(|e| anyhow::anyhow!("sysinfo: {e}"))?;
         system.refresh_cpu_usage();
         system.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
-        let disks = Disks::new_with_refreshed_list().map_err(|e| anyhow::anyhow!("disks: {e}"))?;
-        let networks =
-            Networks::new_with_refreshed_list().map_err(|e| anyhow::anyhow!("interfaces: {e}"))?;
+        let disks = Disks::new_with_refreshed_list_specifics(disk_kind())
+            .map_err(|e| anyhow::anyhow!("disks: {e}"))?;
         Ok(Self {
             system,
             disks,
-            networks,
             utmp,
+            samples: 0,
         })
     }
 
@@ -51,9 +54,15 @@ impl HostSampler {
         s.refresh_cpu_usage();
         s.refresh_memory();
         s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
-        // New mounts and interfaces appear; vanished ones are dropped.
-        self.disks.refresh(true);
-        self.networks.refresh(true);
+        self.samples = self.samples.wrapping_add(1);
+        if self.samples.is_multiple_of(MOUNT_RELIST_EVERY) {
+            // New mounts appear; vanished ones are dropped.
+            self.disks.refresh_specifics(true, disk_kind());
+        } else {
+            for d in self.disks.iter_mut() {
+                d.refresh_specifics(disk_kind());
+            }
+        }
 
         let load = System::load_average().unwrap_or(sysinfo::LoadAvg {
             one: 0.0,
@@ -78,19 +87,22 @@ impl HostSampler {
         disks.sort_by(|a, b| a.mount.cmp(&b.mount));
         disks.dedup_by(|a, b| a.mount == b.mount);
 
-        let mut interfaces: Vec<InterfaceSample> = self
-            .networks
-            .iter()
-            .map(|(name, n)| InterfaceSample {
-                name: name.to_string_lossy().into_owned(),
-                rx_bytes: n.total_received(),
-                tx_bytes: n.total_transmitted(),
-                rx_packets: n.total_packets_received(),
-                tx_packets: n.total_packets_transmitted(),
-                rx_errors: n.total_errors_on_received(),
-                tx_errors: n.total_errors_on_transmitted(),
+        // One read of /proc/net/dev rather than several sysfs files per interface.
+        let mut interfaces: Vec<InterfaceSample> = procfs::net::dev_status()
+            .map(|m| {
+                m.into_values()
+                    .map(|d| InterfaceSample {
+                        name: d.name,
+                        rx_bytes: d.recv_bytes,
+                        tx_bytes: d.sent_bytes,
+                        rx_packets: d.recv_packets,
+                        tx_packets: d.sent_packets,
+                        rx_errors: d.recv_errs,
+                        tx_errors: d.sent_errs,
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default();
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));
 
         let procs: Vec<ProcessInfo> = s
@@ -152,6 +164,11 @@ pub fn boot_time() -> i64 {
         .ok()
         .and_then(|b| i64::try_from(b).ok())
         .unwrap_or_default()
+}
+
+/// Space only: no per-disk I/O counters, no rotational-media probing.
+fn disk_kind() -> DiskRefreshKind {
+    DiskRefreshKind::nothing().with_storage()
 }
 
 fn process_kind() -> ProcessRefreshKind {

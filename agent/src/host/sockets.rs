@@ -96,6 +96,9 @@ pub fn socket_owners() -> (HashMap<u64, (u32, String)>, bool) {
 pub struct ListenWatcher {
     previous: Option<BTreeMap<SocketKey, ListenSocket>>,
     owners: HashMap<u64, (u32, String)>,
+    /// Inodes a walk did not find an owner for (another namespace, or
+    /// unreadable): not worth another walk until a new inode shows up.
+    ownerless: std::collections::HashSet<u64>,
     owner_denied: bool,
 }
 
@@ -107,10 +110,18 @@ impl ListenWatcher {
     /// Takes a reading from /proc.
     pub fn refresh(&mut self) -> std::io::Result<(Vec<ListenSocket>, Vec<ListenChange>)> {
         let raw = read_listening()?;
-        if raw.iter().any(|s| !self.owners.contains_key(&s.inode)) {
+        if raw
+            .iter()
+            .any(|s| !self.owners.contains_key(&s.inode) && !self.ownerless.contains(&s.inode))
+        {
             let (owners, denied) = socket_owners();
             self.owners = owners;
             self.owner_denied = denied;
+            self.ownerless = raw
+                .iter()
+                .map(|s| s.inode)
+                .filter(|i| !self.owners.contains_key(i))
+                .collect();
         }
         Ok(self.update(raw))
     }

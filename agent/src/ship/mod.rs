@@ -22,10 +22,10 @@ use tracing::{debug, warn};
 use crate::state::SeqAllocator;
 use queue::{EncodedBatch, ShipQueue};
 
-/// Serialises and compresses one batch.
-pub fn encode(batch: &Batch, zstd_level: i32) -> anyhow::Result<Bytes> {
+/// Serialises and compresses one batch (one zstd context, reused).
+pub fn encode(batch: &Batch, compressor: &mut zstd::bulk::Compressor<'_>) -> anyhow::Result<Bytes> {
     let json = serde_json::to_vec(batch)?;
-    Ok(Bytes::from(zstd::bulk::compress(&json, zstd_level)?))
+    Ok(Bytes::from(compressor.compress(&json)?))
 }
 
 /// Collects events into batches of at most `max_events`, closing a batch at
@@ -40,6 +40,7 @@ pub async fn run_batcher(
     flush: Duration,
     zstd_level: i32,
 ) -> anyhow::Result<()> {
+    let mut compressor = zstd::bulk::Compressor::new(zstd_level)?;
     let mut buf: Vec<Event> = Vec::with_capacity(max_events);
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -67,7 +68,7 @@ pub async fn run_batcher(
             deadline = None;
             let n = events.len() as u64;
             let first_seq = seq.take(n)?;
-            let body = encode(&Batch::new(agent.clone(), first_seq, events), zstd_level)?;
+            let body = encode(&Batch::new(agent.clone(), first_seq, events), &mut compressor)?;
             debug!(first_seq, events = n, bytes = body.len(), "batch queued");
             let dropped = queue.push(EncodedBatch {
                 first_seq,

@@ -164,7 +164,7 @@ pub async fn run_uploader<S: Sink>(
                 queue.record_failure();
                 failures += 1;
                 // One line at the start of an outage, then one per 20 tries.
-                if failures == 1 || failures % 20 == 0 {
+                if failures == 1 || failures.is_multiple_of(20) {
                     match &e {
                         SendError::Auth(m) => {
                             error!(failures, msg = %m, "upload refused: check the agent token")

@@ -1,0 +1,179 @@
+//! Collector ingest throughput, against a real collector process.
+//!
+//! ```text
+//! cargo build --release
+//! cargo run --release -p shouwang-e2e --bin ingest-bench -- --kind auth
+//! cargo run --release -p shouwang-e2e --bin ingest-bench -- --kind host
+//! ```
+//!
+//! Starts `target/release/shouwang-collector` on loopback with a fresh
+//! SQLite file, registers one agent per client, encodes every batch (JSON +
+//! zstd, as the agent does) before the clock starts, then has each client
+//! POST its batches back to back. Reports events/s over the wall time of
+//! all clients, and the collector's peak RSS. Bounded: it sends exactly
+//! `--events` events and stops.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use shouwang_e2e::{Collector, wait_for};
+use shouwang_proto::{
+    AuthEvent, AuthOutcome, AuthService, CpuSample, DiskSample, Event, EventBody, HostSample,
+    InterfaceSample, LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, Timestamp,
+};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    /// sshd failures, each a stored event.
+    Auth,
+    /// Full host samples (registry + gauges, not stored as events).
+    Host,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, value_enum, default_value = "auth")]
+    kind: Kind,
+    /// Total events to send.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Events per batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Concurrent clients (one agent each).
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Directory holding the release binaries.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: std::path::PathBuf,
+}
+
+fn host_sample(i: usize) -> HostSample {
+    let proc_info = |pid: u32| ProcessInfo { pid, name: format!("proc{pid}"), uid: Some(0), cpu_pct: 1.5, memory: 1 << 24 };
+    HostSample {
+        cpu: CpuSample { usage_pct: (i % 100) as f32, per_core_pct: vec![12.5, 40.0] },
+        memory: MemorySample { total: 8 << 30, used: 3 << 30, available: 5 << 30, swap_total: 1 << 30, swap_used: 0 },
+        load: LoadAverage { one: 0.5, five: 0.4, fifteen: 0.3 },
+        disks: (0..4)
+            .map(|d| DiskSample { mount: format!("/data{d}"), device: format!("/dev/sd{d}"), fs: "ext4".into(), total: 1 << 40, available: 1 << 39 })
+            .collect(),
+        interfaces: (0..4)
+            .map(|n| InterfaceSample { name: format!("eth{n}"), rx_bytes: (i * 1000) as u64, tx_bytes: (i * 500) as u64, rx_packets: i as u64, tx_packets: i as u64, rx_errors: 0, tx_errors: 0 })
+            .collect(),
+        processes: ProcessSummary { count: 312, top_cpu: (1..=5).map(proc_info).collect(), top_memory: (6..=10).map(proc_info).collect() },
+        listening_tcp: 12,
+        listening_udp: 3,
+        sessions: vec![Session { user: "ops".into(), line: "pts/0".into(), host: "192.0.2.10".into(), login_time: 1_700_000_000, pid: 4242 }],
+        boot_time: 1_700_000_000,
+        uptime_secs: 86_400,
+    }
+}
+
+fn event(kind: Kind, i: usize) -> Event {
+    let ts = Timestamp::from_nanos(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
+    let body = match kind {
+        Kind::Host => EventBody::HostSample(host_sample(i)),
+        Kind::Auth => EventBody::Auth(AuthEvent {
+            service: AuthService::Sshd,
+            outcome: AuthOutcome::Failure,
+            user: format!("user{}", i % 500),
+            source_addr: Some(std::net::IpAddr::from([198, 51, 100, (i % 250) as u8])),
+            source_port: Some(40_000 + (i % 20_000) as u16),
+            method: Some("password".into()),
+            target_user: None,
+            invalid_user: i % 3 == 0,
+            hostname: Some("web-01".into()),
+            message: format!("Failed password for user{} from 198.51.100.{} port {} ssh2", i % 500, i % 250, 40_000 + i % 20_000),
+        }),
+    };
+    Event::new(ts, body)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.clients == 0 || args.batch == 0 || args.events < args.clients * args.batch {
+        bail!("need --events >= --clients * --batch, all non-zero");
+    }
+    let exe = std::fs::canonicalize(args.bin_dir.join("shouwang-collector"))
+        .with_context(|| format!("{}/shouwang-collector (run cargo build --release)", args.bin_dir.display()))?;
+    let dir = tempfile::tempdir()?;
+    let c = Collector::start_exe(&exe, dir.path(), "127.0.0.1:0", "")?;
+    let per_client = args.events / args.clients;
+    let batches_per_client = per_client / args.batch;
+    eprintln!(
+        "encoding {} batches of {} {:?} events for {} clients…",
+        batches_per_client * args.clients,
+        args.batch,
+        args.kind,
+        args.clients
+    );
+    let mut work = Vec::new();
+    for k in 0..args.clients {
+        let name = format!("bench-{k}");
+        let token = c.add_agent(&name)?;
+        let bodies: Vec<Vec<u8>> = (0..batches_per_client)
+            .map(|b| {
+                let events = (0..args.batch).map(|j| event(args.kind, b * args.batch + j)).collect();
+                let json = serde_json::to_vec(&shouwang_proto::Batch::new(name.clone(), (b * args.batch) as u64, events))?;
+                Ok(zstd::bulk::compress(&json, 3)?)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        work.push((token, bodies));
+    }
+    let wire: usize = work.iter().flat_map(|(_, b)| b).map(Vec::len).sum();
+    let url = format!("{}{}", c.url, shouwang_proto::INGEST_PATH);
+    let started = Instant::now();
+    let handles: Vec<_> = work
+        .into_iter()
+        .map(|(token, bodies)| {
+            let url = url.clone();
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
+                let mut accepted = 0;
+                for body in bodies {
+                    let r = http
+                        .post(&url)
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-encoding", "zstd")
+                        .body(body)
+                        .send()?;
+                    let status = r.status();
+                    let v: serde_json::Value = r.json()?;
+                    if !status.is_success() {
+                        bail!("ingest answered {status}: {v}");
+                    }
+                    accepted += v["accepted"].as_u64().unwrap_or(0);
+                }
+                Ok(accepted)
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for h in handles {
+        accepted += h.join().map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let sent = (batches_per_client * args.batch * args.clients) as u64;
+    if accepted != sent {
+        bail!("collector accepted {accepted} of {sent} events");
+    }
+    // For auth, every event must be stored: check the count via the API.
+    if let Kind::Auth = args.kind {
+        let want = u64::try_from(args.batch.min(1000))?;
+        wait_for(Duration::from_secs(5), "stored events", || {
+            let v = c.get_json(&format!("/v1/events?agent=bench-0&kind=auth&limit={want}")).ok()?;
+            (v["events"].as_array()?.len() as u64 == want).then_some(())
+        })?;
+    }
+    let peak = c.proc.status_kib("VmHWM")?;
+    println!(
+        "kind={:?} events={sent} batch={} clients={} wire_bytes={wire} seconds={secs:.2} events_per_sec={:.0} batches_per_sec={:.0} collector_peak_rss_kib={peak}",
+        args.kind,
+        args.batch,
+        args.clients,
+        sent as f64 / secs,
+        (sent as usize / args.batch) as f64 / secs
+    );
+    Ok(())
+}
