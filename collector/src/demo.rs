@@ -90,7 +90,6 @@ pub fn status_line(name: &str, online: bool, h: &HostSample, events: i64) -> Str
     )
 }
 
-#[allow(clippy::print_stdout)]
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let agent_bin = agent_binary()?;
     let _tmp;

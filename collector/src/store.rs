@@ -20,6 +20,10 @@ use sqlx::sqlite::{
 
 use crate::ingest::seqset::SeqSet;
 
+/// Events per INSERT statement (6 parameters each, far below SQLite's
+/// 32766-parameter limit).
+const INSERT_CHUNK: usize = 500;
+
 /// Schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -269,19 +273,22 @@ impl Store {
         update: &AgentUpdate,
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO events (agent, seq, ts, kind, received_ms, body)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent, seq) DO NOTHING",
-            )
-            .bind(agent)
-            .bind(seq_i64(e.seq))
-            .bind(e.ts)
-            .bind(e.kind)
-            .bind(update.last_seen_ms)
-            .bind(&e.body)
-            .execute(&mut *tx)
-            .await?;
+        // Multi-row inserts: one statement per INSERT_CHUNK events instead
+        // of one round trip to SQLite's worker thread per event.
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO events (agent, seq, ts, kind, received_ms, body) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(agent)
+                    .push_bind(seq_i64(e.seq))
+                    .push_bind(e.ts)
+                    .push_bind(e.kind)
+                    .push_bind(update.last_seen_ms)
+                    .push_bind(e.body.as_str());
+            });
+            q.push(" ON CONFLICT (agent, seq) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
         }
         sqlx::query(
             "UPDATE agents SET
@@ -411,6 +418,39 @@ mod tests {
         assert_eq!(s.prune(101).await.unwrap(), 2);
         assert!(s.remove_agent("a1").await.unwrap());
         assert!(s.agent("a1").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn large_batches_cross_insert_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("shouwang.db")).await.unwrap();
+        s.add_agent("a1", &[1; 32], 0).await.unwrap();
+        let n = INSERT_CHUNK as u64 * 2 + 201;
+        let events: Vec<NewEvent> = (0..n)
+            .map(|seq| NewEvent {
+                seq,
+                ts: 1,
+                kind: "notice",
+                body: format!("{{\"seq\":{seq}}}"),
+            })
+            .collect();
+        let mut seen = SeqSet::new();
+        seen.insert(0, n);
+        s.commit_batch(
+            "a1",
+            &events,
+            &AgentUpdate {
+                last_seen_ms: 1,
+                seen,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.event_count().await.unwrap(), i64::try_from(n).unwrap());
+        let newest = s.events(Some("a1"), None, None, 1).await.unwrap();
+        assert_eq!(newest[0].seq, i64::try_from(n).unwrap() - 1);
+        assert_eq!(newest[0].event["seq"], n - 1);
     }
 
     #[tokio::test]

@@ -68,7 +68,10 @@ pub async fn run_batcher(
             deadline = None;
             let n = events.len() as u64;
             let first_seq = seq.take(n)?;
-            let body = encode(&Batch::new(agent.clone(), first_seq, events), &mut compressor)?;
+            let body = encode(
+                &Batch::new(agent.clone(), first_seq, events),
+                &mut compressor,
+            )?;
             debug!(first_seq, events = n, bytes = body.len(), "batch queued");
             let dropped = queue.push(EncodedBatch {
                 first_seq,

@@ -189,7 +189,7 @@ impl Ingestor {
             .map_err(|e| IngestError::Unavailable(format!("decoder failed: {e}")))?
     }
 
-    async fn state(&self, agent: &str) -> Arc<tokio::sync::Mutex<Option<AgentState>>> {
+    fn state(&self, agent: &str) -> Arc<tokio::sync::Mutex<Option<AgentState>>> {
         let mut map = self
             .agents
             .lock()
@@ -222,7 +222,7 @@ impl Ingestor {
                 batch.agent
             )));
         }
-        let slot = self.state(agent).await;
+        let slot = self.state(agent);
         let mut guard = slot.lock().await;
         if guard.is_none() {
             let row = self

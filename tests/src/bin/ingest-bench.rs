@@ -50,21 +50,64 @@ struct Args {
 }
 
 fn host_sample(i: usize) -> HostSample {
-    let proc_info = |pid: u32| ProcessInfo { pid, name: format!("proc{pid}"), uid: Some(0), cpu_pct: 1.5, memory: 1 << 24 };
+    let proc_info = |pid: u32| ProcessInfo {
+        pid,
+        name: format!("proc{pid}"),
+        uid: Some(0),
+        cpu_pct: 1.5,
+        memory: 1 << 24,
+    };
     HostSample {
-        cpu: CpuSample { usage_pct: (i % 100) as f32, per_core_pct: vec![12.5, 40.0] },
-        memory: MemorySample { total: 8 << 30, used: 3 << 30, available: 5 << 30, swap_total: 1 << 30, swap_used: 0 },
-        load: LoadAverage { one: 0.5, five: 0.4, fifteen: 0.3 },
+        cpu: CpuSample {
+            usage_pct: (i % 100) as f32,
+            per_core_pct: vec![12.5, 40.0],
+        },
+        memory: MemorySample {
+            total: 8 << 30,
+            used: 3 << 30,
+            available: 5 << 30,
+            swap_total: 1 << 30,
+            swap_used: 0,
+        },
+        load: LoadAverage {
+            one: 0.5,
+            five: 0.4,
+            fifteen: 0.3,
+        },
         disks: (0..4)
-            .map(|d| DiskSample { mount: format!("/data{d}"), device: format!("/dev/sd{d}"), fs: "ext4".into(), total: 1 << 40, available: 1 << 39 })
+            .map(|d| DiskSample {
+                mount: format!("/data{d}"),
+                device: format!("/dev/sd{d}"),
+                fs: "ext4".into(),
+                total: 1 << 40,
+                available: 1 << 39,
+            })
             .collect(),
         interfaces: (0..4)
-            .map(|n| InterfaceSample { name: format!("eth{n}"), rx_bytes: (i * 1000) as u64, tx_bytes: (i * 500) as u64, rx_packets: i as u64, tx_packets: i as u64, rx_errors: 0, tx_errors: 0 })
+            .map(|n| InterfaceSample {
+                name: format!("eth{n}"),
+                rx_bytes: (i * 1000) as u64,
+                tx_bytes: (i * 500) as u64,
+                rx_packets: i as u64,
+                tx_packets: i as u64,
+                rx_errors: 0,
+                tx_errors: 0,
+            })
             .collect(),
-        processes: ProcessSummary { count: 312, top_cpu: (1..=5).map(proc_info).collect(), top_memory: (6..=10).map(proc_info).collect() },
+        processes: ProcessSummary {
+            count: 312,
+            top_cpu: (1..=5).map(proc_info).collect(),
+            top_memory: (6..=10).map(proc_info).collect(),
+        },
         listening_tcp: 12,
         listening_udp: 3,
-        sessions: vec![Session { user: "ops".into(), line: "pts/0".into(), host: "192.0.2.10".into(), login_time: 1_700_000_000, pid: 4242 }],
+        sessions: vec![Session {
+            user: "ops".into(),
+            line: "pts/0".into(),
+            host: "192.0.2.10".into(),
+            login_time: 1_700_000_000,
+            pid: 4242,
+        }],
         boot_time: 1_700_000_000,
         uptime_secs: 86_400,
     }
@@ -82,9 +125,14 @@ fn event(kind: Kind, i: usize) -> Event {
             source_port: Some(40_000 + (i % 20_000) as u16),
             method: Some("password".into()),
             target_user: None,
-            invalid_user: i % 3 == 0,
+            invalid_user: i.is_multiple_of(3),
             hostname: Some("web-01".into()),
-            message: format!("Failed password for user{} from 198.51.100.{} port {} ssh2", i % 500, i % 250, 40_000 + i % 20_000),
+            message: format!(
+                "Failed password for user{} from 198.51.100.{} port {} ssh2",
+                i % 500,
+                i % 250,
+                40_000 + i % 20_000
+            ),
         }),
     };
     Event::new(ts, body)
@@ -95,8 +143,13 @@ fn main() -> anyhow::Result<()> {
     if args.clients == 0 || args.batch == 0 || args.events < args.clients * args.batch {
         bail!("need --events >= --clients * --batch, all non-zero");
     }
-    let exe = std::fs::canonicalize(args.bin_dir.join("shouwang-collector"))
-        .with_context(|| format!("{}/shouwang-collector (run cargo build --release)", args.bin_dir.display()))?;
+    let exe =
+        std::fs::canonicalize(args.bin_dir.join("shouwang-collector")).with_context(|| {
+            format!(
+                "{}/shouwang-collector (run cargo build --release)",
+                args.bin_dir.display()
+            )
+        })?;
     let dir = tempfile::tempdir()?;
     let c = Collector::start_exe(&exe, dir.path(), "127.0.0.1:0", "")?;
     let per_client = args.events / args.clients;
@@ -109,16 +162,29 @@ fn main() -> anyhow::Result<()> {
         args.clients
     );
     let mut work = Vec::new();
+    let mut json_bytes = 0usize;
     for k in 0..args.clients {
         let name = format!("bench-{k}");
         let token = c.add_agent(&name)?;
         let bodies: Vec<Vec<u8>> = (0..batches_per_client)
             .map(|b| {
-                let events = (0..args.batch).map(|j| event(args.kind, b * args.batch + j)).collect();
-                let json = serde_json::to_vec(&shouwang_proto::Batch::new(name.clone(), (b * args.batch) as u64, events))?;
-                Ok(zstd::bulk::compress(&json, 3)?)
+                let events = (0..args.batch)
+                    .map(|j| event(args.kind, b * args.batch + j))
+                    .collect();
+                let json = serde_json::to_vec(&shouwang_proto::Batch::new(
+                    name.clone(),
+                    (b * args.batch) as u64,
+                    events,
+                ))?;
+                Ok((json.len(), zstd::bulk::compress(&json, 3)?))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(len, body)| {
+                json_bytes += len;
+                body
+            })
+            .collect();
         work.push((token, bodies));
     }
     let wire: usize = work.iter().flat_map(|(_, b)| b).map(Vec::len).sum();
@@ -129,7 +195,9 @@ fn main() -> anyhow::Result<()> {
         .map(|(token, bodies)| {
             let url = url.clone();
             std::thread::spawn(move || -> anyhow::Result<u64> {
-                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()?;
                 let mut accepted = 0;
                 for body in bodies {
                     let r = http
@@ -151,7 +219,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let mut accepted = 0;
     for h in handles {
-        accepted += h.join().map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+        accepted += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
     }
     let secs = started.elapsed().as_secs_f64();
     let sent = (batches_per_client * args.batch * args.clients) as u64;
@@ -162,13 +232,15 @@ fn main() -> anyhow::Result<()> {
     if let Kind::Auth = args.kind {
         let want = u64::try_from(args.batch.min(1000))?;
         wait_for(Duration::from_secs(5), "stored events", || {
-            let v = c.get_json(&format!("/v1/events?agent=bench-0&kind=auth&limit={want}")).ok()?;
+            let v = c
+                .get_json(&format!("/v1/events?agent=bench-0&kind=auth&limit={want}"))
+                .ok()?;
             (v["events"].as_array()?.len() as u64 == want).then_some(())
         })?;
     }
     let peak = c.proc.status_kib("VmHWM")?;
     println!(
-        "kind={:?} events={sent} batch={} clients={} wire_bytes={wire} seconds={secs:.2} events_per_sec={:.0} batches_per_sec={:.0} collector_peak_rss_kib={peak}",
+        "kind={:?} events={sent} batch={} clients={} json_bytes={json_bytes} wire_bytes={wire} seconds={secs:.2} events_per_sec={:.0} batches_per_sec={:.0} collector_peak_rss_kib={peak}",
         args.kind,
         args.batch,
         args.clients,
