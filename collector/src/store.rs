@@ -222,14 +222,16 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// The stored token digest of `name`.
-    pub async fn token_digest(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT token_digest FROM agents WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?,
-        )
+    /// The stored token digest of `name` and when it was registered (which
+    /// tells a re-added agent from the one removed before it).
+    pub async fn token_digest(&self, name: &str) -> anyhow::Result<Option<(Vec<u8>, i64)>> {
+        let row = sqlx::query("SELECT token_digest, created_at FROM agents WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get("token_digest")?, r.try_get("created_at")?)))
+            .transpose()?)
     }
 
     fn agent_row(r: &sqlx::sqlite::SqliteRow) -> Result<AgentRow, sqlx::Error> {
@@ -384,7 +386,7 @@ mod tests {
             !s.add_agent("a1", &[2; 32], 6).await.unwrap(),
             "names are unique"
         );
-        assert_eq!(s.token_digest("a1").await.unwrap(), Some(vec![1; 32]));
+        assert_eq!(s.token_digest("a1").await.unwrap(), Some((vec![1; 32], 5)));
         let mut seen = SeqSet::new();
         seen.insert(0, 2);
         let ev = |seq| NewEvent {

@@ -295,3 +295,102 @@ fn errors_elsewhere_are_json_too() {
     assert_eq!(c.get_json("/healthz").unwrap()["status"], "ok");
     assert_eq!(c.get_json("/readyz").unwrap()["status"], "ready");
 }
+
+#[test]
+fn boot_time_change_counts_a_reboot() {
+    use shouwang_proto::{Event, EventBody, HostSample, Timestamp};
+    let (_d, c) = collector("");
+    let token = c.add_agent("web-01").unwrap();
+    let sample = |secs: i64, boot: i64| {
+        let mut h = HostSample {
+            boot_time: boot,
+            ..HostSample::default()
+        };
+        h.memory.total = 1 << 30;
+        Event::new(Timestamp::from_secs(secs), EventBody::HostSample(h))
+    };
+    // Same boot (btime jitter of 2 s is not a reboot), then a new boot.
+    let batches = [
+        (0, sample(100, 1_000)),
+        (1, sample(110, 1_002)),
+        (2, sample(120, 9_000)),
+    ];
+    for (seq, ev) in batches {
+        let (status, v) = c
+            .post_ingest(Some(&token), batch_json("web-01", seq, vec![ev]), false)
+            .unwrap();
+        assert_eq!(status, 200, "{v}");
+    }
+    assert_eq!(
+        c.metric("shouwang_host_reboots_total{agent=\"web-01\"}")
+            .unwrap(),
+        Some(1.0)
+    );
+    let a = c.agent("web-01").unwrap().unwrap();
+    assert_eq!(
+        (a["reboots"].as_i64(), a["boot_time"].as_i64()),
+        (Some(1), Some(9_000))
+    );
+    // An older sample arriving late does not roll the registry back.
+    c.post_ingest(
+        Some(&token),
+        batch_json("web-01", 3, vec![sample(50, 1_000)]),
+        false,
+    )
+    .unwrap();
+    let a = c.agent("web-01").unwrap().unwrap();
+    assert_eq!(
+        (
+            a["reboots"].as_i64(),
+            a["boot_time"].as_i64(),
+            a["host"]["ts"].as_i64()
+        ),
+        (Some(1), Some(9_000), Some(120_000_000_000))
+    );
+}
+
+#[test]
+fn re_added_agent_starts_a_fresh_sequence() {
+    let (_d, c) = collector("");
+    let token = c.add_agent("web-01").unwrap();
+    let (_, v) = c
+        .post_ingest(
+            Some(&token),
+            batch_json("web-01", 0, (0..3).map(notice).collect()),
+            false,
+        )
+        .unwrap();
+    assert_eq!(v["accepted"], 3);
+    let out = std::process::Command::new(&c.exe)
+        .arg("--config")
+        .arg(&c.config)
+        .args(["agents", "remove", "web-01"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The old token is dead; a new registration under the same name starts over.
+    assert_eq!(
+        c.post_ingest(
+            Some(&token),
+            batch_json("web-01", 3, vec![notice(3)]),
+            false
+        )
+        .unwrap()
+        .0,
+        401
+    );
+    let token = c.add_agent("web-01").unwrap();
+    let (status, v) = c
+        .post_ingest(
+            Some(&token),
+            batch_json("web-01", 0, (10..13).map(notice).collect()),
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        (status, v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (200, Some(3), Some(0)),
+        "{v}"
+    );
+    assert_eq!(c.events("web-01", "notice").unwrap().len(), 3);
+}

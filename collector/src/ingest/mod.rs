@@ -63,6 +63,15 @@ impl IngestError {
     }
 }
 
+/// An authenticated agent: its name and registration time. An agent removed
+/// and added again under the same name has a new `created_at`, and starts
+/// with a fresh set of delivered sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentId {
+    pub name: String,
+    pub created_at: i64,
+}
+
 /// Reply to an accepted batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Accepted {
@@ -75,6 +84,8 @@ pub struct Accepted {
 /// What the collector remembers about an agent between batches.
 #[derive(Debug, Default)]
 struct AgentState {
+    /// Registration this state belongs to (see [`AgentId`]).
+    created_at: i64,
     seen: SeqSet,
     host_ts: Option<i64>,
     heartbeat_ts: Option<i64>,
@@ -92,6 +103,7 @@ impl AgentState {
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok());
         Self {
+            created_at: row.created_at,
             seen: serde_json::from_str(&row.seen_seqs).unwrap_or_default(),
             host_ts: row.host_ts,
             heartbeat_ts: None,
@@ -141,7 +153,7 @@ impl Ingestor {
     }
 
     /// The agent a bearer token belongs to.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<String, IngestError> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<AgentId, IngestError> {
         let unauthorized = || IngestError::Unauthorized("missing or invalid agent token".into());
         let presented = authorization
             .and_then(token::bearer)
@@ -155,7 +167,10 @@ impl Ingestor {
             .await
             .map_err(|e| self.unavailable(&e))?;
         match stored {
-            Some(d) if token::verify(presented, &d) => Ok(name.to_owned()),
+            Some((d, created_at)) if token::verify(presented, &d) => Ok(AgentId {
+                name: name.to_owned(),
+                created_at,
+            }),
             _ => Err(unauthorized()),
         }
     }
@@ -197,22 +212,14 @@ impl Ingestor {
         map.entry(agent.to_owned()).or_default().clone()
     }
 
-    /// Forgets cached state (after `agents remove`).
-    pub fn forget(&self, agent: &str) {
-        let mut map = self
-            .agents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.remove(agent);
-    }
-
     /// Stores the events of `batch` that `agent` has not delivered before.
     pub async fn accept(
         &self,
-        agent: &str,
+        id: &AgentId,
         batch: Batch,
         now_ms: i64,
     ) -> Result<Accepted, IngestError> {
+        let agent = id.name.as_str();
         batch
             .validate()
             .map_err(|e| IngestError::Invalid(e.to_string()))?;
@@ -224,13 +231,17 @@ impl Ingestor {
         }
         let slot = self.state(agent);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
+        // Load on first use, and again if the agent was re-registered since.
+        if guard
+            .as_ref()
+            .is_none_or(|st| st.created_at != id.created_at)
+        {
             let row = self
                 .store
                 .agent(agent)
                 .await
                 .map_err(|e| self.unavailable(&e))?;
-            let Some(row) = row else {
+            let Some(row) = row.filter(|r| r.created_at == id.created_at) else {
                 return Err(IngestError::Unauthorized("agent was removed".into()));
             };
             *guard = Some(AgentState::from_row(&row));
