@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AuthEvent, HostSample, ListenChange, ListenSnapshot};
+use crate::{
+    ArpObservation, AuthEvent, DnsEvent, FlowRecord, HostSample, HttpRequest, HttpResponse,
+    IcmpEcho, IfaceStats, ListenChange, ListenSnapshot, LoginReply, SshBanner, TlsClientHello,
+};
 
 /// Version of the batch format this crate reads and writes.
 ///
@@ -211,6 +214,26 @@ pub enum EventBody {
     Auth(AuthEvent),
     /// Something the agent itself wants an operator to know.
     Notice(Notice),
+    /// A bidirectional flow record.
+    Flow(FlowRecord),
+    /// Per-interval capture statistics.
+    IfaceStats(IfaceStats),
+    /// A DNS query or response.
+    Dns(DnsEvent),
+    /// A TLS ClientHello.
+    Tls(TlsClientHello),
+    /// An HTTP/1.x request.
+    HttpRequest(HttpRequest),
+    /// An HTTP/1.x response status.
+    HttpResponse(HttpResponse),
+    /// An SSH identification string.
+    SshBanner(SshBanner),
+    /// An ICMP echo request or reply.
+    IcmpEcho(IcmpEcho),
+    /// A clear-text login reply (FTP, POP3, IMAP, SMTP).
+    LoginReply(LoginReply),
+    /// An ARP IP↔MAC observation.
+    Arp(ArpObservation),
 }
 
 impl EventBody {
@@ -222,6 +245,16 @@ impl EventBody {
             Self::ListenChange(_) => EventKind::ListenChange,
             Self::Auth(_) => EventKind::Auth,
             Self::Notice(_) => EventKind::Notice,
+            Self::Flow(_) => EventKind::Flow,
+            Self::IfaceStats(_) => EventKind::IfaceStats,
+            Self::Dns(_) => EventKind::Dns,
+            Self::Tls(_) => EventKind::Tls,
+            Self::HttpRequest(_) => EventKind::HttpRequest,
+            Self::HttpResponse(_) => EventKind::HttpResponse,
+            Self::SshBanner(_) => EventKind::SshBanner,
+            Self::IcmpEcho(_) => EventKind::IcmpEcho,
+            Self::LoginReply(_) => EventKind::LoginReply,
+            Self::Arp(_) => EventKind::Arp,
         }
     }
 }
@@ -235,17 +268,37 @@ pub enum EventKind {
     ListenChange,
     Auth,
     Notice,
+    Flow,
+    IfaceStats,
+    Dns,
+    Tls,
+    HttpRequest,
+    HttpResponse,
+    SshBanner,
+    IcmpEcho,
+    LoginReply,
+    Arp,
 }
 
 impl EventKind {
     /// Every kind, for pre-registering metrics.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 16] = [
         Self::Heartbeat,
         Self::HostSample,
         Self::ListenSnapshot,
         Self::ListenChange,
         Self::Auth,
         Self::Notice,
+        Self::Flow,
+        Self::IfaceStats,
+        Self::Dns,
+        Self::Tls,
+        Self::HttpRequest,
+        Self::HttpResponse,
+        Self::SshBanner,
+        Self::IcmpEcho,
+        Self::LoginReply,
+        Self::Arp,
     ];
 
     /// The `kind` string used on the wire.
@@ -257,6 +310,16 @@ impl EventKind {
             Self::ListenChange => "listen_change",
             Self::Auth => "auth",
             Self::Notice => "notice",
+            Self::Flow => "flow",
+            Self::IfaceStats => "iface_stats",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::HttpRequest => "http_request",
+            Self::HttpResponse => "http_response",
+            Self::SshBanner => "ssh_banner",
+            Self::IcmpEcho => "icmp_echo",
+            Self::LoginReply => "login_reply",
+            Self::Arp => "arp",
         }
     }
 }
@@ -385,10 +448,10 @@ mod tests {
 
     #[test]
     fn unknown_kind_is_an_error_naming_it() {
-        let err = serde_json::from_str::<Event>(r#"{"ts":1,"kind":"flow","bytes":3}"#)
+        let err = serde_json::from_str::<Event>(r#"{"ts":1,"kind":"martian","bytes":3}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown variant `flow`"), "{err}");
+        assert!(err.contains("unknown variant `martian`"), "{err}");
     }
 
     #[test]
@@ -429,6 +492,114 @@ mod tests {
         assert_eq!(Timestamp::from_system_time(st).as_secs(), -2);
     }
 
+    fn endpoints() -> crate::Endpoints {
+        crate::Endpoints {
+            src: "192.0.2.1".parse().unwrap(),
+            src_port: 1234,
+            dst: "192.0.2.2".parse().unwrap(),
+            dst_port: 80,
+        }
+    }
+
+    fn packet_body(kind: EventKind) -> EventBody {
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        match kind {
+            EventKind::Flow => EventBody::Flow(crate::FlowRecord {
+                iface: "eth0".into(),
+                proto: 6,
+                src: ip,
+                src_port: 1,
+                dst: ip,
+                dst_port: 2,
+                vlan: None,
+                first_ts: 0,
+                last_ts: 0,
+                packets_to_server: 1,
+                bytes_to_server: 60,
+                packets_to_client: 0,
+                bytes_to_client: 0,
+                tcp_flags_to_server: 2,
+                tcp_flags_to_client: 0,
+                syn: 1,
+                syn_ack: 0,
+                rst: 0,
+                fin: 0,
+                tcp_state: crate::TcpState::SynSent,
+                end: crate::FlowEnd::Idle,
+            }),
+            EventKind::IfaceStats => EventBody::IfaceStats(crate::IfaceStats {
+                iface: "eth0".into(),
+                interval_ms: 1000,
+                packets: 1,
+                bytes: 1,
+                packets_per_sec: 1.0,
+                bits_per_sec: 8.0,
+                syn: 0,
+                syn_per_sec: 0.0,
+                kernel_drops: 0,
+                agent_drops: 0,
+                malformed: 0,
+                flow_evictions: 0,
+            }),
+            EventKind::Dns => EventBody::Dns(crate::DnsEvent {
+                endpoints: endpoints(),
+                transport: "udp".into(),
+                id: 1,
+                response: false,
+                qname: "example.org".into(),
+                qtype: "A".into(),
+                rcode: None,
+                answers: vec![],
+                size: 29,
+            }),
+            EventKind::Tls => EventBody::Tls(crate::TlsClientHello {
+                endpoints: endpoints(),
+                sni: None,
+                version: "1.2".into(),
+                alpn: vec![],
+                ja4: "t12i000000_000000000000_000000000000".into(),
+            }),
+            EventKind::HttpRequest => EventBody::HttpRequest(crate::HttpRequest {
+                endpoints: endpoints(),
+                method: "GET".into(),
+                uri: "/".into(),
+                version: "HTTP/1.1".into(),
+                host: None,
+                user_agent: None,
+                headers: vec![],
+            }),
+            EventKind::HttpResponse => EventBody::HttpResponse(crate::HttpResponse {
+                endpoints: endpoints(),
+                version: "HTTP/1.1".into(),
+                status: 200,
+            }),
+            EventKind::SshBanner => EventBody::SshBanner(crate::SshBanner {
+                endpoints: endpoints(),
+                banner: "SSH-2.0-x".into(),
+                from_server: true,
+            }),
+            EventKind::IcmpEcho => EventBody::IcmpEcho(crate::IcmpEcho {
+                src: ip,
+                dst: ip,
+                reply: false,
+                payload_len: 56,
+                entropy: 0.5,
+            }),
+            EventKind::LoginReply => EventBody::LoginReply(crate::LoginReply {
+                endpoints: endpoints(),
+                protocol: "ftp".into(),
+                success: false,
+                reply: "530 Login incorrect.".into(),
+            }),
+            EventKind::Arp => EventBody::Arp(crate::ArpObservation {
+                ip,
+                mac: "00:11:22:33:44:55".into(),
+                previous_mac: None,
+            }),
+            other => unreachable!("{other} is not a packet kind"),
+        }
+    }
+
     #[test]
     fn every_kind_string_matches_serde() {
         for kind in EventKind::ALL {
@@ -455,10 +626,13 @@ mod tests {
                     component: "x".into(),
                     message: "y".into(),
                 }),
+                other => packet_body(other),
             };
             assert_eq!(body.kind(), kind);
-            let json = serde_json::to_string(&Event::new(Timestamp(0), body)).unwrap();
+            let ev = Event::new(Timestamp(0), body);
+            let json = serde_json::to_string(&ev).unwrap();
             assert!(json.contains(&format!("\"kind\":{quoted}")), "{json}");
+            assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), ev, "{json}");
         }
     }
 

@@ -13,6 +13,7 @@ mod auth;
 mod batch;
 pub mod config;
 mod host;
+mod packet;
 
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
 pub use batch::{
@@ -23,6 +24,10 @@ pub use batch::{
 pub use host::{
     CpuSample, DiskSample, HostSample, InterfaceSample, ListenChange, ListenSnapshot, ListenSocket,
     LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, SocketChange, TransportProto,
+};
+pub use packet::{
+    ArpObservation, DnsAnswer, DnsEvent, Endpoints, FlowEnd, FlowRecord, HttpRequest, HttpResponse,
+    IcmpEcho, IfaceStats, LoginReply, SshBanner, TcpState, TlsClientHello,
 };
 
 /// Path of the ingest endpoint on the collector.

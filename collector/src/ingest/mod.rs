@@ -308,7 +308,18 @@ impl Ingestor {
                     AuthOutcome::Success => auth_ok += 1,
                     AuthOutcome::Failure => auth_fail += 1,
                 },
-                EventBody::Notice(_) => {}
+                // Notices and packet telemetry are stored as they are.
+                EventBody::Notice(_)
+                | EventBody::Flow(_)
+                | EventBody::IfaceStats(_)
+                | EventBody::Dns(_)
+                | EventBody::Tls(_)
+                | EventBody::HttpRequest(_)
+                | EventBody::HttpResponse(_)
+                | EventBody::SshBanner(_)
+                | EventBody::IcmpEcho(_)
+                | EventBody::LoginReply(_)
+                | EventBody::Arp(_) => {}
             }
             let body =
                 serde_json::to_string(ev).map_err(|e| IngestError::Invalid(e.to_string()))?;

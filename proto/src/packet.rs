@@ -1,0 +1,228 @@
+//! Packet telemetry: flow records, interval statistics and protocol
+//! metadata. Agents never ship packets, only these.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a flow record was emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowEnd {
+    /// No packet for the idle timeout (15 s of capture time).
+    Idle,
+    /// Open longer than the active timeout (60 s); the flow continues in a
+    /// new record.
+    Active,
+    /// The flow table was full.
+    Evicted,
+    /// End of the capture (file end or agent shutdown).
+    End,
+}
+
+/// TCP handshake progress as seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpState {
+    /// Not TCP, or no SYN seen.
+    None,
+    /// SYN from the client, nothing back yet.
+    SynSent,
+    /// SYN-ACK from the server.
+    SynReceived,
+    /// Client ACKed the SYN-ACK.
+    Established,
+    /// A RST was seen.
+    Reset,
+    /// FIN seen in both directions.
+    Closed,
+}
+
+/// One bidirectional flow (or one active-timeout slice of it).
+///
+/// The client is the side that sent the first packet, except that a flow
+/// whose first packet is a SYN-ACK has the sender of the SYN-ACK as server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowRecord {
+    /// Capture interface or file name.
+    pub iface: String,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, …).
+    pub proto: u8,
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    /// Outer VLAN id, when tagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Capture time of the first and last packet, ns since the epoch.
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub packets_to_server: u64,
+    pub bytes_to_server: u64,
+    pub packets_to_client: u64,
+    pub bytes_to_client: u64,
+    /// TCP flags seen from each side (OR of all packets; FIN 0x01, SYN 0x02,
+    /// RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80).
+    pub tcp_flags_to_server: u8,
+    pub tcp_flags_to_client: u8,
+    pub syn: u32,
+    pub syn_ack: u32,
+    pub rst: u32,
+    pub fin: u32,
+    pub tcp_state: TcpState,
+    pub end: FlowEnd,
+}
+
+/// Capture statistics of one interface (or file) over one interval of
+/// capture time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IfaceStats {
+    pub iface: String,
+    /// Interval length in ms (capture time).
+    pub interval_ms: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_per_sec: f64,
+    pub bits_per_sec: f64,
+    /// TCP packets with SYN and without ACK.
+    pub syn: u64,
+    pub syn_per_sec: f64,
+    /// Packets the kernel dropped (PACKET_STATISTICS); 0 for files.
+    pub kernel_drops: u64,
+    /// Packets the agent could not keep (queue full).
+    pub agent_drops: u64,
+    /// Packets that did not parse (counted, skipped).
+    pub malformed: u64,
+    /// Flows evicted because the table was full.
+    pub flow_evictions: u64,
+}
+
+/// Addresses and ports of the packet a metadata event came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+}
+
+/// One DNS resource record in an answer section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsAnswer {
+    pub name: String,
+    /// Type mnemonic (`A`, `AAAA`, `CNAME`, `MX`, `TXT`, …) or `TYPE<n>`.
+    pub rtype: String,
+    pub ttl: u32,
+    /// Rendered data: an address, a name, or text (at most 255 chars).
+    pub data: String,
+}
+
+/// A DNS query or response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsEvent {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    pub id: u16,
+    pub response: bool,
+    /// First question's name (no trailing dot), lower case as sent.
+    pub qname: String,
+    pub qtype: String,
+    /// Response code mnemonic (`NOERROR`, `NXDOMAIN`, …), responses only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<DnsAnswer>,
+    /// DNS message size in bytes.
+    pub size: u32,
+}
+
+/// A TLS ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsClientHello {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Highest offered version: `1.3`, `1.2`, `1.1`, `1.0`, `ssl3`.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// JA4 fingerprint (FoxIO), e.g. `t13d1516h2_8daaf6152771_e5627efa2ab1`.
+    pub ja4: String,
+}
+
+/// An HTTP/1.x request (first segment of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    pub method: String,
+    pub uri: String,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Header names and values as sent, in order (at most 32, values cut at
+    /// 512 bytes), for rules that look beyond Host and User-Agent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+/// An HTTP/1.x response status line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    pub version: String,
+    pub status: u16,
+}
+
+/// An SSH identification string (`SSH-2.0-OpenSSH_9.2p1`), on any port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshBanner {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    pub banner: String,
+    /// Whether the sender is the flow's server.
+    pub from_server: bool,
+}
+
+/// An ICMP or ICMPv6 echo request or reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcmpEcho {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub reply: bool,
+    pub payload_len: u32,
+    /// Shannon entropy of the payload in bits per byte (0–8); tunnels and
+    /// exfiltration look random, ping fills do not.
+    pub entropy: f32,
+}
+
+/// A login outcome as the server answered it in a clear-text protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginReply {
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    /// `ftp`, `pop3`, `imap`, `smtp`.
+    pub protocol: String,
+    pub success: bool,
+    /// The reply line (at most 200 bytes).
+    pub reply: String,
+}
+
+/// An ARP announcement or reply: this IP is at this MAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpObservation {
+    pub ip: IpAddr,
+    /// `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// The MAC this IP had before, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_mac: Option<String>,
+}
