@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod host;
+pub mod packet;
 pub mod run;
 pub mod ship;
 pub mod state;

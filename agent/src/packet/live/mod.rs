@@ -1,0 +1,167 @@
+//! Live capture with pnet: one OS thread per interface, on a socket the
+//! agent opens itself (receive buffer, optional BPF filter, kernel drop
+//! counters), a read buffer of at least 64 KiB and a read timeout so
+//! shutdown is prompt.
+//!
+//! Privileges: opening the socket needs CAP_NET_RAW (and CAP_NET_ADMIN for a
+//! receive buffer above `net.core.rmem_max`). Sockets are opened at start,
+//! before anything reads untrusted input. Timestamps are taken when a packet
+//! is read (pnet's `recvfrom` path carries no kernel timestamp).
+
+pub mod sock;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use shouwang_proto::{Event, Timestamp};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::decode::linktype;
+use super::{Analyzer, AnalyzerConfig};
+
+/// Read buffer per socket (one packet per read; covers GRO/jumbo frames).
+pub const READ_BUFFER: usize = 256 * 1024;
+/// Read timeout: how long shutdown and interval statistics can lag.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Settings for one capture.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub promiscuous: bool,
+    pub rcvbuf: usize,
+    pub bpf: Option<Vec<sock::BpfInsn>>,
+    pub analyzer: AnalyzerConfig,
+}
+
+/// An opened capture, not yet reading.
+pub struct Capture {
+    iface: String,
+    fd: i32,
+    linktype: i32,
+    rx: Box<dyn pnet_datalink::DataLinkReceiver>,
+    cfg: LiveConfig,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("iface", &self.iface)
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
+
+fn now_ns() -> i64 {
+    Timestamp::from_system_time(std::time::SystemTime::now()).as_nanos()
+}
+
+/// Opens the capture socket for `name` (call at start, with privileges).
+pub fn open(name: &str, cfg: LiveConfig) -> anyhow::Result<Capture> {
+    let all = pnet_datalink::interfaces();
+    let Some(iface) = all.iter().find(|i| i.name == name) else {
+        let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
+        bail!(
+            "no network interface {name:?}; this host has: {}",
+            names.join(", ")
+        );
+    };
+    let fd = sock::open_packet_socket().with_context(|| {
+        format!("cannot open a capture socket on {name} (needs root or CAP_NET_RAW)")
+    })?;
+    let granted = sock::set_rcvbuf(fd, cfg.rcvbuf).context("setting SO_RCVBUF")?;
+    if let Some(prog) = &cfg.bpf {
+        sock::attach_filter(fd, prog).context("attaching the BPF filter")?;
+    }
+    let linktype = if iface.mac.is_none() && !iface.is_loopback() {
+        linktype::RAW
+    } else {
+        linktype::ETHERNET
+    };
+    let config = pnet_datalink::Config {
+        read_buffer_size: READ_BUFFER,
+        write_buffer_size: 4096,
+        read_timeout: Some(READ_TIMEOUT),
+        promiscuous: cfg.promiscuous,
+        socket_fd: Some(fd),
+        ..Default::default()
+    };
+    let rx = match pnet_datalink::channel(iface, config)
+        .with_context(|| format!("cannot bind the capture socket to {name}"))?
+    {
+        pnet_datalink::Channel::Ethernet(_tx, rx) => rx,
+        _ => bail!("unexpected channel type for {name}"),
+    };
+    // Drop whatever the socket saw before it was bound to the interface.
+    let _ = sock::packet_stats(fd);
+    info!(
+        iface = name,
+        rcvbuf = granted,
+        filter = cfg.bpf.is_some(),
+        promiscuous = cfg.promiscuous,
+        "capture opened"
+    );
+    Ok(Capture {
+        iface: name.to_owned(),
+        fd,
+        linktype,
+        rx,
+        cfg,
+    })
+}
+
+impl Capture {
+    /// Reads until cancelled, on its own OS thread; events go to `tx`.
+    pub fn spawn(
+        self,
+        tx: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("capture-{}", self.iface))
+            .spawn(move || self.run(&tx, &cancel))
+    }
+
+    fn run(mut self, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
+        let mut an = Analyzer::new(self.iface.clone(), self.cfg.analyzer);
+        let (mut kernel_drops, mut agent_drops) = (0u64, 0u64);
+        let mut last_stats = std::time::Instant::now();
+        let mut last_error: Option<String> = None;
+        while !cancel.is_cancelled() {
+            match self.rx.next() {
+                Ok(frame) => an.frame(now_ns(), self.linktype, frame),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => an.advance(now_ns()),
+                Err(e) => {
+                    let msg = e.to_string();
+                    if last_error.as_deref() != Some(&msg) {
+                        warn!(iface = %self.iface, error = %msg, "capture read failed");
+                        last_error = Some(msg);
+                    }
+                    std::thread::sleep(READ_TIMEOUT);
+                }
+            }
+            if last_stats.elapsed() >= Duration::from_millis(500) {
+                last_stats = std::time::Instant::now();
+                if let Ok((_, drops)) = sock::packet_stats(self.fd) {
+                    kernel_drops += drops;
+                }
+                an.set_drops(kernel_drops, agent_drops);
+            }
+            // Hand events on without blocking the capture: a full pipeline
+            // costs events (counted), never stalls the socket.
+            for ev in an.out.drain(..) {
+                if tx.try_send(ev).is_err() {
+                    agent_drops += 1;
+                }
+            }
+        }
+        an.finish();
+        for ev in an.out.drain(..) {
+            if tx.blocking_send(ev).is_err() {
+                break;
+            }
+        }
+        info!(iface = %self.iface, kernel_drops, agent_drops, "capture stopped");
+    }
+}
