@@ -60,6 +60,103 @@ pub struct AgentConfig {
     /// Shipping to the collector.
     #[serde(default)]
     pub ship: ShipConfig,
+    /// Live packet capture.
+    #[serde(default)]
+    pub packet: PacketConfig,
+}
+
+/// Live packet capture settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PacketConfig {
+    /// Interfaces to capture on, one thread each. Empty: no live capture.
+    /// Needs CAP_NET_RAW (root or `setcap cap_net_raw+ep`).
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// Put the interfaces in promiscuous mode.
+    #[serde(default = "yes")]
+    pub promiscuous: bool,
+    /// Optional classic BPF filter, as printed by `tcpdump -ddd 'EXPR'`.
+    #[serde(default)]
+    pub bpf: Option<String>,
+    /// Socket receive buffer in bytes (SO_RCVBUF; SO_RCVBUFFORCE with
+    /// CAP_NET_ADMIN).
+    #[serde(default = "default_rcvbuf")]
+    pub rcvbuf_bytes: usize,
+    /// Interval of the per-interface statistics events.
+    #[serde(default = "default_stats_interval", with = "humantime_serde")]
+    pub stats_interval: Duration,
+    /// A flow with no packets for this long (capture time) is reported and
+    /// forgotten.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A flow open this long is reported and continues in a new record.
+    #[serde(default = "default_active_timeout", with = "humantime_serde")]
+    pub active_timeout: Duration,
+    /// Flows tracked per interface; past this the idlest are evicted
+    /// (reported and counted).
+    #[serde(default = "default_max_flows")]
+    pub max_flows: usize,
+}
+
+fn default_rcvbuf() -> usize {
+    8 * 1024 * 1024
+}
+fn default_stats_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_active_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_flows() -> usize {
+    200_000
+}
+
+impl Default for PacketConfig {
+    fn default() -> Self {
+        Self {
+            interfaces: Vec::new(),
+            promiscuous: true,
+            bpf: None,
+            rcvbuf_bytes: default_rcvbuf(),
+            stats_interval: default_stats_interval(),
+            idle_timeout: default_idle_timeout(),
+            active_timeout: default_active_timeout(),
+            max_flows: default_max_flows(),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl PacketConfig {
+    /// The analyzer settings these values give.
+    pub fn analyzer(&self) -> crate::packet::AnalyzerConfig {
+        crate::packet::AnalyzerConfig {
+            flows: crate::packet::flow::FlowConfig {
+                idle_ns: nanos(self.idle_timeout),
+                active_ns: nanos(self.active_timeout),
+                max_flows: self.max_flows,
+            },
+            stats_interval_ns: nanos(self.stats_interval),
+        }
+    }
+
+    /// The parsed BPF program, if one is set.
+    pub fn bpf_program(&self) -> anyhow::Result<Option<Vec<crate::packet::live::sock::BpfInsn>>> {
+        self.bpf
+            .as_deref()
+            .map(|t| {
+                crate::packet::live::sock::parse_bpf(t)
+                    .map_err(|e| anyhow::anyhow!("packet.bpf: {e}"))
+            })
+            .transpose()
+    }
 }
 
 /// Which auth log to follow.
@@ -342,6 +439,19 @@ impl AgentConfig {
         if self.ship.backoff_min > self.ship.backoff_max {
             bail!("ship.backoff-min is larger than ship.backoff-max");
         }
+        let p = &self.packet;
+        if p.stats_interval < Duration::from_millis(100) {
+            bail!("packet.stats-interval must be at least 100ms");
+        }
+        if p.idle_timeout < Duration::from_secs(1) || p.active_timeout < p.idle_timeout {
+            bail!(
+                "packet.idle-timeout must be at least 1s and packet.active-timeout at least as long"
+            );
+        }
+        if p.max_flows < 16 {
+            bail!("packet.max-flows must be at least 16");
+        }
+        self.packet.bpf_program()?;
         Ok(())
     }
 

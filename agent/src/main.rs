@@ -27,6 +27,34 @@ enum Command {
     CheckConfig,
     /// Take one host sample and print it as JSON lines, then exit.
     Sample,
+    /// Replay a capture file (pcap or pcapng) through the packet analyzer.
+    Pcap(PcapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PcapArgs {
+    /// Capture file; the format is read from its magic bytes.
+    file: PathBuf,
+    /// Print events as JSON lines (`jsonl`, the default without
+    /// --collector) or only the summary (`none`).
+    #[arg(long, value_parser = ["jsonl", "none"])]
+    emit: Option<String>,
+    /// Send events to this collector instead of printing them.
+    #[arg(long, requires = "token")]
+    collector: Option<String>,
+    /// Agent token for --collector (`shouwang-collector agents add NAME`).
+    #[arg(long)]
+    token: Option<String>,
+    /// Where the replay keeps its sequence numbers (default: per agent name
+    /// under $XDG_STATE_HOME/shouwang).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Pace the replay by capture timestamps instead of as fast as possible.
+    #[arg(long)]
+    realtime: bool,
+    /// Interval of the interface statistics events (capture time).
+    #[arg(long, default_value = "10s", value_parser = humantime_serde::re::humantime::parse_duration)]
+    stats_interval: std::time::Duration,
 }
 
 fn main() {
@@ -47,6 +75,9 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let loaded = LoadedConfig::load(cli.config.as_deref())?;
+    if let Some(Command::Pcap(args)) = &cli.command {
+        return pcap(&loaded, args);
+    }
     // One async thread; /proc reads go to a blocking thread kept alive
     // across sampling intervals instead of being re-created each time.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -72,6 +103,7 @@ fn run() -> anyhow::Result<()> {
             println!("token: present");
             Ok(())
         }
+        Command::Pcap(_) => Ok(()),
         Command::Sample => rt.block_on(async {
             let utmp = loaded.config.host.utmp.clone();
             let mut sampler =
@@ -98,4 +130,45 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+fn pcap(loaded: &LoadedConfig, args: &PcapArgs) -> anyhow::Result<()> {
+    use shouwang_agent::pcap_cmd::{self, Output};
+    let mut analyzer = loaded.config.packet.analyzer();
+    analyzer.stats_interval_ns = i64::try_from(args.stats_interval.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let output = match (&args.collector, &args.token, args.emit.as_deref()) {
+        (Some(url), Some(token), None) => {
+            let name = pcap_cmd::name_from_token(token)
+                .context("--token is not an agent token (sw1:NAME:SECRET from `shouwang-collector agents add NAME`)")?
+                .to_owned();
+            let state_dir = args
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| pcap_cmd::default_state_dir(&name));
+            Output::Collector {
+                url: url.clone(),
+                token: token.clone(),
+                name,
+                state_dir,
+            }
+        }
+        (Some(_), _, Some(_)) => anyhow::bail!("use either --emit or --collector, not both"),
+        (None, _, Some("none")) => Output::None,
+        _ => Output::Jsonl,
+    };
+    let s = pcap_cmd::run(&args.file, output, analyzer, args.realtime)?;
+    eprintln!(
+        "pcap: {}: {} frames ({} malformed{}), {} flows, {} events in {:.2} s ({:.0} frames/s)",
+        args.file.display(),
+        s.frames,
+        s.malformed,
+        if s.truncated { ", file cut short" } else { "" },
+        s.flows,
+        s.events,
+        s.seconds,
+        s.frames as f64 / s.seconds.max(1e-9),
+    );
+    Ok(())
 }

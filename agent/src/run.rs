@@ -157,6 +157,21 @@ pub async fn run_until(
         }
         Err(reason) => skipped.add("auth-log", reason),
     }
+    for name in &cfg.packet.interfaces {
+        let live = crate::packet::live::LiveConfig {
+            promiscuous: cfg.packet.promiscuous,
+            rcvbuf: cfg.packet.rcvbuf_bytes,
+            bpf: cfg.packet.bpf_program()?,
+            analyzer: cfg.packet.analyzer(),
+        };
+        match crate::packet::live::open(name, live) {
+            Ok(cap) => threads.push(cap.spawn(tx.clone(), sources.clone())?),
+            Err(e) => {
+                error!("packet capture on {name}: {e:#}");
+                skipped.add(&format!("packet-capture.{name}"), format!("{e:#}"));
+            }
+        }
+    }
     tasks.spawn(run_heartbeat(
         Identity::from_config(&loaded),
         queue.clone(),

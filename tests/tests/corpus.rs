@@ -1,0 +1,272 @@
+//! Every capture in ../shared/corpus/expect.toml replays through
+//! `shouwang-agent pcap`: flow counts are compared with tshark (and
+//! softflowd, printed), and what each case's `what` names is found in the
+//! events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use shouwang_e2e::bin;
+
+fn corpus() -> PathBuf {
+    std::env::var_os("SHOUWANG_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
+        PathBuf::from,
+    )
+}
+
+fn cases() -> Vec<String> {
+    let text = std::fs::read_to_string(corpus().join("expect.toml"))
+        .expect("../shared/corpus/expect.toml (set SHOUWANG_CORPUS to its directory)");
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v["case"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pcap"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn replay(pcap: &str) -> Vec<Value> {
+    let out = Command::new(bin("shouwang-agent").unwrap())
+        .args(["pcap", "--emit", "jsonl"])
+        .arg(corpus().join(pcap))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{pcap}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn kind<'a>(evs: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    evs.iter().filter(move |e| e["kind"] == k)
+}
+
+/// TCP and UDP conversations: records of one 5-tuple are one conversation
+/// unless a later record starts a new TCP connection (it carries a SYN).
+/// Idle- and active-timeout splits of one connection are merged, as
+/// tshark's conversation table does.
+fn conversations(evs: &[Value]) -> (usize, usize) {
+    let mut records = 0;
+    let mut convs: BTreeMap<String, usize> = BTreeMap::new();
+    let mut flows: Vec<&Value> = kind(evs, "flow")
+        .filter(|f| f["proto"] == 6 || f["proto"] == 17)
+        .collect();
+    flows.sort_by_key(|f| f["first_ts"].as_i64());
+    for f in flows {
+        records += 1;
+        let mut ends = [
+            format!("{}:{}", f["src"], f["src_port"]),
+            format!("{}:{}", f["dst"], f["dst_port"]),
+        ];
+        ends.sort();
+        let key = format!("{}|{}|{}", f["proto"], ends[0], ends[1]);
+        let new_connection = f["proto"] == 6 && f["syn"].as_u64().unwrap_or(0) > 0;
+        let n = convs.entry(key).or_insert(0);
+        if *n == 0 || new_connection {
+            *n += 1;
+        }
+    }
+    (records, convs.values().sum())
+}
+
+fn tshark_conversations(pcap: &Path) -> Option<usize> {
+    let out = Command::new("tshark")
+        .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
+        .arg(pcap)
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("<->"))
+            .count()
+    })
+}
+
+fn softflowd_flows(pcap: &Path) -> Option<usize> {
+    let out = Command::new("softflowd")
+        .args(["-D", "-m", "100000", "-r"])
+        .arg(pcap)
+        .output()
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(text.lines().filter(|l| l.starts_with("ADD FLOW")).count())
+}
+
+/// What each case's `what` names, checked in the events.
+fn check_content(pcap: &str, evs: &[Value]) {
+    let uris: Vec<&str> = kind(evs, "http_request")
+        .filter_map(|e| e["uri"].as_str())
+        .collect();
+    let flows: Vec<&Value> = kind(evs, "flow").collect();
+    match pcap {
+        "zeek/ssh-sshguess.pcap" => {
+            let banners: BTreeSet<&str> = kind(evs, "ssh_banner")
+                .filter_map(|e| e["banner"].as_str())
+                .collect();
+            assert!(
+                banners.contains("SSH-2.0-OpenSSH_6.7p1 Debian-3"),
+                "{banners:?}"
+            );
+            let conns = flows
+                .iter()
+                .filter(|f| {
+                    f["src"] == "192.168.56.1"
+                        && f["dst"] == "192.168.56.103"
+                        && f["dst_port"] == 22
+                })
+                .count();
+            assert_eq!(conns, 11, "11 connections to :22");
+        }
+        "zeek/ssh-benign-single-conn.pcap" => {
+            assert_eq!(
+                kind(evs, "ssh_banner").count(),
+                2,
+                "client and server banners"
+            );
+        }
+        "zeek/http-cooper-grill-dvwa.pcapng" => {
+            let sqli = uris
+                .iter()
+                .filter(|u| {
+                    u.contains("/sqli/?id=") && (u.contains("UNION") || u.contains("%27+OR+"))
+                })
+                .count();
+            assert_eq!(sqli, 3, "3 GETs with SQL in the URI: {uris:?}");
+        }
+        "ndpi/synscan.pcap" => {
+            let ports: BTreeSet<u64> = flows
+                .iter()
+                .filter(|f| f["src"] == "172.16.0.8" && f["dst"] == "64.13.134.52")
+                .filter_map(|f| f["dst_port"].as_u64())
+                .collect();
+            assert!(ports.len() >= 1000, "{} ports", ports.len());
+        }
+        "ndpi/tcp_scan.pcapng" => {
+            let flags: BTreeSet<u64> = flows
+                .iter()
+                .filter(|f| f["src"] == "192.168.1.178")
+                .filter_map(|f| f["tcp_flags_to_server"].as_u64())
+                .collect();
+            for (name, f) in [("NULL", 0x00), ("FIN", 0x01), ("XMAS", 0x29)] {
+                assert!(flags.contains(&f), "{name} probe missing: {flags:?}");
+            }
+        }
+        "ndpi/dns_exfiltration.pcap" => {
+            let q: Vec<&str> = kind(evs, "dns")
+                .filter(|e| e["response"] == false)
+                .filter_map(|e| e["qname"].as_str())
+                .collect();
+            assert_eq!(
+                q.iter().filter(|n| n.starts_with("dnscat.")).count(),
+                150,
+                "150 dnscat queries"
+            );
+            assert!(
+                q.iter().map(|n| n.len()).max().unwrap() >= 230,
+                "~240-char names"
+            );
+            let types: BTreeSet<&str> = kind(evs, "dns")
+                .filter_map(|e| e["qtype"].as_str())
+                .collect();
+            assert!(
+                ["MX", "TXT", "CNAME"].iter().all(|t| types.contains(t)),
+                "{types:?}"
+            );
+        }
+        "ndpi/sql_injection.pcap" => {
+            assert!(uris.iter().any(|u| u.contains("UNION+SELECT")), "{uris:?}")
+        }
+        "ndpi/xss.pcap" => assert!(uris.iter().any(|u| u.contains("%3Cscript%3E")), "{uris:?}"),
+        "suricata-verify/log4shell-output-multi-eve.pcap" => {
+            let jndi = kind(evs, "http_request").any(|e| {
+                e["headers"].as_array().is_some_and(|h| {
+                    h.iter()
+                        .any(|kv| kv[1].as_str().is_some_and(|v| v.contains("jndi:ldap://")))
+                })
+            });
+            assert!(jndi, "jndi:ldap header");
+            assert!(uris.contains(&"/Exploit.class"), "{uris:?}");
+        }
+        "suricata-verify/mirai-jaws-erspan-bug-5437-02.pcap" => {
+            assert!(
+                uris.iter()
+                    .any(|u| u.starts_with("/shell?cd+/tmp;rm+-rf+*;wget")),
+                "HTTP request inside ERSPAN: {uris:?}"
+            );
+        }
+        "stopddos/syn-ecn-cwr-flood.pcap" => {
+            let to_victim: Vec<&&Value> =
+                flows.iter().filter(|f| f["dst"] == "10.10.10.10").collect();
+            let sources: BTreeSet<&str> =
+                to_victim.iter().filter_map(|f| f["src"].as_str()).collect();
+            assert!(sources.len() > 9000, "{} sources", sources.len());
+            let ece_cwr_syn = to_victim
+                .iter()
+                .filter(|f| f["tcp_flags_to_server"].as_u64().unwrap_or(0) & 0xc2 == 0xc2)
+                .count();
+            assert!(ece_cwr_syn > 9000, "{ece_cwr_syn} SYN+ECE+CWR flows");
+        }
+        other => panic!("{other}: no content check written for this case"),
+    }
+}
+
+#[test]
+fn every_corpus_capture_replays_with_matching_flow_counts() {
+    let mut table = vec![format!(
+        "{:<52} {:>8} {:>7} {:>7} {:>10} {:>6}",
+        "capture", "records", "convs", "tshark", "softflowd", "events"
+    )];
+    let mut failures = Vec::new();
+    let have_tshark = Command::new("tshark").arg("-v").output().is_ok();
+    assert!(
+        have_tshark || std::env::var_os("CI").is_none(),
+        "tshark missing in CI (see .ci/run)"
+    );
+    for pcap in cases() {
+        let evs = replay(&pcap);
+        let (records, convs) = conversations(&evs);
+        let path = corpus().join(&pcap);
+        let ts = tshark_conversations(&path);
+        let sf = softflowd_flows(&path);
+        table.push(format!(
+            "{pcap:<52} {records:>8} {convs:>7} {:>7} {:>10} {:>6}",
+            ts.map_or("-".into(), |t| t.to_string()),
+            sf.map_or("-".into(), |t| t.to_string()),
+            evs.len()
+        ));
+        if let Some(t) = ts {
+            let diff = convs.abs_diff(t) as f64;
+            if diff > (t as f64 * 0.01).max(0.0) {
+                failures.push(format!("{pcap}: {convs} conversations vs tshark {t}"));
+            }
+        }
+        check_content(&pcap, &evs);
+        assert!(
+            kind(&evs, "iface_stats").count() >= 1,
+            "{pcap}: no interval statistics"
+        );
+    }
+    println!("{}", table.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "flow counts off by more than 1%:\n{}",
+        failures.join("\n")
+    );
+}
