@@ -29,6 +29,24 @@ enum Command {
     Sample,
     /// Replay a capture file (pcap or pcapng) through the packet analyzer.
     Pcap(PcapArgs),
+    /// Capture live on an interface and print the events as JSON lines
+    /// (needs CAP_NET_RAW).
+    Capture(CaptureArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CaptureArgs {
+    /// Interface to capture on.
+    iface: String,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long = "for", value_parser = humantime_serde::re::humantime::parse_duration)]
+    run_for: Option<std::time::Duration>,
+    /// Interval of the interface statistics events.
+    #[arg(long, default_value = "10s", value_parser = humantime_serde::re::humantime::parse_duration)]
+    stats_interval: std::time::Duration,
+    /// Print events (`jsonl`) or only the summary (`none`).
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "none"])]
+    emit: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,11 +90,15 @@ fn run() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let loaded = LoadedConfig::load(cli.config.as_deref())?;
     if let Some(Command::Pcap(args)) = &cli.command {
         return pcap(&loaded, args);
+    }
+    if let Some(Command::Capture(args)) = &cli.command {
+        return capture(&loaded, args);
     }
     // One async thread; /proc reads go to a blocking thread kept alive
     // across sampling intervals instead of being re-created each time.
@@ -103,7 +125,7 @@ fn run() -> anyhow::Result<()> {
             println!("token: present");
             Ok(())
         }
-        Command::Pcap(_) => Ok(()),
+        Command::Pcap(_) | Command::Capture(_) => Ok(()),
         Command::Sample => rt.block_on(async {
             let utmp = loaded.config.host.utmp.clone();
             let mut sampler =
@@ -170,5 +192,63 @@ fn pcap(loaded: &LoadedConfig, args: &PcapArgs) -> anyhow::Result<()> {
         s.seconds,
         s.frames as f64 / s.seconds.max(1e-9),
     );
+    Ok(())
+}
+
+fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
+    use shouwang_agent::packet::live;
+    use std::io::Write;
+    let p = &loaded.config.packet;
+    let mut analyzer = p.analyzer();
+    analyzer.stats_interval_ns = i64::try_from(args.stats_interval.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let cap = live::open(
+        &args.iface,
+        live::LiveConfig {
+            promiscuous: p.promiscuous,
+            rcvbuf: p.rcvbuf_bytes,
+            bpf: p.bpf_program()?,
+            analyzer,
+        },
+    )?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stopper = cancel.clone();
+    let run_for = args.run_for;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(rt) = rt {
+            rt.block_on(async {
+                let limit = async {
+                    match run_for {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = shouwang_agent::run::shutdown_signal() => {}
+                    () = limit => {}
+                }
+            });
+        }
+        stopper.cancel();
+    });
+    let print = args.emit == "jsonl";
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut events = 0u64;
+    cap.run(&cancel, |ev, _| {
+        events += 1;
+        if print {
+            // A closed stdout (| head) ends nothing here; the capture stops on its own.
+            let _ = serde_json::to_writer(&mut w, &ev);
+            let _ = w.write_all(b"\n");
+            let _ = w.flush();
+        }
+        true
+    });
+    eprintln!("capture: {}: {events} events", args.iface);
     Ok(())
 }

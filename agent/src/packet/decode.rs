@@ -343,13 +343,14 @@ impl Decoder {
             LinkExtSlice::Vlan(v) => Some(v.vlan_identifier().value()),
             _ => None,
         });
-        let (src, dst, ip_len, payload, v6) = match &p.net {
+        let (src, dst, ip_len, header_len, payload, v6) = match &p.net {
             Some(NetSlice::Ipv4(ip)) => {
                 let h = ip.header();
                 (
                     IpAddr::V4(h.source_addr()),
                     IpAddr::V4(h.destination_addr()),
                     u32::from(h.total_len()),
+                    u32::from(h.ihl()) * 4,
                     ip.payload(),
                     false,
                 )
@@ -360,6 +361,7 @@ impl Decoder {
                     IpAddr::V6(h.source_addr()),
                     IpAddr::V6(h.destination_addr()),
                     u32::from(h.payload_length()) + 40,
+                    40,
                     ip.payload(),
                     true,
                 )
@@ -375,7 +377,7 @@ impl Decoder {
         };
         if payload.fragmented {
             self.stats.fragments += 1;
-            self.fragment(ts, p, src, dst, ip_len, vlan, depth, out);
+            self.fragment(ts, p, src, dst, header_len, vlan, depth, out);
             return;
         }
         if payload.ip_number == IpNumber::GRE {
@@ -404,7 +406,7 @@ impl Decoder {
         p: &SlicedPacket<'_>,
         src: IpAddr,
         dst: IpAddr,
-        first_len: u32,
+        header_len: u32,
         vlan: Option<u16>,
         depth: u8,
         out: &mut dyn FnMut(Decoded<'_>),
@@ -422,15 +424,7 @@ impl Decoder {
                 self.pending = self.pending.saturating_sub(1);
                 self.stats.reassembled += 1;
                 let v6 = src.is_ipv6();
-                let header = if v6 {
-                    40
-                } else {
-                    first_len
-                        .saturating_sub(whole.payload.len() as u32)
-                        .min(60)
-                        .max(20)
-                };
-                let ip_len = header + whole.payload.len() as u32;
+                let ip_len = header_len + whole.payload.len() as u32;
                 if whole.ip_number == IpNumber::GRE {
                     self.decap(ts, &whole.payload, depth, out);
                 } else {
@@ -734,6 +728,8 @@ pub(crate) mod tests {
         let out = collect(&mut d, linktype::ETHERNET, &first);
         assert_eq!(out.len(), 1, "{out:?}");
         assert!(out[0].contains("sport: 7, dport: 9"), "{}", out[0]);
+        // 20-byte IPv4 header + 8-byte UDP header + 100 bytes of payload.
+        assert!(out[0].contains("ip_len: 128"), "{}", out[0]);
         assert_eq!((d.stats.fragments, d.stats.reassembled), (2, 1));
     }
 

@@ -204,7 +204,9 @@ mod tests {
         r
     }
 
-    fn frames(bytes: &[u8]) -> (Vec<(i64, i32, u32, Vec<u8>)>, FileSummary) {
+    type Frames = Vec<(i64, i32, u32, Vec<u8>)>;
+
+    fn frames(bytes: &[u8]) -> (Frames, FileSummary) {
         let mut out = Vec::new();
         let s = read_capture(bytes, |f| {
             out.push((f.ts, f.linktype, f.wire_len, f.data.to_vec()))

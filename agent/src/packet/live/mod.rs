@@ -120,10 +120,22 @@ impl Capture {
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name(format!("capture-{}", self.iface))
-            .spawn(move || self.run(&tx, &cancel))
+            .spawn(move || {
+                // A full pipeline costs events (counted as agent drops), never
+                // stalls the socket; at the end, wait for room.
+                self.run(&cancel, |ev, last| {
+                    if last {
+                        tx.blocking_send(ev).is_ok()
+                    } else {
+                        tx.try_send(ev).is_ok()
+                    }
+                });
+            })
     }
 
-    fn run(mut self, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
+    /// Reads until cancelled. `deliver(event, at_end)` returns false when
+    /// the event could not be taken.
+    pub fn run(mut self, cancel: &CancellationToken, mut deliver: impl FnMut(Event, bool) -> bool) {
         let mut an = Analyzer::new(self.iface.clone(), self.cfg.analyzer);
         let (mut kernel_drops, mut agent_drops) = (0u64, 0u64);
         let mut last_stats = std::time::Instant::now();
@@ -141,27 +153,29 @@ impl Capture {
                     std::thread::sleep(READ_TIMEOUT);
                 }
             }
-            if last_stats.elapsed() >= Duration::from_millis(500) {
+            if last_stats.elapsed() >= Duration::from_millis(200) {
                 last_stats = std::time::Instant::now();
                 if let Ok((_, drops)) = sock::packet_stats(self.fd) {
                     kernel_drops += drops;
                 }
                 an.set_drops(kernel_drops, agent_drops);
             }
-            // Hand events on without blocking the capture: a full pipeline
-            // costs events (counted), never stalls the socket.
             for ev in an.out.drain(..) {
-                if tx.try_send(ev).is_err() {
+                if !deliver(ev, false) {
                     agent_drops += 1;
                 }
             }
         }
+        if let Ok((_, drops)) = sock::packet_stats(self.fd) {
+            kernel_drops += drops;
+        }
+        an.set_drops(kernel_drops, agent_drops);
         an.finish();
         for ev in an.out.drain(..) {
-            if tx.blocking_send(ev).is_err() {
+            if !deliver(ev, true) {
                 break;
             }
         }
-        info!(iface = %self.iface, kernel_drops, agent_drops, "capture stopped");
+        info!(iface = %self.iface, frames = an.decoder.stats.frames, kernel_drops, agent_drops, "capture stopped");
     }
 }
