@@ -1,7 +1,6 @@
 //! The flow table: a plain data structure with `ingest(packet)` and
 //! `expire(now)`, driven by capture time only.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shouwang_proto::{FlowEnd, FlowRecord, TcpState};
@@ -207,12 +206,16 @@ impl Flow {
     }
 }
 
+/// Keys come off the wire, so the hash is keyed at random per process
+/// (ahash): fast, and an attacker cannot aim packets at one bucket.
+type FlowMap = std::collections::HashMap<FlowKey, Flow, ahash::RandomState>;
+
 /// Bidirectional flows keyed by 5-tuple (and outer VLAN).
 #[derive(Debug)]
 pub struct FlowTable {
     iface: String,
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow>,
+    flows: FlowMap,
     /// Flows pushed out because the table was full.
     pub evictions: u64,
 }
@@ -222,7 +225,7 @@ impl FlowTable {
         Self {
             iface: iface.into(),
             cfg,
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             evictions: 0,
         }
     }
