@@ -239,7 +239,7 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut events = 0u64;
-    cap.run(&cancel, |ev, _| {
+    let totals = cap.run(&cancel, |ev, _| {
         events += 1;
         if print {
             // A closed stdout (| head) ends nothing here; the capture stops on its own.
@@ -249,6 +249,9 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
         }
         true
     });
-    eprintln!("capture: {}: {events} events", args.iface);
+    eprintln!(
+        "capture: {}: {} frames, {} kernel drops, {events} events",
+        args.iface, totals.frames, totals.kernel_drops
+    );
     Ok(())
 }

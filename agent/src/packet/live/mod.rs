@@ -35,6 +35,15 @@ pub struct LiveConfig {
     pub analyzer: AnalyzerConfig,
 }
 
+/// What a capture read and lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    pub frames: u64,
+    pub kernel_drops: u64,
+    /// Events the pipeline could not take.
+    pub agent_drops: u64,
+}
+
 /// An opened capture, not yet reading.
 pub struct Capture {
     iface: String,
@@ -123,7 +132,7 @@ impl Capture {
             .spawn(move || {
                 // A full pipeline costs events (counted as agent drops), never
                 // stalls the socket; at the end, wait for room.
-                self.run(&cancel, |ev, last| {
+                let _ = self.run(&cancel, |ev, last| {
                     if last {
                         tx.blocking_send(ev).is_ok()
                     } else {
@@ -134,8 +143,12 @@ impl Capture {
     }
 
     /// Reads until cancelled. `deliver(event, at_end)` returns false when
-    /// the event could not be taken.
-    pub fn run(mut self, cancel: &CancellationToken, mut deliver: impl FnMut(Event, bool) -> bool) {
+    /// the event could not be taken. Returns what was read and dropped.
+    pub fn run(
+        mut self,
+        cancel: &CancellationToken,
+        mut deliver: impl FnMut(Event, bool) -> bool,
+    ) -> CaptureTotals {
         let mut an = Analyzer::new(self.iface.clone(), self.cfg.analyzer);
         let (mut kernel_drops, mut agent_drops) = (0u64, 0u64);
         let mut last_stats = std::time::Instant::now();
@@ -177,5 +190,10 @@ impl Capture {
             }
         }
         info!(iface = %self.iface, frames = an.decoder.stats.frames, kernel_drops, agent_drops, "capture stopped");
+        CaptureTotals {
+            frames: an.decoder.stats.frames,
+            kernel_drops,
+            agent_drops,
+        }
     }
 }
