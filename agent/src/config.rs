@@ -73,6 +73,13 @@ pub struct PacketConfig {
     /// Needs CAP_NET_RAW (root or `setcap cap_net_raw+ep`).
     #[serde(default)]
     pub interfaces: Vec<String>,
+    /// How packets are read: `tpacket-v3` (PACKET_MMAP ring, the default)
+    /// or `pnet` (one read per packet).
+    #[serde(default = "default_backend")]
+    pub backend: crate::packet::live::Backend,
+    /// Size of the TPACKET_V3 ring per interface, in bytes (1 MiB blocks).
+    #[serde(default = "default_ring_bytes")]
+    pub ring_bytes: usize,
     /// Put the interfaces in promiscuous mode.
     #[serde(default = "yes")]
     pub promiscuous: bool,
@@ -99,6 +106,12 @@ pub struct PacketConfig {
     pub max_flows: usize,
 }
 
+fn default_backend() -> crate::packet::live::Backend {
+    crate::packet::live::Backend::TpacketV3
+}
+fn default_ring_bytes() -> usize {
+    16 * 1024 * 1024
+}
 fn default_rcvbuf() -> usize {
     8 * 1024 * 1024
 }
@@ -119,6 +132,8 @@ impl Default for PacketConfig {
     fn default() -> Self {
         Self {
             interfaces: Vec::new(),
+            backend: default_backend(),
+            ring_bytes: default_ring_bytes(),
             promiscuous: true,
             bpf: None,
             rcvbuf_bytes: default_rcvbuf(),
@@ -145,6 +160,18 @@ impl PacketConfig {
             },
             stats_interval_ns: nanos(self.stats_interval),
         }
+    }
+
+    /// Settings for one live capture.
+    pub fn live(&self) -> anyhow::Result<crate::packet::live::LiveConfig> {
+        Ok(crate::packet::live::LiveConfig {
+            backend: self.backend,
+            ring_bytes: self.ring_bytes,
+            promiscuous: self.promiscuous,
+            rcvbuf: self.rcvbuf_bytes,
+            bpf: self.bpf_program()?,
+            analyzer: self.analyzer(),
+        })
     }
 
     /// The parsed BPF program, if one is set.

@@ -47,6 +47,9 @@ struct CaptureArgs {
     /// Print events (`jsonl`) or only the summary (`none`).
     #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "none"])]
     emit: String,
+    /// Capture backend (default from the config: tpacket-v3).
+    #[arg(long, value_parser = ["tpacket-v3", "pnet"])]
+    backend: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -203,15 +206,16 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
     analyzer.stats_interval_ns = i64::try_from(args.stats_interval.as_nanos())
         .unwrap_or(i64::MAX)
         .max(1);
-    let cap = live::open(
-        &args.iface,
-        live::LiveConfig {
-            promiscuous: p.promiscuous,
-            rcvbuf: p.rcvbuf_bytes,
-            bpf: p.bpf_program()?,
-            analyzer,
-        },
-    )?;
+    let mut lc = p.live()?;
+    lc.analyzer = analyzer;
+    if let Some(b) = &args.backend {
+        lc.backend = if b == "pnet" {
+            live::Backend::Pnet
+        } else {
+            live::Backend::TpacketV3
+        };
+    }
+    let cap = live::open(&args.iface, lc)?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let stopper = cancel.clone();
     let run_for = args.run_for;

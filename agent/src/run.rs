@@ -158,12 +158,7 @@ pub async fn run_until(
         Err(reason) => skipped.add("auth-log", reason),
     }
     for name in &cfg.packet.interfaces {
-        let live = crate::packet::live::LiveConfig {
-            promiscuous: cfg.packet.promiscuous,
-            rcvbuf: cfg.packet.rcvbuf_bytes,
-            bpf: cfg.packet.bpf_program()?,
-            analyzer: cfg.packet.analyzer(),
-        };
+        let live = cfg.packet.live()?;
         match crate::packet::live::open(name, live) {
             Ok(cap) => threads.push(cap.spawn(tx.clone(), sources.clone())?),
             Err(e) => {

@@ -8,6 +8,7 @@
 //! before anything reads untrusted input. Timestamps are taken when a packet
 //! is read (pnet's `recvfrom` path carries no kernel timestamp).
 
+pub mod ring;
 pub mod sock;
 
 use std::time::Duration;
@@ -26,9 +27,26 @@ pub const READ_BUFFER: usize = 256 * 1024;
 /// Read timeout: how long shutdown and interval statistics can lag.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// How packets are read from the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// PACKET_MMAP TPACKET_V3 ring: many packets per wake-up, kernel
+    /// timestamps.
+    TpacketV3,
+    /// pnet: one `poll` + `recvfrom` per packet, read-time timestamps.
+    Pnet,
+}
+
+/// Ring block size (the kernel hands over whole blocks).
+pub const RING_BLOCK: usize = 1 << 20;
+
 /// Settings for one capture.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
+    pub backend: Backend,
+    /// Total ring size for the TPACKET_V3 backend.
+    pub ring_bytes: usize,
     pub promiscuous: bool,
     pub rcvbuf: usize,
     pub bpf: Option<Vec<sock::BpfInsn>>,
@@ -44,12 +62,19 @@ pub struct CaptureTotals {
     pub agent_drops: u64,
 }
 
+enum Source {
+    Pnet {
+        fd: i32,
+        rx: Box<dyn pnet_datalink::DataLinkReceiver>,
+    },
+    Ring(ring::Ring),
+}
+
 /// An opened capture, not yet reading.
 pub struct Capture {
     iface: String,
-    fd: i32,
     linktype: i32,
-    rx: Box<dyn pnet_datalink::DataLinkReceiver>,
+    source: Source,
     cfg: LiveConfig,
 }
 
@@ -57,7 +82,7 @@ impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")
             .field("iface", &self.iface)
-            .field("fd", &self.fd)
+            .field("backend", &self.cfg.backend)
             .finish()
     }
 }
@@ -76,51 +101,73 @@ pub fn open(name: &str, cfg: LiveConfig) -> anyhow::Result<Capture> {
             names.join(", ")
         );
     };
-    let fd = sock::open_packet_socket().with_context(|| {
-        format!("cannot open a capture socket on {name} (needs root or CAP_NET_RAW)")
-    })?;
-    let granted = sock::set_rcvbuf(fd, cfg.rcvbuf).context("setting SO_RCVBUF")?;
-    if let Some(prog) = &cfg.bpf {
-        sock::attach_filter(fd, prog).context("attaching the BPF filter")?;
-    }
     let linktype = if iface.mac.is_none() && !iface.is_loopback() {
         linktype::RAW
     } else {
         linktype::ETHERNET
     };
-    let config = pnet_datalink::Config {
-        read_buffer_size: READ_BUFFER,
-        write_buffer_size: 4096,
-        read_timeout: Some(READ_TIMEOUT),
-        promiscuous: cfg.promiscuous,
-        socket_fd: Some(fd),
-        ..Default::default()
+    let source = match cfg.backend {
+        Backend::TpacketV3 => {
+            let blocks = (cfg.ring_bytes / RING_BLOCK).max(2);
+            let ring = ring::Ring::open(
+                iface.index,
+                cfg.promiscuous,
+                RING_BLOCK,
+                blocks,
+                cfg.bpf.as_deref(),
+            )
+            .with_context(|| {
+                format!(
+                    "cannot open a TPACKET_V3 capture ring on {name} (needs root or CAP_NET_RAW)"
+                )
+            })?;
+            let _ = ring.drops();
+            Source::Ring(ring)
+        }
+        Backend::Pnet => {
+            let fd = sock::open_packet_socket().with_context(|| {
+                format!("cannot open a capture socket on {name} (needs root or CAP_NET_RAW)")
+            })?;
+            sock::set_rcvbuf(fd, cfg.rcvbuf).context("setting SO_RCVBUF")?;
+            if let Some(prog) = &cfg.bpf {
+                sock::attach_filter(fd, prog).context("attaching the BPF filter")?;
+            }
+            let config = pnet_datalink::Config {
+                read_buffer_size: READ_BUFFER,
+                write_buffer_size: 4096,
+                read_timeout: Some(READ_TIMEOUT),
+                promiscuous: cfg.promiscuous,
+                socket_fd: Some(fd),
+                ..Default::default()
+            };
+            let rx = match pnet_datalink::channel(iface, config)
+                .with_context(|| format!("cannot bind the capture socket to {name}"))?
+            {
+                pnet_datalink::Channel::Ethernet(_tx, rx) => rx,
+                _ => bail!("unexpected channel type for {name}"),
+            };
+            // Drop whatever the socket saw before it was bound to the interface.
+            let _ = sock::packet_stats(fd);
+            Source::Pnet { fd, rx }
+        }
     };
-    let rx = match pnet_datalink::channel(iface, config)
-        .with_context(|| format!("cannot bind the capture socket to {name}"))?
-    {
-        pnet_datalink::Channel::Ethernet(_tx, rx) => rx,
-        _ => bail!("unexpected channel type for {name}"),
-    };
-    // Drop whatever the socket saw before it was bound to the interface.
-    let _ = sock::packet_stats(fd);
-    info!(
-        iface = name,
-        rcvbuf = granted,
-        filter = cfg.bpf.is_some(),
-        promiscuous = cfg.promiscuous,
-        "capture opened"
-    );
+    info!(iface = name, backend = ?cfg.backend, filter = cfg.bpf.is_some(), promiscuous = cfg.promiscuous, "capture opened");
     Ok(Capture {
         iface: name.to_owned(),
-        fd,
         linktype,
-        rx,
+        source,
         cfg,
     })
 }
 
 impl Capture {
+    fn drops_since_last(&self) -> u64 {
+        match &self.source {
+            Source::Pnet { fd, .. } => sock::packet_stats(*fd).map_or(0, |(_, d)| d),
+            Source::Ring(r) => r.drops().unwrap_or(0),
+        }
+    }
+
     /// Reads until cancelled, on its own OS thread; events go to `tx`.
     pub fn spawn(
         self,
@@ -153,24 +200,40 @@ impl Capture {
         let (mut kernel_drops, mut agent_drops) = (0u64, 0u64);
         let mut last_stats = std::time::Instant::now();
         let mut last_error: Option<String> = None;
+        let linktype = self.linktype;
+        let timeout_ms = i32::try_from(READ_TIMEOUT.as_millis()).unwrap_or(100);
         while !cancel.is_cancelled() {
-            match self.rx.next() {
-                Ok(frame) => an.frame(now_ns(), self.linktype, frame),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => an.advance(now_ns()),
-                Err(e) => {
-                    let msg = e.to_string();
-                    if last_error.as_deref() != Some(&msg) {
-                        warn!(iface = %self.iface, error = %msg, "capture read failed");
-                        last_error = Some(msg);
+            let result = match &mut self.source {
+                Source::Pnet { rx, .. } => match rx.next() {
+                    Ok(frame) => {
+                        an.frame(now_ns(), linktype, frame);
+                        Ok(())
                     }
-                    std::thread::sleep(READ_TIMEOUT);
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        an.advance(now_ns());
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                Source::Ring(ring) => ring
+                    .next_block(timeout_ms, |ts, frame| an.frame(ts, linktype, frame))
+                    .map(|n| {
+                        if n == 0 {
+                            an.advance(now_ns());
+                        }
+                    }),
+            };
+            if let Err(e) = result {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(&msg) {
+                    warn!(iface = %self.iface, error = %msg, "capture read failed");
+                    last_error = Some(msg);
                 }
+                std::thread::sleep(READ_TIMEOUT);
             }
             if last_stats.elapsed() >= Duration::from_millis(200) {
                 last_stats = std::time::Instant::now();
-                if let Ok((_, drops)) = sock::packet_stats(self.fd) {
-                    kernel_drops += drops;
-                }
+                kernel_drops += self.drops_since_last();
                 an.set_drops(kernel_drops, agent_drops);
             }
             for ev in an.out.drain(..) {
@@ -179,9 +242,7 @@ impl Capture {
                 }
             }
         }
-        if let Ok((_, drops)) = sock::packet_stats(self.fd) {
-            kernel_drops += drops;
-        }
+        kernel_drops += self.drops_since_last();
         an.set_drops(kernel_drops, agent_drops);
         an.finish();
         for ev in an.out.drain(..) {
