@@ -28,8 +28,8 @@ wait_for() { for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; 
 trial() {
   local tool=$1 rate=$2 log=$work/cap.log out=$work/replay.log pid
   : > "$log"
-  if [ "$tool" = agent ]; then
-    ip netns exec "$V" "$agent" capture "$vi" --emit none 2> "$log" & pid=$!
+  if [ "$tool" != tcpdump ]; then
+    ip netns exec "$V" "$agent" capture "$vi" --emit none --backend "${tool#agent-}" 2> "$log" & pid=$!
     wait_for "$log" "capture opened"
   else
     ip netns exec "$V" tcpdump -i "$vi" -n -B 8192 -w /dev/null 2> "$log" & pid=$!
@@ -41,7 +41,7 @@ trial() {
   local sent pps captured
   sent=$(awk '/Actual:/ {print $2}' "$out")
   pps=$(grep -o '[0-9.]* pps' "$out" | head -1 | cut -d' ' -f1)
-  if [ "$tool" = agent ]; then
+  if [ "$tool" != tcpdump ]; then
     captured=$(grep -o '[0-9]* frames' "$log" | tail -1 | cut -d' ' -f1)
   else
     captured=$(awk '/packets captured/ {print $1}' "$log")
@@ -49,13 +49,13 @@ trial() {
   echo "$sent $captured $pps"
 }
 
-printf "%-8s %-22s %10s %10s %12s %9s\n" tool rate sent captured "achieved pps" "loss %"
-for tool in tcpdump agent; do
+printf "%-18s %-16s %10s %10s %12s %9s\n" tool rate sent captured "achieved pps" "loss %"
+for tool in tcpdump agent-tpacket-v3 agent-pnet; do
   best=""
   for rate in --topspeed --pps=1000000 --pps=500000 --pps=250000 --pps=125000 --pps=64000 --pps=32000 --pps=16000 --pps=8000; do
     read -r sent captured pps < <(trial "$tool" "$rate")
     loss=$(awk -v s="$sent" -v c="$captured" 'BEGIN { l = (s > 0) ? 100 * (s - c) / s : 100; if (l < 0) l = 0; printf "%.3f", l }')
-    printf "%-8s %-22s %10s %10s %12s %9s\n" "$tool" "$rate" "$sent" "$captured" "$pps" "$loss"
+    printf "%-18s %-16s %10s %10s %12s %9s\n" "$tool" "$rate" "$sent" "$captured" "$pps" "$loss"
     if awk -v l="$loss" 'BEGIN { exit !(l <= 0.1) }'; then best="$pps"; break; fi
   done
   echo "$tool: highest rate with <= 0.1% loss: ${best:-none found} pps"
