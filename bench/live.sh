@@ -50,7 +50,7 @@ trial() {
 }
 
 printf "%-18s %-16s %10s %10s %12s %9s\n" tool rate sent captured "achieved pps" "loss %"
-for tool in tcpdump agent-tpacket-v3 agent-pnet; do
+for tool in ${TOOLS:-tcpdump agent-tpacket-v3 agent-pnet}; do
   best=""
   for rate in --topspeed --pps=1000000 --pps=500000 --pps=250000 --pps=125000 --pps=64000 --pps=32000 --pps=16000 --pps=8000; do
     read -r sent captured pps < <(trial "$tool" "$rate")
