@@ -26,7 +26,7 @@ impl Default for FlowConfig {
 }
 
 /// Direction-free identity of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     proto: u8,
     lo: (IpAddr, u16),
@@ -66,6 +66,9 @@ pub struct Flow {
     last_ts: i64,
     /// Start of the current record (moves on at each active timeout).
     record_start: i64,
+    /// Tells this flow from an earlier one with the same key in the
+    /// deadline heap.
+    generation: u64,
     pkts: [u64; 2],
     bytes: [u64; 2],
     flags: [u8; 2],
@@ -117,6 +120,7 @@ impl Flow {
             fin_dirs: [false; 2],
             state: TcpState::None,
             meta: FlowMeta::default(),
+            generation: 0,
         }
     }
 
@@ -206,16 +210,66 @@ impl Flow {
     }
 }
 
+/// Timer wheel granularity.
+const BUCKET_NS: i64 = 1_000_000_000;
+/// Longest wheel (seconds ahead).
+const MAX_WHEEL_BUCKETS: usize = 4096;
+
+/// Puts a flow in the bucket of second `due` (or the first bucket, if that
+/// second has passed).
+fn schedule(
+    wheel: &mut std::collections::VecDeque<Vec<(u64, FlowKey)>>,
+    start: &mut i64,
+    due: i64,
+    generation: u64,
+    key: FlowKey,
+) {
+    let bucket = due.div_euclid(BUCKET_NS);
+    if *start == i64::MIN || wheel.is_empty() && bucket < *start {
+        *start = bucket;
+    }
+    // Deadlines are at most the active timeout ahead of the packet that set
+    // them; the cap only guards against absurd timestamps.
+    let idx = usize::try_from(bucket.saturating_sub(*start))
+        .unwrap_or(0)
+        .min(MAX_WHEEL_BUCKETS);
+    if wheel.len() <= idx {
+        wheel.resize_with(idx + 1, Vec::new);
+    }
+    if let Some(b) = wheel.get_mut(idx) {
+        b.push((generation, key));
+    }
+}
+
+/// When a flow is next due: idle timeout, or active timeout if earlier.
+fn deadline(cfg: &FlowConfig, f: &Flow) -> i64 {
+    f.last_ts
+        .saturating_add(cfg.idle_ns)
+        .min(f.record_start.max(f.first_ts).saturating_add(cfg.active_ns))
+}
+
 /// Keys come off the wire, so the hash is keyed at random per process
 /// (ahash): fast, and an attacker cannot aim packets at one bucket.
 type FlowMap = std::collections::HashMap<FlowKey, Flow, ahash::RandomState>;
 
 /// Bidirectional flows keyed by 5-tuple (and outer VLAN).
+///
+/// Expiry does not scan the table: each flow sits in a timer wheel of
+/// one-second buckets at its deadline (the earlier of idle and active
+/// timeout). A bucket that comes due is checked against each flow's current
+/// times; flows busy since are put back at their new deadline, entries of
+/// flows that are gone are skipped by generation. Cost: O(1) per flow per
+/// idle period, not per packet; records are emitted within a second of
+/// their deadline.
 #[derive(Debug)]
 pub struct FlowTable {
     iface: String,
     cfg: FlowConfig,
     flows: FlowMap,
+    /// Bucket `i` holds flows due in second `wheel_start + i`.
+    wheel: std::collections::VecDeque<Vec<(u64, FlowKey)>>,
+    wheel_start: i64,
+    next_generation: u64,
     /// Flows pushed out because the table was full.
     pub evictions: u64,
 }
@@ -226,6 +280,9 @@ impl FlowTable {
             iface: iface.into(),
             cfg,
             flows: FlowMap::default(),
+            wheel: std::collections::VecDeque::new(),
+            wheel_start: i64::MIN,
+            next_generation: 0,
             evictions: 0,
         }
     }
@@ -242,19 +299,49 @@ impl FlowTable {
     /// server. A new TCP SYN on a flow that was reset or closed starts a new
     /// flow (the old record is emitted into `out`).
     pub fn ingest(&mut self, p: &IpPacket<'_>, out: &mut Vec<FlowRecord>) -> (&mut Flow, bool) {
+        use std::collections::hash_map::Entry;
         let key = FlowKey::of(p);
-        let reopen = matches!(p.l4, L4::Tcp { flags, .. } if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN)
-            && self
-                .flows
-                .get(&key)
-                .is_some_and(|f| matches!(f.state, TcpState::Reset | TcpState::Closed));
-        if reopen && let Some(old) = self.flows.remove(&key) {
-            out.push(old.record(&self.iface, &key, FlowEnd::Idle));
-        }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.cfg.max_flows {
+        let syn_only = matches!(p.l4, L4::Tcp { flags, .. } if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        // One hash per packet; a second one only when the table is full.
+        if self.flows.len() >= self.cfg.max_flows && !self.flows.contains_key(&key) {
             self.evict(p.ts, out);
         }
-        let flow = self.flows.entry(key).or_insert_with(|| Flow::new(p));
+        let cfg = self.cfg;
+        let flow = match self.flows.entry(key) {
+            Entry::Occupied(mut e) => {
+                if syn_only && matches!(e.get().state, TcpState::Reset | TcpState::Closed) {
+                    // A new connection on a finished 5-tuple: report the old one.
+                    self.next_generation += 1;
+                    let mut f = Flow::new(p);
+                    f.generation = self.next_generation;
+                    let due = deadline(&cfg, &f);
+                    let old = e.insert(f);
+                    out.push(old.record(&self.iface, &key, FlowEnd::Idle));
+                    schedule(
+                        &mut self.wheel,
+                        &mut self.wheel_start,
+                        due,
+                        self.next_generation,
+                        key,
+                    );
+                }
+                e.into_mut()
+            }
+            Entry::Vacant(e) => {
+                self.next_generation += 1;
+                let mut f = Flow::new(p);
+                f.generation = self.next_generation;
+                let due = deadline(&cfg, &f);
+                schedule(
+                    &mut self.wheel,
+                    &mut self.wheel_start,
+                    due,
+                    self.next_generation,
+                    key,
+                );
+                e.insert(f)
+            }
+        };
         let up = flow.add(p);
         (flow, up)
     }
@@ -288,22 +375,55 @@ impl FlowTable {
     /// Emits idle flows (removed) and active-timeout slices (kept).
     pub fn expire(&mut self, now: i64, out: &mut Vec<FlowRecord>) {
         let cfg = self.cfg;
-        let iface = &self.iface;
-        self.flows.retain(|k, f| {
-            if now.saturating_sub(f.last_ts) >= cfg.idle_ns {
-                out.push(f.record(iface, k, FlowEnd::Idle));
-                return false;
+        let now_bucket = now.div_euclid(BUCKET_NS);
+        // Every bucket up to and including the current second.
+        while self.wheel_start <= now_bucket {
+            let Some(bucket) = self.wheel.pop_front() else {
+                self.wheel_start = now_bucket;
+                break;
+            };
+            let current = self.wheel_start == now_bucket;
+            self.wheel_start += 1;
+            let mut not_yet = Vec::new();
+            for (generation, key) in bucket {
+                let Some(f) = self.flows.get_mut(&key) else {
+                    continue;
+                };
+                if f.generation != generation {
+                    continue; // a newer flow on the same key has its own entry
+                }
+                if now.saturating_sub(f.last_ts) >= cfg.idle_ns {
+                    if let Some(f) = self.flows.remove(&key) {
+                        out.push(f.record(&self.iface, &key, FlowEnd::Idle));
+                    }
+                    continue;
+                }
+                if now.saturating_sub(f.record_start.max(f.first_ts)) >= cfg.active_ns {
+                    out.push(f.record(&self.iface, &key, FlowEnd::Active));
+                    f.restart_record(now);
+                }
+                let due = deadline(&cfg, f);
+                if due.div_euclid(BUCKET_NS) <= now_bucket {
+                    not_yet.push((generation, key)); // later this same second
+                } else {
+                    schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
+                }
             }
-            if now.saturating_sub(f.record_start.max(f.first_ts)) >= cfg.active_ns {
-                out.push(f.record(iface, k, FlowEnd::Active));
-                f.restart_record(now);
+            if current {
+                // Put the current second's bucket back, with what is not due yet.
+                self.wheel.push_front(not_yet);
+                self.wheel_start -= 1;
+                break;
             }
-            true
-        });
+            for (generation, key) in not_yet {
+                schedule(&mut self.wheel, &mut self.wheel_start, now, generation, key);
+            }
+        }
     }
 
     /// Emits every flow (end of capture).
     pub fn drain(&mut self, out: &mut Vec<FlowRecord>) {
+        self.wheel.clear();
         let iface = &self.iface;
         out.extend(
             self.flows
@@ -427,6 +547,43 @@ mod tests {
         let (f, to_server) = t.ingest(&pkt(0, S, 21, C, 40003, PSH | ACK), &mut out);
         assert!(!to_server);
         assert_eq!(f.server, (S.into(), 21));
+    }
+
+    #[test]
+    fn stale_deadline_of_a_reopened_flow_does_not_expire_the_new_one() {
+        let mut t = FlowTable::new("x", FlowConfig::default());
+        let mut out = Vec::new();
+        t.ingest(&pkt(0, C, 5, S, 80, SYN), &mut out);
+        t.ingest(&pkt(0, S, 80, C, 5, RST | ACK), &mut out);
+        t.ingest(&pkt(10, C, 5, S, 80, SYN), &mut out);
+        assert_eq!(out.len(), 1, "first connection reported on reopen");
+        t.expire(15 * 1_000_000_000, &mut out);
+        assert_eq!(
+            out.len(),
+            1,
+            "the old deadline (15 s) must not expire the new flow"
+        );
+        t.expire(25 * 1_000_000_000, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].first_ts, 10 * 1_000_000_000);
+    }
+
+    #[test]
+    fn time_jumps_neither_lose_flows_nor_grow_the_wheel() {
+        let mut t = FlowTable::new("x", FlowConfig::default());
+        let mut out = Vec::new();
+        t.ingest(&pkt(0, C, 1, S, 2, ACK), &mut out);
+        // Ten years later (a capture with a gap, or a bad clock).
+        let later = 10 * 365 * 86_400;
+        t.expire(later * 1_000_000_000, &mut out);
+        assert_eq!(out.len(), 1);
+        t.ingest(&pkt(later, C, 3, S, 4, ACK), &mut out);
+        assert!(t.wheel.len() <= MAX_WHEEL_BUCKETS + 1);
+        // Back in time: still reported, never lost.
+        t.ingest(&pkt(5, C, 5, S, 6, ACK), &mut out);
+        t.expire((later + 20) * 1_000_000_000, &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -63,7 +63,9 @@ struct Interval {
 pub struct Analyzer {
     iface: String,
     cfg: AnalyzerConfig,
-    pub decoder: Decoder,
+    /// Always `Some` outside [`Analyzer::frame`], which takes it out for the
+    /// duration of a decode (moving a pointer, not the decoder).
+    decoder: Option<Box<Decoder>>,
     flows: FlowTable,
     arp: HashMap<Ipv4Addr, [u8; 6]>,
     interval: Option<Interval>,
@@ -91,7 +93,7 @@ impl Analyzer {
             flows: FlowTable::new(iface.clone(), cfg.flows),
             iface,
             cfg,
-            decoder: Decoder::new(),
+            decoder: Some(Box::new(Decoder::new())),
             arp: HashMap::new(),
             interval: None,
             last_expire: i64::MIN,
@@ -101,6 +103,11 @@ impl Analyzer {
             flow_buf: Vec::new(),
             out: Vec::new(),
         }
+    }
+
+    /// Decoder counters (frames, malformed, fragments, …).
+    pub fn stats(&self) -> decode::DecodeStats {
+        self.decoder.as_ref().map(|d| d.stats).unwrap_or_default()
     }
 
     /// Live capture reports cumulative drop counters here.
@@ -116,12 +123,14 @@ impl Analyzer {
     /// One captured frame.
     pub fn frame(&mut self, ts: i64, linktype: i32, data: &[u8]) {
         self.advance(ts);
-        let mut decoder = std::mem::take(&mut self.decoder);
+        let Some(mut decoder) = self.decoder.take() else {
+            return;
+        };
         decoder.decode(ts, linktype, data, &mut |d| match d {
             Decoded::Ip(p) => self.ip(&p),
             Decoded::Arp(a) => self.arp(a),
         });
-        self.decoder = decoder;
+        self.decoder = Some(decoder);
     }
 
     /// Moves capture time on: interval statistics and expiry. Live capture
@@ -140,7 +149,7 @@ impl Analyzer {
             let n = (ts - iv.start) / self.cfg.stats_interval_ns;
             iv = Interval {
                 start: iv.start + n * self.cfg.stats_interval_ns,
-                malformed_at_start: self.decoder.stats.malformed,
+                malformed_at_start: self.stats().malformed,
                 evictions_at_start: self.flows.evictions,
                 kernel_drops_at_start: self.kernel_drops,
                 agent_drops_at_start: self.agent_drops,
@@ -151,7 +160,9 @@ impl Analyzer {
         if ts.saturating_sub(self.last_expire) >= EXPIRE_EVERY_NS {
             self.last_expire = ts;
             self.flows.expire(ts, &mut self.flow_buf);
-            self.decoder.expire_fragments(ts);
+            if let Some(d) = self.decoder.as_mut() {
+                d.expire_fragments(ts);
+            }
             self.flush_flows();
         }
     }
@@ -169,21 +180,20 @@ impl Analyzer {
             syn_per_sec: iv.syn as f64 / secs,
             kernel_drops: self.kernel_drops.saturating_sub(iv.kernel_drops_at_start),
             agent_drops: self.agent_drops.saturating_sub(iv.agent_drops_at_start),
-            malformed: self
-                .decoder
-                .stats
-                .malformed
-                .saturating_sub(iv.malformed_at_start),
+            malformed: self.stats().malformed.saturating_sub(iv.malformed_at_start),
             flow_evictions: self.flows.evictions.saturating_sub(iv.evictions_at_start),
         };
         self.push(end, EventBody::IfaceStats(stats));
     }
 
     fn flush_flows(&mut self) {
-        for r in std::mem::take(&mut self.flow_buf) {
+        // Reuse the buffer's capacity: this runs for most packets.
+        let mut buf = std::mem::take(&mut self.flow_buf);
+        for r in buf.drain(..) {
             let ts = r.last_ts;
             self.push(ts, EventBody::Flow(r));
         }
+        self.flow_buf = buf;
     }
 
     /// End of capture: every open flow and the last partial interval.

@@ -250,9 +250,9 @@ impl Capture {
                 break;
             }
         }
-        info!(iface = %self.iface, frames = an.decoder.stats.frames, kernel_drops, agent_drops, "capture stopped");
+        info!(iface = %self.iface, frames = an.stats().frames, kernel_drops, agent_drops, "capture stopped");
         CaptureTotals {
-            frames: an.decoder.stats.frames,
+            frames: an.stats().frames,
             kernel_drops,
             agent_drops,
         }
