@@ -241,6 +241,23 @@ fn schedule(
     }
 }
 
+/// A new flow from its first packet, with a fresh generation, scheduled in
+/// the wheel.
+fn start_flow(
+    cfg: &FlowConfig,
+    p: &IpPacket<'_>,
+    key: FlowKey,
+    next_generation: &mut u64,
+    wheel: &mut std::collections::VecDeque<Vec<(u64, FlowKey)>>,
+    wheel_start: &mut i64,
+) -> Flow {
+    *next_generation += 1;
+    let mut f = Flow::new(p);
+    f.generation = *next_generation;
+    schedule(wheel, wheel_start, deadline(cfg, &f), f.generation, key);
+    f
+}
+
 /// When a flow is next due: idle timeout, or active timeout if earlier.
 fn deadline(cfg: &FlowConfig, f: &Flow) -> i64 {
     f.last_ts
@@ -311,36 +328,27 @@ impl FlowTable {
             Entry::Occupied(mut e) => {
                 if syn_only && matches!(e.get().state, TcpState::Reset | TcpState::Closed) {
                     // A new connection on a finished 5-tuple: report the old one.
-                    self.next_generation += 1;
-                    let mut f = Flow::new(p);
-                    f.generation = self.next_generation;
-                    let due = deadline(&cfg, &f);
-                    let old = e.insert(f);
-                    out.push(old.record(&self.iface, &key, FlowEnd::Idle));
-                    schedule(
+                    let f = start_flow(
+                        &cfg,
+                        p,
+                        key,
+                        &mut self.next_generation,
                         &mut self.wheel,
                         &mut self.wheel_start,
-                        due,
-                        self.next_generation,
-                        key,
                     );
+                    let old = e.insert(f);
+                    out.push(old.record(&self.iface, &key, FlowEnd::Idle));
                 }
                 e.into_mut()
             }
-            Entry::Vacant(e) => {
-                self.next_generation += 1;
-                let mut f = Flow::new(p);
-                f.generation = self.next_generation;
-                let due = deadline(&cfg, &f);
-                schedule(
-                    &mut self.wheel,
-                    &mut self.wheel_start,
-                    due,
-                    self.next_generation,
-                    key,
-                );
-                e.insert(f)
-            }
+            Entry::Vacant(e) => e.insert(start_flow(
+                &cfg,
+                p,
+                key,
+                &mut self.next_generation,
+                &mut self.wheel,
+                &mut self.wheel_start,
+            )),
         };
         let up = flow.add(p);
         (flow, up)
