@@ -74,6 +74,7 @@ enum Source {
 pub struct Capture {
     iface: String,
     linktype: i32,
+    loopback: bool,
     source: Source,
     cfg: LiveConfig,
 }
@@ -155,6 +156,7 @@ pub fn open(name: &str, cfg: LiveConfig) -> anyhow::Result<Capture> {
     Ok(Capture {
         iface: name.to_owned(),
         linktype,
+        loopback: iface.is_loopback(),
         source,
         cfg,
     })
@@ -201,6 +203,7 @@ impl Capture {
         let mut last_stats = std::time::Instant::now();
         let mut last_error: Option<String> = None;
         let linktype = self.linktype;
+        let skip_outgoing = self.loopback;
         let timeout_ms = i32::try_from(READ_TIMEOUT.as_millis()).unwrap_or(100);
         while !cancel.is_cancelled() {
             let result = match &mut self.source {
@@ -216,7 +219,13 @@ impl Capture {
                     Err(e) => Err(e),
                 },
                 Source::Ring(ring) => ring
-                    .next_block(timeout_ms, |ts, frame| an.frame(ts, linktype, frame))
+                    .next_block(timeout_ms, |ts, pkttype, frame| {
+                        // On loopback every packet is seen leaving and arriving:
+                        // keep the arrival only, as libpcap does.
+                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) {
+                            an.frame(ts, linktype, frame);
+                        }
+                    })
                     .map(|n| {
                         if n == 0 {
                             an.advance(now_ns());

@@ -28,7 +28,12 @@ const PKT_SEC: usize = 4;
 const PKT_NSEC: usize = 8;
 const PKT_SNAPLEN: usize = 12;
 const PKT_MAC: usize = 24;
-const PKT_HDR_MIN: usize = 28;
+/// `sll_pkttype` of the `sockaddr_ll` that follows the 48-byte
+/// `tpacket3_hdr` (TPACKET_ALIGN(48) = 48, then 10 bytes into sockaddr_ll).
+const PKT_SLL_PKTTYPE: usize = 48 + 10;
+const PKT_HDR_MIN: usize = PKT_SLL_PKTTYPE + 1;
+/// `PACKET_OUTGOING`: a packet this host sent.
+pub const PACKET_OUTGOING: u8 = 4;
 
 #[repr(C)]
 struct TpacketReq3 {
@@ -198,13 +203,14 @@ impl Ring {
         unsafe { std::ptr::read_volatile(base.add(off).cast::<u32>()) }
     }
 
-    /// Waits up to `timeout_ms` for the next block, calls `f(ts_ns, frame)`
-    /// for each packet in it and returns the block to the kernel. Returns how
-    /// many packets were read (0 on timeout).
+    /// Waits up to `timeout_ms` for the next block, calls
+    /// `f(ts_ns, packet_type, frame)` for each packet in it and returns the
+    /// block to the kernel. Returns how many packets were read (0 on
+    /// timeout).
     pub fn next_block(
         &mut self,
         timeout_ms: i32,
-        mut f: impl FnMut(i64, &[u8]),
+        mut f: impl FnMut(i64, u8, &[u8]),
     ) -> io::Result<usize> {
         let base = self.block(self.cur);
         if self.read_u32(base, BLOCK_STATUS) & TP_STATUS_USER == 0 {
@@ -243,6 +249,8 @@ impl Ring {
             let mac = usize::from(unsafe {
                 std::ptr::read_volatile(base.add(off + PKT_MAC).cast::<u16>())
             });
+            // SAFETY: off + PKT_HDR_MIN <= block_size was checked.
+            let pkttype = unsafe { std::ptr::read_volatile(base.add(off + PKT_SLL_PKTTYPE)) };
             let start = off + mac;
             if start + snap > self.block_size {
                 break;
@@ -250,7 +258,11 @@ impl Ring {
             // SAFETY: [start, start + snap) lies inside this block, which the
             // kernel has handed to us until we set TP_STATUS_KERNEL below.
             let frame = unsafe { std::slice::from_raw_parts(base.add(start), snap) };
-            f(i64::from(sec) * 1_000_000_000 + i64::from(nsec), frame);
+            f(
+                i64::from(sec) * 1_000_000_000 + i64::from(nsec),
+                pkttype,
+                frame,
+            );
             read += 1;
             if next == 0 {
                 break;
