@@ -559,6 +559,19 @@ backoff-max = "1m"
         );
         assert_eq!(c.labels["district"], "dongcheng");
         assert_eq!(c.ship.backoff_max, Duration::from_secs(60));
+        assert!(
+            c.packet.interfaces.is_empty(),
+            "no live capture unless configured"
+        );
+        let p = LoadedConfig::parse(
+            "p.toml",
+            "[packet]\ninterfaces = [\"eth0\"]\nbackend = \"pnet\"\nbpf = \"1\\n6 0 0 262144\"\n",
+        )
+        .unwrap()
+        .config
+        .packet;
+        assert_eq!(p.backend, crate::packet::live::Backend::Pnet);
+        assert_eq!(p.bpf_program().unwrap().unwrap().len(), 1);
     }
 
     #[test]
@@ -585,6 +598,19 @@ backoff-max = "1m"
             ("[labels]\nDistrict = \"x\"", "label key \"District\""),
             ("[ship]\nbatch-max-events = 0", "batch-max-events = 0"),
             ("token = \"a\"\ntoken-file = \"/x\"", "not both"),
+            (
+                "[packet]\nbpf = \"tcp port 80\"",
+                "packet.bpf: first line must be the instruction count",
+            ),
+            ("[packet]\nbackend = \"dpdk\"", "unknown variant `dpdk`"),
+            (
+                "[packet]\nidle-timeout = \"90s\"",
+                "packet.active-timeout at least as long",
+            ),
+            (
+                "[packet]\nmax-flows = 3",
+                "packet.max-flows must be at least 16",
+            ),
         ] {
             let msg = format!("{:#}", LoadedConfig::parse("a.toml", src).unwrap_err());
             assert!(msg.contains(want), "{src:?} gave {msg:?}");
