@@ -342,6 +342,22 @@ impl Agent {
     }
 }
 
+/// The JSON lines a finished command printed; panics with its stderr if it
+/// failed (test helper).
+pub fn jsonl_output(what: &str, out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: bad JSON line {l:?}: {e}"))
+        })
+        .collect()
+}
+
 /// An encoded batch body for hand-made requests.
 pub fn batch_json(agent: &str, first_seq: u64, events: Vec<shouwang_proto::Event>) -> Vec<u8> {
     serde_json::to_vec(&shouwang_proto::Batch::new(agent, first_seq, events)).unwrap_or_default()

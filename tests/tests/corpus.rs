@@ -37,16 +37,7 @@ fn replay(pcap: &str) -> Vec<Value> {
         .arg(corpus().join(pcap))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{pcap}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    shouwang_e2e::jsonl_output(pcap, &out)
 }
 
 fn kind<'a>(evs: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {

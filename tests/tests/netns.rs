@@ -112,17 +112,7 @@ impl Drop for Lab {
 }
 
 fn events(child: Child) -> Vec<Value> {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "capture failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    shouwang_e2e::jsonl_output("capture", &child.wait_with_output().unwrap())
 }
 
 /// Waits until the agent has opened its socket (its log says so).

@@ -147,23 +147,9 @@ impl Default for Decoder {
 }
 
 fn tcp_flag_byte(t: &etherparse::TcpSlice<'_>) -> u8 {
-    use tcp_flags::*;
-    let mut f = 0;
-    for (on, bit) in [
-        (t.fin(), FIN),
-        (t.syn(), SYN),
-        (t.rst(), RST),
-        (t.psh(), PSH),
-        (t.ack(), ACK),
-        (t.urg(), URG),
-        (t.ece(), ECE),
-        (t.cwr(), CWR),
-    ] {
-        if on {
-            f |= bit;
-        }
-    }
-    f
+    // Byte 13 of the TCP header holds CWR ECE URG ACK PSH RST SYN FIN, the
+    // same bit order as `tcp_flags`; etherparse has validated the header.
+    t.header_slice().get(13).copied().unwrap_or(0)
 }
 
 /// Parses a transport header from a (reassembled) IP payload.

@@ -22,6 +22,13 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     ]))
 }
 
+/// A list of big-endian u16s (a trailing odd byte is ignored).
+fn be16_list(b: &[u8]) -> Vec<u16> {
+    b.chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect()
+}
+
 fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -231,10 +238,7 @@ pub fn parse_client_hello(p: &[u8]) -> Option<ClientHello> {
     off += 1 + usize::from(*p.get(off)?); // session id
     let cs_len = usize::from(be16(p, off)?);
     let suites = p.get(off + 2..off + 2 + cs_len)?;
-    ch.ciphers = suites
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
+    ch.ciphers = be16_list(suites);
     off += 2 + cs_len;
     off += 1 + usize::from(*p.get(off)?); // compression methods
     let Some(ext_len) = be16(p, off) else {
@@ -268,20 +272,10 @@ pub fn parse_client_hello(p: &[u8]) -> Option<ClientHello> {
                     }
                 }
                 43 => {
-                    ch.supported_versions = d
-                        .get(1..)
-                        .unwrap_or_default()
-                        .chunks_exact(2)
-                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                        .collect();
+                    ch.supported_versions = be16_list(d.get(1..).unwrap_or_default());
                 }
                 13 => {
-                    ch.signature_algorithms = d
-                        .get(2..)
-                        .unwrap_or_default()
-                        .chunks_exact(2)
-                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                        .collect();
+                    ch.signature_algorithms = be16_list(d.get(2..).unwrap_or_default());
                 }
                 _ => {}
             }
