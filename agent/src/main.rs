@@ -147,7 +147,7 @@ fn run() -> anyhow::Result<()> {
             sample.listening_udp = count(TransportProto::Udp);
             let ts = Timestamp::from_system_time(std::time::SystemTime::now());
             for body in [
-                EventBody::HostSample(sample),
+                EventBody::HostSample(Box::new(sample)),
                 EventBody::ListenSnapshot(ListenSnapshot { sockets }),
             ] {
                 println!("{}", serde_json::to_string(&Event::new(ts, body))?);

@@ -70,7 +70,7 @@ async fn run_heartbeat(
         hb.skipped = skipped.snapshot();
         let ev = Event::new(
             Timestamp::from_system_time(std::time::SystemTime::now()),
-            EventBody::Heartbeat(hb),
+            EventBody::Heartbeat(Box::new(hb)),
         );
         if tx.send(ev).await.is_err() {
             return Ok(());

@@ -203,15 +203,15 @@ impl Event {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     /// Agent liveness, identity and pipeline health.
-    Heartbeat(Heartbeat),
+    Heartbeat(Box<Heartbeat>),
     /// Periodic host metrics.
-    HostSample(HostSample),
+    HostSample(Box<HostSample>),
     /// The full set of listening sockets (at start and periodically).
     ListenSnapshot(ListenSnapshot),
     /// A listening socket opened or closed.
     ListenChange(ListenChange),
     /// A login, su or sudo attempt from the system auth log.
-    Auth(AuthEvent),
+    Auth(Box<AuthEvent>),
     /// Something the agent itself wants an operator to know.
     Notice(Notice),
     /// A bidirectional flow record.
@@ -219,11 +219,11 @@ pub enum EventBody {
     /// Per-interval capture statistics.
     IfaceStats(IfaceStats),
     /// A DNS query or response.
-    Dns(DnsEvent),
+    Dns(Box<DnsEvent>),
     /// A TLS ClientHello.
     Tls(TlsClientHello),
     /// An HTTP/1.x request.
-    HttpRequest(HttpRequest),
+    HttpRequest(Box<HttpRequest>),
     /// An HTTP/1.x response status.
     HttpResponse(HttpResponse),
     /// An SSH identification string.
@@ -411,7 +411,7 @@ mod tests {
     fn auth_event() -> Event {
         Event::new(
             Timestamp::from_secs(1_700_000_000),
-            EventBody::Auth(AuthEvent {
+            EventBody::Auth(Box::new(AuthEvent {
                 service: AuthService::Sshd,
                 outcome: AuthOutcome::Failure,
                 user: "root".into(),
@@ -422,7 +422,7 @@ mod tests {
                 invalid_user: false,
                 hostname: Some("web-01".into()),
                 message: "Failed password for root from 192.0.2.7 port 50022 ssh2".into(),
-            }),
+            })),
         )
     }
 
@@ -541,7 +541,7 @@ mod tests {
                 malformed: 0,
                 flow_evictions: 0,
             }),
-            EventKind::Dns => EventBody::Dns(crate::DnsEvent {
+            EventKind::Dns => EventBody::Dns(Box::new(crate::DnsEvent {
                 endpoints: endpoints(),
                 transport: "udp".into(),
                 id: 1,
@@ -551,7 +551,7 @@ mod tests {
                 rcode: None,
                 answers: vec![],
                 size: 29,
-            }),
+            })),
             EventKind::Tls => EventBody::Tls(crate::TlsClientHello {
                 endpoints: endpoints(),
                 sni: None,
@@ -559,7 +559,7 @@ mod tests {
                 alpn: vec![],
                 ja4: "t12i000000_000000000000_000000000000".into(),
             }),
-            EventKind::HttpRequest => EventBody::HttpRequest(crate::HttpRequest {
+            EventKind::HttpRequest => EventBody::HttpRequest(Box::new(crate::HttpRequest {
                 endpoints: endpoints(),
                 method: "GET".into(),
                 uri: "/".into(),
@@ -567,7 +567,7 @@ mod tests {
                 host: None,
                 user_agent: None,
                 headers: vec![],
-            }),
+            })),
             EventKind::HttpResponse => EventBody::HttpResponse(crate::HttpResponse {
                 endpoints: endpoints(),
                 version: "HTTP/1.1".into(),
@@ -606,8 +606,8 @@ mod tests {
             let quoted = format!("\"{}\"", kind.as_str());
             // The tag serde writes for each variant must equal as_str.
             let body = match kind {
-                EventKind::Heartbeat => EventBody::Heartbeat(Heartbeat::default()),
-                EventKind::HostSample => EventBody::HostSample(HostSample::default()),
+                EventKind::Heartbeat => EventBody::Heartbeat(Box::default()),
+                EventKind::HostSample => EventBody::HostSample(Box::default()),
                 EventKind::ListenSnapshot => EventBody::ListenSnapshot(ListenSnapshot::default()),
                 EventKind::ListenChange => EventBody::ListenChange(ListenChange {
                     change: crate::SocketChange::Opened,

@@ -45,7 +45,7 @@ pub enum TcpState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowRecord {
     /// Capture interface or file name.
-    pub iface: String,
+    pub iface: std::sync::Arc<str>,
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, …).
     pub proto: u8,
     pub src: IpAddr,

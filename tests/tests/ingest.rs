@@ -307,7 +307,10 @@ fn boot_time_change_counts_a_reboot() {
             ..HostSample::default()
         };
         h.memory.total = 1 << 30;
-        Event::new(Timestamp::from_secs(secs), EventBody::HostSample(h))
+        Event::new(
+            Timestamp::from_secs(secs),
+            EventBody::HostSample(Box::new(h)),
+        )
     };
     // Same boot (btime jitter of 2 s is not a reboot), then a new boot.
     let batches = [

@@ -109,7 +109,7 @@ pub async fn run_sampler(
             }
             Err(e) => skipped.add("listening-sockets", format!("cannot read /proc/net: {e}")),
         }
-        events.insert(0, EventBody::HostSample(sample));
+        events.insert(0, EventBody::HostSample(Box::new(sample)));
         for body in events {
             if tx.send(Event::new(ts, body)).await.is_err() {
                 return Ok(());
@@ -208,7 +208,7 @@ fn follow_auth_file(
             events.extend(
                 authlog::parse_syslog_line(line, wall)
                     .into_iter()
-                    .map(|(ts, e)| Event::new(ts, EventBody::Auth(e))),
+                    .map(|(ts, e)| Event::new(ts, EventBody::Auth(Box::new(e)))),
             );
         });
         match result {
@@ -313,7 +313,7 @@ pub async fn run_journald(
                     Ok(Some(l)) => {
                         delay = Duration::from_secs(1);
                         for (ts, e) in authlog::parse_journal_json(&l) {
-                            if tx.send(Event::new(ts, EventBody::Auth(e))).await.is_err() {
+                            if tx.send(Event::new(ts, EventBody::Auth(Box::new(e)))).await.is_err() {
                                 return Ok(());
                             }
                         }

@@ -138,6 +138,8 @@ pub struct Decoder {
     defrag: IpDefragPool<i64, ()>,
     pending: usize,
     pub stats: DecodeStats,
+    /// Tests turn the fast path off to compare it with the general one.
+    fast_path: bool,
 }
 
 impl Default for Decoder {
@@ -223,6 +225,98 @@ fn transport_from_slice<'a>(t: &TransportSlice<'a>) -> L4<'a> {
     }
 }
 
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// The common case without the general slicer: Ethernet II (at most one
+/// 802.1Q tag), an unfragmented IPv4 packet whose lengths add up, and a
+/// TCP segment, UDP datagram or ICMP echo. Anything else (other link
+/// extensions, IPv6, fragments, GRE, odd lengths, other ICMP types) returns
+/// `None` and goes the general way, so both paths give the same packet —
+/// the `fast_path_matches_general_path` property test holds them to that.
+fn fast_ethernet_ipv4(ts: i64, data: &[u8]) -> Option<IpPacket<'_>> {
+    let (vlan, l3) = match be16(data, 12)? {
+        0x0800 => (None, 14),
+        0x8100 if be16(data, 16)? == 0x0800 => (Some(be16(data, 14)? & 0x0fff), 18),
+        _ => return None,
+    };
+    let ip = data.get(l3..)?;
+    let vihl = *ip.first()?;
+    let ihl = usize::from(vihl & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2)?);
+    // Version 4, a header of at least 20 bytes, a length that covers it and
+    // is all there (trailing Ethernet padding is cut off).
+    if vihl >> 4 != 4 || ihl < 20 || total < ihl || total > ip.len() {
+        return None;
+    }
+    // More-fragments flag or a fragment offset: reassembly's business.
+    if be16(ip, 6)? & 0x3fff != 0 {
+        return None;
+    }
+    let proto = *ip.get(9)?;
+    let src = IpAddr::V4(std::net::Ipv4Addr::new(
+        *ip.get(12)?,
+        *ip.get(13)?,
+        *ip.get(14)?,
+        *ip.get(15)?,
+    ));
+    let dst = IpAddr::V4(std::net::Ipv4Addr::new(
+        *ip.get(16)?,
+        *ip.get(17)?,
+        *ip.get(18)?,
+        *ip.get(19)?,
+    ));
+    let t = ip.get(ihl..total)?;
+    let l4 = match proto {
+        6 => {
+            let off = usize::from(*t.get(12)? >> 4) * 4;
+            if off < 20 || off > t.len() {
+                return None;
+            }
+            L4::Tcp {
+                sport: be16(t, 0)?,
+                dport: be16(t, 2)?,
+                flags: *t.get(13)?,
+                payload: t.get(off..)?,
+            }
+        }
+        17 => {
+            let len = usize::from(be16(t, 4)?);
+            if len < 8 || len > t.len() {
+                return None;
+            }
+            L4::Udp {
+                sport: be16(t, 0)?,
+                dport: be16(t, 2)?,
+                payload: t.get(8..len)?,
+            }
+        }
+        1 => {
+            let icmp_type = *t.first()?;
+            if (icmp_type != 0 && icmp_type != 8) || t.len() < 8 {
+                return None;
+            }
+            L4::Icmp {
+                v6: false,
+                icmp_type,
+                code: *t.get(1)?,
+                payload: t.get(8..)?,
+            }
+        }
+        _ => return None,
+    };
+    Some(IpPacket {
+        ts,
+        src,
+        dst,
+        proto,
+        ip_len: u32::try_from(total).ok()?,
+        vlan,
+        l4,
+    })
+}
+
 /// Where the payload of a GRE packet starts and what it is.
 enum GreInner<'a> {
     Ethernet(&'a [u8]),
@@ -267,6 +361,7 @@ impl Decoder {
             defrag: IpDefragPool::new(),
             pending: 0,
             stats: DecodeStats::default(),
+            fast_path: true,
         }
     }
 
@@ -280,6 +375,13 @@ impl Decoder {
         out: &mut dyn FnMut(Decoded<'_>),
     ) {
         self.stats.frames += 1;
+        if linktype == linktype::ETHERNET
+            && self.fast_path
+            && let Some(p) = fast_ethernet_ipv4(ts, data)
+        {
+            out(Decoded::Ip(p));
+            return;
+        }
         let sliced = match linktype {
             linktype::ETHERNET => SlicedPacket::from_ethernet(data),
             linktype::LINUX_SLL => SlicedPacket::from_linux_sll(data),
@@ -792,6 +894,64 @@ pub(crate) mod tests {
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300), lt in proptest::sample::select(vec![0, 1, 12, 101, 108, 113, 228, 229, 276])) {
             let mut d = Decoder::new();
             d.decode(0, lt, &data, &mut |_| {});
+        }
+
+        /// The fast path gives exactly what the general path gives: the
+        /// same packets, the same counters, on well-formed frames and on
+        /// frames with bytes changed, cut short or padded.
+        #[test]
+        fn fast_path_matches_general_path(
+            template in 0usize..6,
+            edits in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..200,
+            pad in 0usize..20,
+        ) {
+            let mut f = match template {
+                0 => tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, tcp_flags::SYN, b""),
+                1 => tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, tcp_flags::ACK, b"GET / HTTP/1.1\r\n\r\n"),
+                2 => udp_frame([10, 0, 0, 1], 5353, [10, 0, 0, 2], 53, b"\x12\x34\x01\x00\x00\x01"),
+                3 => {
+                    let mut v = Vec::new();
+                    PacketBuilder::ethernet2(MAC_A, MAC_B)
+                        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                        .icmpv4_echo_request(1, 2)
+                        .write(&mut v, b"pingpayload")
+                        .unwrap();
+                    v
+                }
+                4 => {
+                    let mut v = Vec::new();
+                    PacketBuilder::ethernet2(MAC_A, MAC_B)
+                        .single_vlan(etherparse::VlanId::try_new(42).unwrap())
+                        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                        .udp(1, 2)
+                        .write(&mut v, b"x")
+                        .unwrap();
+                    v
+                }
+                _ => {
+                    let mut v = Vec::new();
+                    PacketBuilder::ethernet2(MAC_A, MAC_B)
+                        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                        .icmpv4_echo_reply(1, 2)
+                        .write(&mut v, b"")
+                        .unwrap();
+                    v
+                }
+            };
+            for (at, val) in edits {
+                let i = at % f.len();
+                f[i] = val;
+            }
+            f.truncate(cut.max(1).min(f.len()));
+            f.extend(std::iter::repeat_n(0u8, pad));
+            let mut fast = Decoder::new();
+            let mut general = Decoder::new();
+            general.fast_path = false;
+            let a = collect(&mut fast, linktype::ETHERNET, &f);
+            let b = collect(&mut general, linktype::ETHERNET, &f);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(fast.stats, general.stats);
         }
 
         #[test]

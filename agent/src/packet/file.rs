@@ -64,12 +64,179 @@ fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_secs: i64) -> i64 {
 pub fn read_file(path: &Path, f: impl FnMut(Frame<'_>)) -> anyhow::Result<FileSummary> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    read_capture(std::io::BufReader::with_capacity(1 << 20, file), f)
+    read_capture(file, f)
         .with_context(|| format!("{} is not a readable pcap or pcapng file", path.display()))
 }
 
 /// Reads a capture from any reader.
 pub fn read_capture<R: Read + Send>(
+    mut reader: R,
+    f: impl FnMut(Frame<'_>),
+) -> anyhow::Result<FileSummary> {
+    let mut magic = [0u8; 4];
+    let got = read_full(&mut reader, &mut magic)?;
+    if got == 0 {
+        bail!("the file is empty");
+    }
+    if got == 4
+        && let Some(order) = LegacyOrder::of(magic)
+    {
+        return read_legacy(reader, order, f);
+    }
+    let prefix = std::io::Cursor::new(magic.get(..got).unwrap_or_default().to_vec());
+    read_with_parser(Filling(prefix.chain(reader)), f)
+}
+
+/// Makes every `read` fill the buffer unless the input ends: pcap-parser
+/// takes a short read of its first buffer (as a chain gives at the seam)
+/// for the whole file.
+struct Filling<R>(R);
+
+impl<R: Read> Read for Filling<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.0.read(buf.get_mut(n..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("read failed"),
+        }
+    }
+    Ok(n)
+}
+
+/// Byte order and timestamp unit of a legacy pcap file, from its magic.
+#[derive(Debug, Clone, Copy)]
+struct LegacyOrder {
+    big_endian: bool,
+    nanos: bool,
+}
+
+impl LegacyOrder {
+    fn of(magic: [u8; 4]) -> Option<Self> {
+        let (le, be) = (u32::from_le_bytes(magic), u32::from_be_bytes(magic));
+        match (le, be) {
+            (0xa1b2_c3d4, _) => Some(Self {
+                big_endian: false,
+                nanos: false,
+            }),
+            (0xa1b2_3c4d, _) => Some(Self {
+                big_endian: false,
+                nanos: true,
+            }),
+            (_, 0xa1b2_c3d4) => Some(Self {
+                big_endian: true,
+                nanos: false,
+            }),
+            (_, 0xa1b2_3c4d) => Some(Self {
+                big_endian: true,
+                nanos: true,
+            }),
+            _ => None,
+        }
+    }
+
+    fn u32_at(self, b: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        if let Some(s) = b.get(at..at + 4) {
+            w.copy_from_slice(s);
+        }
+        if self.big_endian {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        }
+    }
+}
+
+/// Largest record a legacy pcap may hold; a bigger length field means the
+/// file is corrupt (libpcap refuses records over 256 KiB for the same reason).
+const MAX_LEGACY_RECORD: usize = 256 * 1024;
+/// Read buffer of the legacy reader.
+const LEGACY_BUF: usize = 1 << 20;
+
+/// Legacy pcap, read straight from one buffer: the 16-byte record header is
+/// two loads and two compares, and each frame is handed out in place.
+fn read_legacy<R: Read>(
+    mut reader: R,
+    order: LegacyOrder,
+    mut f: impl FnMut(Frame<'_>),
+) -> anyhow::Result<FileSummary> {
+    let mut summary = FileSummary::default();
+    // The rest of the 24-byte global header (the magic is read already).
+    let mut hdr = [0u8; 20];
+    if read_full(&mut reader, &mut hdr)? < hdr.len() {
+        bail!("the file ends inside the pcap file header");
+    }
+    let thiszone = i64::from(order.u32_at(&hdr, 4) as i32);
+    let linktype = i32::try_from(order.u32_at(&hdr, 16) & 0x0fff_ffff).unwrap_or(0);
+    let sub: i64 = if order.nanos { 1 } else { 1000 };
+    let mut buf = vec![0u8; LEGACY_BUF];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut eof = false;
+    loop {
+        // Hand out every whole record in the buffer.
+        loop {
+            let avail = buf.get(start..end).unwrap_or_default();
+            if avail.len() < 16 {
+                break;
+            }
+            let caplen = order.u32_at(avail, 8) as usize;
+            if caplen > MAX_LEGACY_RECORD {
+                bail!(
+                    "corrupt capture after {} frames: a record claims {caplen} bytes (at most {MAX_LEGACY_RECORD})",
+                    summary.frames
+                );
+            }
+            let Some(data) = avail.get(16..16 + caplen) else {
+                break;
+            };
+            let ts = (i64::from(order.u32_at(avail, 0)) + thiszone) * 1_000_000_000
+                + i64::from(order.u32_at(avail, 4)) * sub;
+            summary.frames += 1;
+            f(Frame {
+                ts,
+                linktype,
+                wire_len: order.u32_at(avail, 12),
+                data,
+            });
+            start += 16 + caplen;
+        }
+        if eof {
+            if start < end {
+                summary.truncated = true;
+            }
+            return Ok(summary);
+        }
+        // Move the partial record to the front and read more behind it.
+        buf.copy_within(start..end, 0);
+        end -= start;
+        start = 0;
+        let n = read_full(&mut reader, buf.get_mut(end..).unwrap_or_default())?;
+        eof = n == 0 || end + n < buf.len();
+        end += n;
+    }
+}
+
+/// pcapng (and anything not legacy pcap), through pcap-parser.
+fn read_with_parser<R: Read + Send>(
     reader: R,
     mut f: impl FnMut(Frame<'_>),
 ) -> anyhow::Result<FileSummary> {
@@ -238,6 +405,114 @@ mod tests {
         let (f, s) = frames(&b);
         assert_eq!(f.len(), 1);
         assert!(s.truncated);
+    }
+
+    /// A reader that hands out at most 7 bytes a call, so records straddle
+    /// every read.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn records_split_across_reads_and_buffers() {
+        let mut b = pcap_header(0xa1b2_c3d4, 1);
+        // Enough records to pass the 1 MiB buffer boundary several times.
+        let payload = vec![0xabu8; 1500];
+        for i in 0..2000u32 {
+            b.extend(pcap_record(i, 0, &payload));
+        }
+        let mut n = 0u32;
+        let s = read_capture(Trickle(&b), |f| {
+            assert_eq!(f.ts, i64::from(n) * 1_000_000_000);
+            assert_eq!(f.data, &payload[..]);
+            n += 1;
+        })
+        .unwrap();
+        assert_eq!((n, s.frames, s.truncated), (2000, 2000, false));
+    }
+
+    #[test]
+    fn big_endian_pcap() {
+        let mut b = Vec::new();
+        b.extend(0xa1b2_c3d4u32.to_be_bytes());
+        b.extend(2u16.to_be_bytes());
+        b.extend(4u16.to_be_bytes());
+        b.extend(3600i32.to_be_bytes());
+        b.extend(0u32.to_be_bytes());
+        b.extend(65535u32.to_be_bytes());
+        b.extend(1u32.to_be_bytes());
+        for v in [5u32, 7, 2, 60] {
+            b.extend(v.to_be_bytes());
+        }
+        b.extend(b"hi");
+        let (f, s) = frames(&b);
+        assert_eq!(s.frames, 1);
+        assert_eq!(
+            f[0],
+            ((5 + 3600) * 1_000_000_000 + 7000, 1, 60, b"hi".to_vec())
+        );
+    }
+
+    #[test]
+    fn absurd_record_length_is_a_corrupt_file() {
+        let mut b = pcap_header(0xa1b2_c3d4, 1);
+        b.extend(pcap_record(1, 0, b"ok"));
+        for v in [2u32, 0, 0x4000_0000, 0x4000_0000] {
+            b.extend(v.to_le_bytes());
+        }
+        let err = read_capture(&b[..], |_| {}).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("corrupt capture after 1 frames"),
+            "{err:#}"
+        );
+        let err = read_capture(&pcap_header(0xa1b2_c3d4, 1)[..10], |_| {}).unwrap_err();
+        assert!(format!("{err:#}").contains("pcap file header"), "{err:#}");
+    }
+
+    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = 12 + body.len().next_multiple_of(4);
+        let mut b = Vec::new();
+        b.extend(kind.to_le_bytes());
+        b.extend((len as u32).to_le_bytes());
+        b.extend(body);
+        b.resize(len - 4, 0);
+        b.extend((len as u32).to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn pcapng_through_a_trickling_reader() {
+        let mut shb = Vec::new();
+        shb.extend(0x1a2b_3c4du32.to_le_bytes());
+        shb.extend(1u16.to_le_bytes());
+        shb.extend(0u16.to_le_bytes());
+        shb.extend((-1i64).to_le_bytes());
+        let mut idb = Vec::new();
+        idb.extend(1u16.to_le_bytes());
+        idb.extend(0u16.to_le_bytes());
+        idb.extend(65535u32.to_le_bytes());
+        let mut b = ng_block(0x0a0d_0d0a, &shb);
+        b.extend(ng_block(1, &idb));
+        for i in 0..3u32 {
+            let mut epb = Vec::new();
+            epb.extend(0u32.to_le_bytes()); // interface 0
+            epb.extend(0u32.to_le_bytes()); // ts high
+            epb.extend((i * 1_000_000).to_le_bytes()); // ts low, µs
+            epb.extend(3u32.to_le_bytes());
+            epb.extend(3u32.to_le_bytes());
+            epb.extend(b"abc");
+            b.extend(ng_block(6, &epb));
+        }
+        let mut ts = Vec::new();
+        let s = read_capture(Trickle(&b), |f| ts.push((f.ts, f.data.to_vec()))).unwrap();
+        assert_eq!(s.frames, 3);
+        assert_eq!(ts[2], (2_000_000_000, b"abc".to_vec()));
     }
 
     #[test]

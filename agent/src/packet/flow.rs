@@ -25,27 +25,69 @@ impl Default for FlowConfig {
     }
 }
 
-/// Direction-free identity of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Direction-free identity of a flow: both endpoints in a fixed order,
+/// addresses as 128-bit integers (IPv4 in the low 32 bits, told apart by
+/// `v6`), so that hashing and comparing a key is a few word operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
+    lo_addr: u128,
+    hi_addr: u128,
+    lo_port: u16,
+    hi_port: u16,
+    /// Outer VLAN id, `NO_VLAN` when untagged.
+    vlan: u16,
     proto: u8,
-    lo: (IpAddr, u16),
-    hi: (IpAddr, u16),
-    vlan: Option<u16>,
+    v6: bool,
+}
+
+/// VLAN ids are 12 bits, so this value never occurs on the wire.
+const NO_VLAN: u16 = u16::MAX;
+
+fn addr_bits(a: IpAddr) -> (u128, bool) {
+    match a {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), false),
+        IpAddr::V6(v6) => (u128::from(v6), true),
+    }
+}
+
+/// Three words into the hasher instead of seven fields.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(self.lo_addr);
+        h.write_u128(self.hi_addr);
+        h.write_u64(
+            u64::from(self.lo_port) << 48
+                | u64::from(self.hi_port) << 32
+                | u64::from(self.vlan) << 16
+                | u64::from(self.proto) << 8
+                | u64::from(self.v6),
+        );
+    }
 }
 
 impl FlowKey {
     pub fn of(p: &IpPacket<'_>) -> Self {
         let (sp, dp) = p.ports();
-        let a = (p.src, sp);
-        let b = (p.dst, dp);
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let (sa, v6) = addr_bits(p.src);
+        let (da, _) = addr_bits(p.dst);
+        let ((lo_addr, lo_port), (hi_addr, hi_port)) = if (sa, sp) <= (da, dp) {
+            ((sa, sp), (da, dp))
+        } else {
+            ((da, dp), (sa, sp))
+        };
         Self {
+            lo_addr,
+            hi_addr,
+            lo_port,
+            hi_port,
+            vlan: p.vlan.unwrap_or(NO_VLAN),
             proto: p.proto,
-            lo,
-            hi,
-            vlan: p.vlan,
+            v6,
         }
+    }
+
+    fn vlan(&self) -> Option<u16> {
+        (self.vlan != NO_VLAN).then_some(self.vlan)
     }
 }
 
@@ -171,15 +213,15 @@ impl Flow {
         up
     }
 
-    fn record(&self, iface: &str, key: &FlowKey, end: FlowEnd) -> FlowRecord {
+    fn record(&self, iface: &std::sync::Arc<str>, key: &FlowKey, end: FlowEnd) -> FlowRecord {
         FlowRecord {
-            iface: iface.to_owned(),
+            iface: iface.clone(),
             proto: key.proto,
             src: self.client.0,
             src_port: self.client.1,
             dst: self.server.0,
             dst_port: self.server.1,
-            vlan: key.vlan,
+            vlan: key.vlan(),
             first_ts: self.record_start.max(self.first_ts),
             last_ts: self.last_ts,
             packets_to_server: self.pkts[0],
@@ -207,6 +249,29 @@ impl Flow {
         self.syn_ack = 0;
         self.rst = 0;
         self.fin = 0;
+    }
+}
+
+/// Where finished flow records go.
+pub trait FlowSink {
+    fn emit(&mut self, r: FlowRecord);
+}
+
+impl FlowSink for Vec<FlowRecord> {
+    fn emit(&mut self, r: FlowRecord) {
+        self.push(r);
+    }
+}
+
+/// Straight into the event stream, stamped with the flow's last packet:
+/// one move per record instead of a detour through a buffer.
+impl FlowSink for Vec<shouwang_proto::Event> {
+    fn emit(&mut self, r: FlowRecord) {
+        let ts = shouwang_proto::Timestamp::from_nanos(r.last_ts);
+        self.push(shouwang_proto::Event::new(
+            ts,
+            shouwang_proto::EventBody::Flow(r),
+        ));
     }
 }
 
@@ -280,7 +345,8 @@ type FlowMap = std::collections::HashMap<FlowKey, Flow, ahash::RandomState>;
 /// their deadline.
 #[derive(Debug)]
 pub struct FlowTable {
-    iface: String,
+    /// Shared by every record (one reference count, not one allocation, per flow).
+    iface: std::sync::Arc<str>,
     cfg: FlowConfig,
     flows: FlowMap,
     /// Bucket `i` holds flows due in second `wheel_start + i`.
@@ -292,7 +358,7 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    pub fn new(iface: impl Into<String>, cfg: FlowConfig) -> Self {
+    pub fn new(iface: &str, cfg: FlowConfig) -> Self {
         Self {
             iface: iface.into(),
             cfg,
@@ -315,7 +381,7 @@ impl FlowTable {
     /// Adds a packet. Returns the flow and whether the packet went client →
     /// server. A new TCP SYN on a flow that was reset or closed starts a new
     /// flow (the old record is emitted into `out`).
-    pub fn ingest(&mut self, p: &IpPacket<'_>, out: &mut Vec<FlowRecord>) -> (&mut Flow, bool) {
+    pub fn ingest(&mut self, p: &IpPacket<'_>, out: &mut impl FlowSink) -> (&mut Flow, bool) {
         use std::collections::hash_map::Entry;
         let key = FlowKey::of(p);
         let syn_only = matches!(p.l4, L4::Tcp { flags, .. } if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
@@ -337,7 +403,7 @@ impl FlowTable {
                         &mut self.wheel_start,
                     );
                     let old = e.insert(f);
-                    out.push(old.record(&self.iface, &key, FlowEnd::Idle));
+                    out.emit(old.record(&self.iface, &key, FlowEnd::Idle));
                 }
                 e.into_mut()
             }
@@ -356,12 +422,12 @@ impl FlowTable {
 
     /// Frees room: first everything idle for a quarter of the idle timeout,
     /// then, if still full, the flows idle the longest.
-    fn evict(&mut self, now: i64, out: &mut Vec<FlowRecord>) {
+    fn evict(&mut self, now: i64, out: &mut impl FlowSink) {
         let quick = now.saturating_sub(self.cfg.idle_ns / 4);
-        let before = out.len();
+        let before = self.flows.len();
         self.flows.retain(|k, f| {
             if f.last_ts < quick {
-                out.push(f.record(&self.iface, k, FlowEnd::Evicted));
+                out.emit(f.record(&self.iface, k, FlowEnd::Evicted));
                 false
             } else {
                 true
@@ -373,15 +439,15 @@ impl FlowTable {
             by_age.sort_unstable_by_key(|(t, _)| *t);
             for (_, k) in by_age.into_iter().take((self.cfg.max_flows / 10).max(1)) {
                 if let Some(f) = self.flows.remove(&k) {
-                    out.push(f.record(&self.iface, &k, FlowEnd::Evicted));
+                    out.emit(f.record(&self.iface, &k, FlowEnd::Evicted));
                 }
             }
         }
-        self.evictions += (out.len() - before) as u64;
+        self.evictions += (before - self.flows.len()) as u64;
     }
 
     /// Emits idle flows (removed) and active-timeout slices (kept).
-    pub fn expire(&mut self, now: i64, out: &mut Vec<FlowRecord>) {
+    pub fn expire(&mut self, now: i64, out: &mut impl FlowSink) {
         let cfg = self.cfg;
         let now_bucket = now.div_euclid(BUCKET_NS);
         // Every bucket up to and including the current second.
@@ -394,20 +460,21 @@ impl FlowTable {
             self.wheel_start += 1;
             let mut not_yet = Vec::new();
             for (generation, key) in bucket {
-                let Some(f) = self.flows.get_mut(&key) else {
+                // One lookup: the entry both reads and, when idle, removes.
+                let std::collections::hash_map::Entry::Occupied(e) = self.flows.entry(key) else {
                     continue;
                 };
-                if f.generation != generation {
+                if e.get().generation != generation {
                     continue; // a newer flow on the same key has its own entry
                 }
-                if now.saturating_sub(f.last_ts) >= cfg.idle_ns {
-                    if let Some(f) = self.flows.remove(&key) {
-                        out.push(f.record(&self.iface, &key, FlowEnd::Idle));
-                    }
+                if now.saturating_sub(e.get().last_ts) >= cfg.idle_ns {
+                    let f = e.remove();
+                    out.emit(f.record(&self.iface, &key, FlowEnd::Idle));
                     continue;
                 }
+                let f = e.into_mut();
                 if now.saturating_sub(f.record_start.max(f.first_ts)) >= cfg.active_ns {
-                    out.push(f.record(&self.iface, &key, FlowEnd::Active));
+                    out.emit(f.record(&self.iface, &key, FlowEnd::Active));
                     f.restart_record(now);
                 }
                 let due = deadline(&cfg, f);
@@ -430,14 +497,11 @@ impl FlowTable {
     }
 
     /// Emits every flow (end of capture).
-    pub fn drain(&mut self, out: &mut Vec<FlowRecord>) {
+    pub fn drain(&mut self, out: &mut impl FlowSink) {
         self.wheel.clear();
-        let iface = &self.iface;
-        out.extend(
-            self.flows
-                .drain()
-                .map(|(k, f)| f.record(iface, &k, FlowEnd::End)),
-        );
+        for (k, f) in self.flows.drain() {
+            out.emit(f.record(&self.iface, &k, FlowEnd::End));
+        }
     }
 }
 
@@ -476,7 +540,7 @@ mod tests {
     #[test]
     fn handshake_both_directions_and_counts() {
         let mut t = FlowTable::new("eth0", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, C, 40000, S, 22, SYN), &mut out);
         t.ingest(&pkt(0, S, 22, C, 40000, SYN | ACK), &mut out);
         t.ingest(&pkt(0, C, 40000, S, 22, ACK), &mut out);
@@ -497,7 +561,7 @@ mod tests {
     #[test]
     fn syn_ack_first_makes_its_sender_the_server() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, S, 22, C, 40000, SYN | ACK), &mut out);
         t.drain(&mut out);
         assert_eq!((out[0].src, out[0].dst_port), (C.into(), 22));
@@ -506,7 +570,7 @@ mod tests {
     #[test]
     fn idle_and_active_timeouts_on_capture_time() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, C, 1, S, 2, ACK), &mut out);
         t.expire(14, &mut out);
         assert!(out.is_empty());
@@ -537,7 +601,7 @@ mod tests {
                 ..FlowConfig::default()
             },
         );
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         for port in 0..150u16 {
             t.ingest(&pkt(i64::from(port) / 100, C, port, S, 80, SYN), &mut out);
         }
@@ -551,7 +615,7 @@ mod tests {
     #[test]
     fn mid_stream_reply_from_a_well_known_port_is_the_server() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         let (f, to_server) = t.ingest(&pkt(0, S, 21, C, 40003, PSH | ACK), &mut out);
         assert!(!to_server);
         assert_eq!(f.server, (S.into(), 21));
@@ -560,7 +624,7 @@ mod tests {
     #[test]
     fn stale_deadline_of_a_reopened_flow_does_not_expire_the_new_one() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, C, 5, S, 80, SYN), &mut out);
         t.ingest(&pkt(0, S, 80, C, 5, RST | ACK), &mut out);
         t.ingest(&pkt(10, C, 5, S, 80, SYN), &mut out);
@@ -579,7 +643,7 @@ mod tests {
     #[test]
     fn time_jumps_neither_lose_flows_nor_grow_the_wheel() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, C, 1, S, 2, ACK), &mut out);
         // Ten years later (a capture with a gap, or a bad clock).
         let later = 10 * 365 * 86_400;
@@ -597,7 +661,7 @@ mod tests {
     #[test]
     fn new_syn_after_reset_starts_a_new_flow() {
         let mut t = FlowTable::new("x", FlowConfig::default());
-        let mut out = Vec::new();
+        let mut out: Vec<FlowRecord> = Vec::new();
         t.ingest(&pkt(0, C, 5, S, 80, SYN), &mut out);
         t.ingest(&pkt(0, S, 80, C, 5, RST | ACK), &mut out);
         t.ingest(&pkt(1, C, 5, S, 80, SYN), &mut out);

@@ -73,11 +73,17 @@ fn dns_name(msg: &[u8], mut off: usize) -> Option<(String, usize)> {
                     if !name.is_empty() {
                         name.push('.');
                     }
-                    for &c in label {
-                        if c.is_ascii_graphic() && c != b'.' {
-                            name.push(char::from(c));
-                        } else {
-                            let _ = write!(name, "\\{c:03}");
+                    let plain = |c: &u8| c.is_ascii_graphic() && *c != b'.';
+                    match std::str::from_utf8(label) {
+                        Ok(text) if label.iter().all(plain) => name.push_str(text),
+                        _ => {
+                            for &c in label {
+                                if plain(&c) {
+                                    name.push(char::from(c));
+                                } else {
+                                    let _ = write!(name, "\\{c:03}");
+                                }
+                            }
                         }
                     }
                     if name.len() > MAX_NAME * 4 {

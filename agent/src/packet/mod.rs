@@ -74,7 +74,6 @@ pub struct Analyzer {
     /// Cumulative counters set by a live capture.
     kernel_drops: u64,
     agent_drops: u64,
-    flow_buf: Vec<shouwang_proto::FlowRecord>,
     /// Events produced so far; the caller drains it.
     pub out: Vec<Event>,
 }
@@ -90,7 +89,7 @@ impl Analyzer {
     pub fn new(iface: impl Into<String>, cfg: AnalyzerConfig) -> Self {
         let iface = iface.into();
         Self {
-            flows: FlowTable::new(iface.clone(), cfg.flows),
+            flows: FlowTable::new(&iface, cfg.flows),
             iface,
             cfg,
             decoder: Some(Box::new(Decoder::new())),
@@ -100,7 +99,6 @@ impl Analyzer {
             last_ts: 0,
             kernel_drops: 0,
             agent_drops: 0,
-            flow_buf: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -159,11 +157,10 @@ impl Analyzer {
         }
         if ts.saturating_sub(self.last_expire) >= EXPIRE_EVERY_NS {
             self.last_expire = ts;
-            self.flows.expire(ts, &mut self.flow_buf);
+            self.flows.expire(ts, &mut self.out);
             if let Some(d) = self.decoder.as_mut() {
                 d.expire_fragments(ts);
             }
-            self.flush_flows();
         }
     }
 
@@ -186,16 +183,6 @@ impl Analyzer {
         self.push(end, EventBody::IfaceStats(stats));
     }
 
-    fn flush_flows(&mut self) {
-        // Reuse the buffer's capacity: this runs for most packets.
-        let mut buf = std::mem::take(&mut self.flow_buf);
-        for r in buf.drain(..) {
-            let ts = r.last_ts;
-            self.push(ts, EventBody::Flow(r));
-        }
-        self.flow_buf = buf;
-    }
-
     /// End of capture: every open flow and the last partial interval.
     pub fn finish(&mut self) {
         if let Some(iv) = self.interval.take()
@@ -204,8 +191,7 @@ impl Analyzer {
             let end = self.last_ts.max(iv.start + 1);
             self.emit_stats(&iv, end);
         }
-        self.flows.drain(&mut self.flow_buf);
-        self.flush_flows();
+        self.flows.drain(&mut self.out);
     }
 
     fn ip(&mut self, p: &IpPacket<'_>) {
@@ -217,7 +203,7 @@ impl Analyzer {
                 iv.syn += 1;
             }
         }
-        let (flow, to_server) = self.flows.ingest(p, &mut self.flow_buf);
+        let (flow, to_server) = self.flows.ingest(p, &mut self.out);
         let server_port = flow.server.1;
         let (sport, dport) = p.ports();
         let ends = || Endpoints {
@@ -244,7 +230,7 @@ impl Analyzer {
                         }));
                     }
                 } else if to_server && let Some(h) = meta::parse_http_request(payload) {
-                    events.push(EventBody::HttpRequest(HttpRequest {
+                    events.push(EventBody::HttpRequest(Box::new(HttpRequest {
                         endpoints: ends(),
                         host: h.header("host"),
                         user_agent: h.header("user-agent"),
@@ -252,7 +238,7 @@ impl Analyzer {
                         uri: h.uri,
                         version: h.version,
                         headers: h.headers,
-                    }));
+                    })));
                 } else if !to_server
                     && let Some((version, status)) = meta::parse_http_status(payload)
                 {
@@ -323,9 +309,6 @@ impl Analyzer {
         for e in events {
             self.push(p.ts, e);
         }
-        if !self.flow_buf.is_empty() {
-            self.flush_flows();
-        }
     }
 
     fn arp(&mut self, a: decode::Arp) {
@@ -352,7 +335,7 @@ impl Analyzer {
 }
 
 fn dns_event(endpoints: Endpoints, transport: &str, m: meta::DnsMessage, size: usize) -> EventBody {
-    EventBody::Dns(DnsEvent {
+    EventBody::Dns(Box::new(DnsEvent {
         endpoints,
         transport: transport.to_owned(),
         id: m.id,
@@ -362,7 +345,7 @@ fn dns_event(endpoints: Endpoints, transport: &str, m: meta::DnsMessage, size: u
         rcode: m.response.then(|| meta::dns_rcode(m.rcode)),
         answers: m.answers,
         size: u32::try_from(size).unwrap_or(u32::MAX),
-    })
+    }))
 }
 
 #[cfg(test)]

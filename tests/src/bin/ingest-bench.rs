@@ -116,8 +116,8 @@ fn host_sample(i: usize) -> HostSample {
 fn event(kind: Kind, i: usize) -> Event {
     let ts = Timestamp::from_nanos(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
     let body = match kind {
-        Kind::Host => EventBody::HostSample(host_sample(i)),
-        Kind::Auth => EventBody::Auth(AuthEvent {
+        Kind::Host => EventBody::HostSample(Box::new(host_sample(i))),
+        Kind::Auth => EventBody::Auth(Box::new(AuthEvent {
             service: AuthService::Sshd,
             outcome: AuthOutcome::Failure,
             user: format!("user{}", i % 500),
@@ -133,7 +133,7 @@ fn event(kind: Kind, i: usize) -> Event {
                 i % 250,
                 40_000 + i % 20_000
             ),
-        }),
+        })),
     };
     Event::new(ts, body)
 }
