@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod metrics;
+pub mod rules;
 pub mod store;
 
 use std::sync::Arc;

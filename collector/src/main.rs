@@ -37,6 +37,25 @@ enum Command {
     },
     /// Start a collector and a local agent watching this machine.
     Demo(DemoArgs),
+    /// Check and test detection rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Load and compile every rule, list and protection period in DIR;
+    /// report every error with file:line:col and what to write instead.
+    Check { dir: PathBuf },
+    /// Run each rule file's own test cases.
+    Test {
+        dir: PathBuf,
+        /// Print passing tests too.
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +79,9 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Rules { command }) = &cli.command {
+        return rules_command(command);
+    }
     let demo = matches!(cli.command, Some(Command::Demo(_)));
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -94,8 +116,80 @@ fn run() -> anyhow::Result<()> {
                 agents(CollectorConfig::load(cli.config.as_deref())?, command).await
             }
             Command::Demo(args) => shouwang_collector::demo::run(args).await,
+            Command::Rules { .. } => Ok(()),
         }
     })
+}
+
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<shouwang_collector::rules::Ruleset> {
+    shouwang_collector::rules::load_dir(dir).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        anyhow::anyhow!(
+            "{}: {} error{} in the rules",
+            dir.display(),
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        )
+    })
+}
+
+fn rules_command(command: &RulesCommand) -> anyhow::Result<()> {
+    use shouwang_collector::rules::testing;
+    match command {
+        RulesCommand::Check { dir } => {
+            let set = load_rules(dir)?;
+            let enabled = set.rules.iter().filter(|r| r.enabled).count();
+            let tests: usize = set.rules.iter().map(|r| r.tests.len()).sum();
+            println!(
+                "{}: {} rules ({enabled} enabled, {tests} test cases), {} lists, {} protection periods: OK",
+                dir.display(),
+                set.rules.len(),
+                set.lists.len(),
+                set.profiles.len()
+            );
+            Ok(())
+        }
+        RulesCommand::Test { dir, verbose } => {
+            let set = Arc::new(load_rules(dir)?);
+            let results = testing::run_all(&set);
+            let mut failed = 0usize;
+            for r in &results {
+                match &r.failure {
+                    None if *verbose => println!("ok    {} — {}", r.rule, r.name),
+                    None => {}
+                    Some(why) => {
+                        failed += 1;
+                        println!(
+                            "FAIL  {} — {} ({}:{}): {why}",
+                            r.rule, r.name, r.file, r.line
+                        );
+                    }
+                }
+            }
+            let untested = testing::untested(&set);
+            for id in &untested {
+                println!("FAIL  {id}: needs at least one test that fires and one that stays quiet");
+            }
+            println!(
+                "{} rules, {} tests: {} passed, {} failed{}",
+                set.rules.len(),
+                results.len(),
+                results.len() - failed,
+                failed,
+                if untested.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} rules without both kinds of test", untested.len())
+                }
+            );
+            if failed > 0 || !untested.is_empty() {
+                bail!("rule tests failed");
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn serve(config: CollectorConfig) -> anyhow::Result<()> {

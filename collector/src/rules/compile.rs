@@ -1,0 +1,709 @@
+//! Rule files → a checked, compiled [`Ruleset`]. Every problem in every file
+//! is reported (not just the first), each with file:line:col and a hint.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shouwang_proto::EventKind;
+use toml::Spanned;
+
+use super::Diagnostic;
+use super::cond::{Cond, CondCompiler};
+use super::fields::FieldDef;
+use super::lists::{Lists, NamedList};
+use super::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
+
+/// Groups kept per rule unless the rule says otherwise.
+pub const DEFAULT_MAX_GROUPS: u64 = 100_000;
+/// Periodic rules: default largest coefficient of variation of intervals.
+pub const DEFAULT_JITTER: f64 = 0.2;
+/// Periodic rules: default shortest interval that counts as beaconing.
+pub const DEFAULT_MIN_INTERVAL_NS: i64 = 1_000_000_000;
+
+/// What an incident needs to know about the rule that raised it.
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: Text,
+    pub description: Text,
+    pub severity: Severity,
+    pub attack: Vec<String>,
+    pub kind: RuleKind,
+    pub file: String,
+}
+
+/// One `[[on]]` clause (or sequence step), compiled for its event kind.
+#[derive(Debug)]
+pub struct Clause {
+    pub kind: EventKind,
+    pub cond: Cond,
+    pub except: Vec<Cond>,
+    pub group: Vec<&'static FieldDef>,
+    pub distinct: Option<&'static FieldDef>,
+    /// Sequence steps: events needed before the next step.
+    pub count: u64,
+}
+
+/// A protection period (重保).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub title: Option<String>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub factor: f64,
+}
+
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub meta: Arc<RuleMeta>,
+    pub clauses: Vec<Clause>,
+    pub group_names: Vec<String>,
+    pub count: u64,
+    pub window_ns: i64,
+    pub duration_ns: i64,
+    pub jitter: f64,
+    pub min_interval_ns: i64,
+    pub max_groups: usize,
+    pub auto_resolve: bool,
+    /// Disabled rules are checked and tested but not run.
+    pub enabled: bool,
+    pub profile_count: BTreeMap<String, u64>,
+    pub profiles: Arc<Vec<Profile>>,
+    /// Hash of the file text: unchanged rules keep their state on reload.
+    pub source_hash: u64,
+    pub tests: Vec<Spanned<TestSpec>>,
+    pub source: Arc<str>,
+}
+
+impl CompiledRule {
+    /// The count in force at event time `ts` (tightened in protection periods).
+    pub fn effective_count(&self, ts: i64) -> u64 {
+        let mut n = self.count;
+        for p in self.profiles.iter() {
+            if ts >= p.start_ns && ts < p.end_ns {
+                let c = self.profile_count.get(&p.name).copied().unwrap_or_else(|| {
+                    #[allow(
+                        clippy::cast_precision_loss,
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss
+                    )]
+                    let c = (self.count as f64 * p.factor).ceil() as u64;
+                    c
+                });
+                n = n.min(c.max(1));
+            }
+        }
+        n
+    }
+}
+
+/// All rules, indexed by the event kinds they listen to.
+#[derive(Debug, Default)]
+pub struct Ruleset {
+    pub rules: Vec<CompiledRule>,
+    by_kind: Vec<Vec<(usize, usize)>>,
+    pub lists: Lists,
+    pub profiles: Arc<Vec<Profile>>,
+    pub dir: PathBuf,
+}
+
+fn kind_index(k: EventKind) -> usize {
+    EventKind::ALL.iter().position(|x| *x == k).unwrap_or(0)
+}
+
+impl Ruleset {
+    /// (rule, clause) pairs listening to `kind`.
+    pub fn by_kind(&self, kind: EventKind) -> &[(usize, usize)] {
+        self.by_kind
+            .get(kind_index(kind))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&CompiledRule> {
+        self.rules.iter().find(|r| r.meta.id == id)
+    }
+
+    /// Rebuilds the kind index (after building a set by hand).
+    pub fn index(&mut self) {
+        self.by_kind = vec![Vec::new(); EventKind::ALL.len()];
+        for (ri, r) in self.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            for (ci, c) in r.clauses.iter().enumerate() {
+                if let Some(v) = self.by_kind.get_mut(kind_index(c.kind)) {
+                    v.push((ri, ci));
+                }
+            }
+        }
+    }
+}
+
+fn event_kind(name: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<EventKind> {
+    let k = EventKind::ALL
+        .iter()
+        .find(|k| k.as_str() == name.get_ref())
+        .copied();
+    if k.is_none() {
+        errors.push(Diagnostic::span(
+            name.span(),
+            format!("unknown event kind `{}`", name.get_ref()),
+            Some(format!(
+                "kinds: {}",
+                EventKind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ));
+    }
+    k
+}
+
+fn duration(v: &Spanned<String>, what: &str, errors: &mut Vec<Diagnostic>) -> i64 {
+    match humantime::parse_duration(v.get_ref()) {
+        Ok(d) if !d.is_zero() => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        _ => {
+            errors.push(Diagnostic::span(
+                v.span(),
+                format!("`{}` is not a {what}", v.get_ref()),
+                Some("write a duration such as \"30s\", \"5m\", \"2h\"".to_owned()),
+            ));
+            0
+        }
+    }
+}
+
+fn valid_attack(id: &str) -> bool {
+    let b = id.as_bytes();
+    let base = b.len() >= 5
+        && b.first() == Some(&b'T')
+        && b.get(1..5)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    match b.len() {
+        5 => base,
+        9 => {
+            base && b.get(5) == Some(&b'.')
+                && b.get(6..9)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        }
+        _ => false,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+}
+
+/// Compiles one rule file's text.
+pub fn compile_rule(
+    origin: &str,
+    src: &str,
+    lists: &Lists,
+    profiles: &Arc<Vec<Profile>>,
+) -> Result<CompiledRule, Vec<Diagnostic>> {
+    let spec: RuleSpec = match toml::from_str(src) {
+        Ok(s) => s,
+        Err(e) => {
+            let mut d = Diagnostic::span(
+                e.span().unwrap_or(0..0),
+                e.message().trim().to_owned(),
+                Some("docs/rules.md describes every key of a rule file".to_owned()),
+            );
+            d.locate(origin, src);
+            return Err(vec![d]);
+        }
+    };
+    let mut errors = Vec::new();
+    let rule = compile_spec(origin, src, spec, lists, profiles, &mut errors);
+    if errors.is_empty() {
+        Ok(rule)
+    } else {
+        for e in &mut errors {
+            e.locate(origin, src);
+        }
+        Err(errors)
+    }
+}
+
+fn compile_spec(
+    origin: &str,
+    src: &str,
+    spec: RuleSpec,
+    lists: &Lists,
+    profiles: &Arc<Vec<Profile>>,
+    errors: &mut Vec<Diagnostic>,
+) -> CompiledRule {
+    let kind = *spec.kind.get_ref();
+    let id = spec.id.get_ref().clone();
+    if !valid_id(&id) {
+        errors.push(Diagnostic::span(
+            spec.id.span(),
+            format!("rule id `{id}` may hold only a-z, 0-9, `.` and `-` (at most 64)"),
+            Some("for example `network.port-scan.tcp`".to_owned()),
+        ));
+    }
+    for a in &spec.attack {
+        if !valid_attack(a.get_ref()) {
+            errors.push(Diagnostic::span(
+                a.span(),
+                format!("`{}` is not an ATT&CK technique id", a.get_ref()),
+                Some("write `T1046` or a sub-technique `T1110.001`".to_owned()),
+            ));
+        }
+    }
+    // Clauses: `steps` for sequences, `[[on]]` or `event` + `where` otherwise.
+    let mut on: Vec<OnSpec> = Vec::new();
+    if kind == RuleKind::Sequence {
+        if spec.steps.len() < 2 {
+            errors.push(Diagnostic::span(
+                spec.kind.span(),
+                "a sequence rule needs at least two `[[steps]]`".to_owned(),
+                Some("each step has `event`, `where` and optionally `count`".to_owned()),
+            ));
+        }
+        on.extend(spec.steps.iter().cloned());
+        if spec.event.is_some() || !spec.on.is_empty() {
+            errors.push(Diagnostic::span(
+                spec.kind.span(),
+                "a sequence rule lists its events in `[[steps]]`, not `event` or `[[on]]`"
+                    .to_owned(),
+                None,
+            ));
+        }
+    } else {
+        if !spec.steps.is_empty() {
+            errors.push(Diagnostic::span(
+                spec.kind.span(),
+                format!(
+                    "`[[steps]]` belong to sequence rules, not `{}`",
+                    kind.as_str()
+                ),
+                Some("use `[[on]]` for several event kinds".to_owned()),
+            ));
+        }
+        match (&spec.event, spec.on.is_empty()) {
+            (Some(e), true) => on.push(OnSpec {
+                event: e.clone(),
+                where_: spec.where_.clone(),
+                count: None,
+                group_by: None,
+            }),
+            (None, false) => {
+                if spec.where_.is_some() {
+                    errors.push(Diagnostic::span(
+                        spec.kind.span(),
+                        "with `[[on]]` clauses, each clause has its own `where`".to_owned(),
+                        None,
+                    ));
+                }
+                on.extend(spec.on.iter().cloned());
+            }
+            (Some(e), false) => errors.push(Diagnostic::span(
+                e.span(),
+                "write either `event` (one kind) or `[[on]]` clauses, not both".to_owned(),
+                None,
+            )),
+            (None, true) => errors.push(Diagnostic::span(
+                spec.id.span(),
+                "the rule names no event kind".to_owned(),
+                Some("add `event = \"flow\"` (or `[[on]]` clauses)".to_owned()),
+            )),
+        }
+    }
+    let needs = |what: &str, has: bool, errors: &mut Vec<Diagnostic>| {
+        if !has {
+            errors.push(Diagnostic::span(
+                spec.kind.span(),
+                format!("a {} rule needs `{what}`", kind.as_str()),
+                None,
+            ));
+        }
+    };
+    let takes =
+        |what: &str, has: bool, span: std::ops::Range<usize>, errors: &mut Vec<Diagnostic>| {
+            if has {
+                errors.push(Diagnostic::span(
+                    span,
+                    format!("`{what}` has no meaning for a {} rule", kind.as_str()),
+                    None,
+                ));
+            }
+        };
+    let counted = matches!(
+        kind,
+        RuleKind::Threshold | RuleKind::Distinct | RuleKind::Periodic
+    );
+    let windowed = !matches!(kind, RuleKind::Match | RuleKind::Sustained);
+    needs("count", !counted || spec.count.is_some(), errors);
+    needs("window", !windowed || spec.window.is_some(), errors);
+    needs(
+        "duration",
+        kind != RuleKind::Sustained || spec.duration.is_some(),
+        errors,
+    );
+    needs(
+        "distinct",
+        kind != RuleKind::Distinct || spec.distinct.is_some(),
+        errors,
+    );
+    if let Some(c) = &spec.count {
+        takes("count", !counted, c.span(), errors);
+        let min = if kind == RuleKind::Periodic { 3 } else { 1 };
+        if *c.get_ref() < min {
+            errors.push(Diagnostic::span(
+                c.span(),
+                format!("`count` must be at least {min}"),
+                None,
+            ));
+        }
+    }
+    if let Some(d) = &spec.distinct {
+        takes("distinct", kind != RuleKind::Distinct, d.span(), errors);
+    }
+    if let Some(d) = &spec.duration {
+        takes("duration", kind != RuleKind::Sustained, d.span(), errors);
+    }
+    if let Some(w) = &spec.window {
+        takes("window", !windowed, w.span(), errors);
+    }
+    for (name, v) in [
+        ("jitter", spec.jitter.as_ref().map(Spanned::span)),
+        (
+            "min-interval",
+            spec.min_interval.as_ref().map(Spanned::span),
+        ),
+    ] {
+        if let Some(span) = v {
+            takes(name, kind != RuleKind::Periodic, span, errors);
+        }
+    }
+    let window_ns = spec
+        .window
+        .as_ref()
+        .map_or(0, |w| duration(w, "window", errors));
+    let duration_ns = spec
+        .duration
+        .as_ref()
+        .map_or(0, |d| duration(d, "duration", errors));
+    let min_interval_ns = spec
+        .min_interval
+        .as_ref()
+        .map_or(DEFAULT_MIN_INTERVAL_NS, |d| {
+            duration(d, "minimum interval", errors)
+        });
+    let jitter = spec.jitter.as_ref().map_or(DEFAULT_JITTER, |j| {
+        if !(0.0..=1.0).contains(j.get_ref()) {
+            errors.push(Diagnostic::span(
+                j.span(),
+                "`jitter` is a ratio between 0 and 1".to_owned(),
+                Some("0.1 means intervals vary by at most 10 % of their mean".to_owned()),
+            ));
+        }
+        *j.get_ref()
+    });
+    let mut profile_count = BTreeMap::new();
+    for (name, c) in &spec.profile_count {
+        if !profiles.iter().any(|p| &p.name == name) {
+            errors.push(Diagnostic::span(
+                c.span(),
+                format!("no protection period named `{name}`"),
+                Some("periods are defined in rules/profiles.toml".to_owned()),
+            ));
+        }
+        profile_count.insert(name.clone(), *c.get_ref());
+    }
+    let group_names: Vec<String> = spec.group_by.iter().map(|g| g.get_ref().clone()).collect();
+    let mut clauses = Vec::new();
+    for o in &on {
+        let Some(ek) = event_kind(&o.event, errors) else {
+            continue;
+        };
+        let mut cc = CondCompiler {
+            kind: ek,
+            lists,
+            errors,
+        };
+        let cond = o.where_.as_ref().map_or(Cond::True, |w| cc.compile(w));
+        let except = spec.except.iter().map(|x| cc.compile(x)).collect();
+        let group_specs = o.group_by.as_ref().unwrap_or(&spec.group_by);
+        if group_specs.len() != spec.group_by.len() {
+            cc.errors.push(Diagnostic::span(
+                o.event.span(),
+                format!(
+                    "this clause groups by {} fields, the rule by {}",
+                    group_specs.len(),
+                    spec.group_by.len()
+                ),
+                Some(
+                    "a clause's `group-by` lists, in order, its fields for each of the rule's"
+                        .to_owned(),
+                ),
+            ));
+        }
+        let group = group_specs.iter().filter_map(|g| cc.field(g)).collect();
+        let distinct = spec.distinct.as_ref().and_then(|d| cc.field(d));
+        if let Some(c) = &o.count
+            && kind != RuleKind::Sequence
+        {
+            errors.push(Diagnostic::span(
+                c.span(),
+                "`count` in a clause belongs to sequence steps".to_owned(),
+                Some("put the rule's `count` at the top level".to_owned()),
+            ));
+        }
+        clauses.push(Clause {
+            kind: ek,
+            cond,
+            except,
+            group,
+            distinct,
+            count: o.count.as_ref().map_or(1, |c| *c.get_ref()).max(1),
+        });
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    src.hash(&mut h);
+    CompiledRule {
+        meta: Arc::new(RuleMeta {
+            id,
+            title: spec.title,
+            description: spec.description,
+            severity: *spec.severity.get_ref(),
+            attack: spec.attack.into_iter().map(Spanned::into_inner).collect(),
+            kind,
+            file: origin.to_owned(),
+        }),
+        clauses,
+        group_names,
+        count: spec.count.map_or(1, Spanned::into_inner),
+        window_ns,
+        duration_ns,
+        jitter,
+        min_interval_ns,
+        max_groups: usize::try_from(
+            spec.max_groups
+                .map_or(DEFAULT_MAX_GROUPS, Spanned::into_inner),
+        )
+        .unwrap_or(usize::MAX)
+        .max(1),
+        auto_resolve: spec.auto_resolve,
+        enabled: spec.enabled,
+        profile_count,
+        profiles: Arc::clone(profiles),
+        source_hash: h.finish(),
+        tests: spec.test,
+        source: Arc::from(src),
+    }
+}
+
+fn parse_time(v: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> i64 {
+    match chrono::DateTime::parse_from_rfc3339(v.get_ref()) {
+        Ok(t) => t.timestamp_nanos_opt().unwrap_or(0),
+        Err(e) => {
+            errors.push(Diagnostic::span(
+                v.span(),
+                format!("`{}` is not an RFC 3339 time: {e}", v.get_ref()),
+                Some("write \"2027-03-01T00:00:00+08:00\"".to_owned()),
+            ));
+            0
+        }
+    }
+}
+
+/// Parses `profiles.toml`.
+pub fn compile_profiles(origin: &str, src: &str) -> Result<Vec<Profile>, Vec<Diagnostic>> {
+    let file: ProfilesFile = toml::from_str(src).map_err(|e| {
+        let mut d = Diagnostic::span(
+            e.span().unwrap_or(0..0),
+            e.message().trim().to_owned(),
+            None,
+        );
+        d.locate(origin, src);
+        vec![d]
+    })?;
+    let mut errors = Vec::new();
+    let mut out: Vec<Profile> = Vec::new();
+    for p in file.profile {
+        let start_ns = parse_time(&p.start, &mut errors);
+        let end_ns = parse_time(&p.end, &mut errors);
+        if end_ns <= start_ns {
+            errors.push(Diagnostic::span(
+                p.end.span(),
+                "the period ends before it starts".to_owned(),
+                None,
+            ));
+        }
+        if !(p.threshold_factor > 0.0 && p.threshold_factor <= 1.0) {
+            errors.push(Diagnostic::span(
+                p.name.span(),
+                "`threshold-factor` must be in (0, 1]".to_owned(),
+                Some("0.5 halves every count while the period lasts".to_owned()),
+            ));
+        }
+        if out.iter().any(|o| &o.name == p.name.get_ref()) {
+            errors.push(Diagnostic::span(
+                p.name.span(),
+                format!("period `{}` is defined twice", p.name.get_ref()),
+                None,
+            ));
+        }
+        out.push(Profile {
+            name: p.name.into_inner(),
+            title: p.title,
+            start_ns,
+            end_ns,
+            factor: p.threshold_factor,
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        for e in &mut errors {
+            e.locate(origin, src);
+        }
+        Err(errors)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::path);
+    for e in entries {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            if p.file_name().is_some_and(|n| n != "lists") {
+                walk(&p, out)?;
+            }
+        } else if p.extension().is_some_and(|x| x == "toml")
+            && p.file_name().is_some_and(|n| n != "profiles.toml")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(Diagnostic::at_line(
+                &path.display().to_string(),
+                1,
+                format!("cannot read: {e}"),
+                None,
+            ));
+            None
+        }
+    }
+}
+
+/// Loads and compiles a rules directory: `*.toml` rules (any depth),
+/// `lists/*.txt`, and `profiles.toml`. Every error of every file is returned.
+pub fn load_dir(dir: &Path) -> Result<Ruleset, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut lists = Lists::new();
+    let list_dir = dir.join("lists");
+    if list_dir.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&list_dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        names.sort();
+        for p in names
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        {
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Some(text) = read(&p, &mut errors) {
+                match NamedList::parse(&name, &p.display().to_string(), &text) {
+                    Ok(l) => {
+                        lists.insert(name, Arc::new(l));
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
+        }
+    }
+    let profiles_path = dir.join("profiles.toml");
+    let profiles = if profiles_path.is_file() {
+        match read(&profiles_path, &mut errors)
+            .map(|t| compile_profiles(&profiles_path.display().to_string(), &t))
+        {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                errors.extend(e);
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let profiles = Arc::new(profiles);
+    let mut files = Vec::new();
+    if let Err(e) = walk(dir, &mut files) {
+        errors.push(Diagnostic::at_line(
+            &dir.display().to_string(),
+            1,
+            format!("cannot read the rules directory: {e}"),
+            None,
+        ));
+    }
+    if files.is_empty() && errors.is_empty() {
+        errors.push(Diagnostic::at_line(
+            &dir.display().to_string(),
+            1,
+            "no rule files (*.toml) here".to_owned(),
+            Some(
+                "point at the rules/ directory of the source tree or /etc/shouwang/rules"
+                    .to_owned(),
+            ),
+        ));
+    }
+    let mut rules: Vec<CompiledRule> = Vec::new();
+    for p in files {
+        let origin = p.display().to_string();
+        let Some(text) = read(&p, &mut errors) else {
+            continue;
+        };
+        match compile_rule(&origin, &text, &lists, &profiles) {
+            Ok(r) => {
+                if let Some(first) = rules.iter().find(|x| x.meta.id == r.meta.id) {
+                    errors.push(Diagnostic::at_line(
+                        &origin,
+                        1,
+                        format!(
+                            "rule id `{}` is already used by {}",
+                            r.meta.id, first.meta.file
+                        ),
+                        Some("ids must be unique: incidents are keyed on them".to_owned()),
+                    ));
+                } else {
+                    rules.push(r);
+                }
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        return Err(errors);
+    }
+    let mut set = Ruleset {
+        rules,
+        by_kind: Vec::new(),
+        lists,
+        profiles,
+        dir: dir.to_owned(),
+    };
+    set.index();
+    Ok(set)
+}

@@ -1,0 +1,523 @@
+//! Evaluation: events in, detections out. Pure logic: no I/O, no clock of
+//! its own. Windows run on event time; `tick(now)` moves time on for rules
+//! that fire on silence (absence) and ages state out.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use shouwang_proto::Event;
+
+use super::compile::{CompiledRule, RuleMeta, Ruleset};
+use super::fields::{Ctx, Value};
+use super::spec::{RuleKind, Severity};
+
+/// Evidence kept per group until it fires: at most this many events of one
+/// kind, and this many in all.
+const EVIDENCE_PER_KIND: usize = 3;
+const EVIDENCE_MAX: usize = 8;
+
+/// A rule fired (or, with `clear`, its condition went away).
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub rule: Arc<RuleMeta>,
+    /// `name=value` pairs of the rule's group-by fields, space-separated.
+    pub group: String,
+    /// Event time of the detection, ns.
+    pub ts: i64,
+    pub agent: String,
+    pub exercise: Option<String>,
+    pub severity: Severity,
+    /// Events (or distinct values) that made it fire.
+    pub count: u64,
+    pub evidence: Vec<serde_json::Value>,
+    /// The condition cleared: resolve the incident (absence, sustained).
+    pub clear: bool,
+}
+
+#[derive(Debug)]
+enum GroupState {
+    /// Threshold and periodic: recent event times.
+    Times(VecDeque<i64>),
+    /// Distinct: value hash → last time seen.
+    Distinct(HashMap<u64, i64>),
+    Sequence {
+        stage: usize,
+        times: VecDeque<i64>,
+        started: i64,
+    },
+    /// Absence: last matching event, and whether the silence was reported.
+    Seen {
+        last: i64,
+        alarmed: bool,
+    },
+    /// Sustained: since when the condition has held.
+    Since {
+        since: Option<i64>,
+        alarmed: bool,
+    },
+    Matched,
+}
+
+#[derive(Debug)]
+struct Group {
+    state: GroupState,
+    last: i64,
+    agent: String,
+    exercise: Option<String>,
+    evidence: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Default)]
+struct RuleState {
+    groups: HashMap<String, Group>,
+}
+
+/// Counters the collector exports.
+#[derive(Debug, Default, Clone)]
+pub struct RuleCounters {
+    pub evaluated: u64,
+    pub matched: u64,
+    pub fired: u64,
+    pub evictions: u64,
+}
+
+/// The running engine: a ruleset and its state.
+#[derive(Debug)]
+pub struct Engine {
+    set: Arc<Ruleset>,
+    state: Vec<RuleState>,
+    pub counters: Vec<RuleCounters>,
+    hasher: ahash::RandomState,
+    key: String,
+    /// Latest event time seen (for ageing state out on `tick`).
+    pub latest: i64,
+}
+
+fn evidence_of(agent: &str, ev: &Event) -> serde_json::Value {
+    let mut v = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "agent".to_owned(),
+            serde_json::Value::String(agent.to_owned()),
+        );
+    }
+    v
+}
+
+fn add_evidence(g: &mut Group, agent: &str, ev: &Event) {
+    if g.evidence.len() >= EVIDENCE_MAX {
+        return;
+    }
+    let kind = ev.kind().as_str();
+    let same = g
+        .evidence
+        .iter()
+        .filter(|e| e.get("kind").and_then(|k| k.as_str()) == Some(kind))
+        .count();
+    if same < EVIDENCE_PER_KIND {
+        g.evidence.push(evidence_of(agent, ev));
+    }
+}
+
+impl Engine {
+    pub fn new(set: Arc<Ruleset>) -> Self {
+        let n = set.rules.len();
+        Self {
+            set,
+            state: (0..n).map(|_| RuleState::default()).collect(),
+            counters: vec![RuleCounters::default(); n],
+            hasher: ahash::RandomState::new(),
+            key: String::new(),
+            latest: i64::MIN,
+        }
+    }
+
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.set
+    }
+
+    /// Swaps in a new ruleset. Rules whose source did not change keep their
+    /// windows and groups; changed and new rules start empty.
+    pub fn replace(&mut self, set: Arc<Ruleset>) {
+        let mut old: HashMap<String, (u64, RuleState, RuleCounters)> = HashMap::new();
+        for ((r, s), c) in self
+            .set
+            .rules
+            .iter()
+            .zip(self.state.drain(..))
+            .zip(self.counters.drain(..))
+        {
+            old.insert(r.meta.id.clone(), (r.source_hash, s, c));
+        }
+        for r in &set.rules {
+            match old.remove(&r.meta.id) {
+                Some((h, s, c)) if h == r.source_hash => {
+                    self.state.push(s);
+                    self.counters.push(c);
+                }
+                Some((_, _, c)) => {
+                    self.state.push(RuleState::default());
+                    self.counters.push(c);
+                }
+                None => {
+                    self.state.push(RuleState::default());
+                    self.counters.push(RuleCounters::default());
+                }
+            }
+        }
+        self.set = set;
+    }
+
+    /// Groups held in memory, all rules.
+    pub fn groups(&self) -> usize {
+        self.state.iter().map(|s| s.groups.len()).sum()
+    }
+
+    /// One event from `agent`.
+    pub fn process(
+        &mut self,
+        agent: &str,
+        exercise: Option<&str>,
+        ev: &Event,
+        out: &mut Vec<Detection>,
+    ) {
+        let ts = ev.ts.as_nanos();
+        self.latest = self.latest.max(ts);
+        let ctx = Ctx { agent, event: ev };
+        let set = Arc::clone(&self.set);
+        for &(ri, ci) in set.by_kind(ev.kind()) {
+            let (Some(rule), Some(state), Some(counters)) = (
+                set.rules.get(ri),
+                self.state.get_mut(ri),
+                self.counters.get_mut(ri),
+            ) else {
+                continue;
+            };
+            let Some(clause) = rule.clauses.get(ci) else {
+                continue;
+            };
+            counters.evaluated += 1;
+            if clause.except.iter().any(|x| x.eval(&ctx)) {
+                continue;
+            }
+            let holds = clause.cond.eval(&ctx);
+            // Sustained rules look at every event of their groups (to see
+            // the condition clear); all others only at matching events.
+            if !holds && rule.meta.kind != RuleKind::Sustained {
+                continue;
+            }
+            if holds {
+                counters.matched += 1;
+            }
+            self.key.clear();
+            for (i, (name, f)) in rule.group_names.iter().zip(&clause.group).enumerate() {
+                if i > 0 {
+                    self.key.push(' ');
+                }
+                self.key.push_str(name);
+                self.key.push('=');
+                (f.get)(&ctx).write_key(&mut self.key);
+            }
+            let before = out.len();
+            Self::step(
+                rule,
+                ci,
+                state,
+                counters,
+                &self.key,
+                &self.hasher,
+                &ctx,
+                exercise,
+                holds,
+                ts,
+                out,
+            );
+            counters.fired += (out.len() - before) as u64;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        rule: &CompiledRule,
+        clause_idx: usize,
+        state: &mut RuleState,
+        counters: &mut RuleCounters,
+        key: &str,
+        hasher: &ahash::RandomState,
+        ctx: &Ctx<'_>,
+        exercise: Option<&str>,
+        holds: bool,
+        ts: i64,
+        out: &mut Vec<Detection>,
+    ) {
+        let kind = rule.meta.kind;
+        if !state.groups.contains_key(key) {
+            if !holds {
+                return; // a sustained group starts when its condition first holds
+            }
+            if state.groups.len() >= rule.max_groups {
+                Self::make_room(rule, state, counters, ts);
+            }
+            let st = match kind {
+                RuleKind::Threshold | RuleKind::Periodic => GroupState::Times(VecDeque::new()),
+                RuleKind::Distinct => GroupState::Distinct(HashMap::new()),
+                RuleKind::Sequence => GroupState::Sequence {
+                    stage: 0,
+                    times: VecDeque::new(),
+                    started: ts,
+                },
+                RuleKind::Absence => GroupState::Seen {
+                    last: ts,
+                    alarmed: false,
+                },
+                RuleKind::Sustained => GroupState::Since {
+                    since: None,
+                    alarmed: false,
+                },
+                RuleKind::Match => GroupState::Matched,
+            };
+            state.groups.insert(
+                key.to_owned(),
+                Group {
+                    state: st,
+                    last: ts,
+                    agent: ctx.agent.to_owned(),
+                    exercise: exercise.map(str::to_owned),
+                    evidence: Vec::new(),
+                },
+            );
+        }
+        let Some(g) = state.groups.get_mut(key) else {
+            return;
+        };
+        g.last = g.last.max(ts);
+        g.agent.clear();
+        g.agent.push_str(ctx.agent);
+        if exercise.is_some() {
+            g.exercise = exercise.map(str::to_owned);
+        }
+        let window = rule.window_ns;
+        let count = rule.effective_count(ts);
+        let mut fire: Option<u64> = None;
+        let mut clear = false;
+        if holds {
+            add_evidence(g, ctx.agent, ctx.event);
+        }
+        match &mut g.state {
+            GroupState::Matched => fire = Some(1),
+            GroupState::Times(times) if kind == RuleKind::Threshold => {
+                times.push_back(ts);
+                while times.front().is_some_and(|&t| ts - t > window) {
+                    times.pop_front();
+                }
+                if times.len() as u64 >= count {
+                    fire = Some(times.len() as u64);
+                    times.clear();
+                }
+            }
+            GroupState::Times(times) => {
+                // Periodic: near-constant intervals between the last `count`.
+                times.push_back(ts);
+                while times.len() as u64 > count {
+                    times.pop_front();
+                }
+                if times.len() as u64 >= count && count >= 3 {
+                    let iv: Vec<f64> = times
+                        .iter()
+                        .zip(times.iter().skip(1))
+                        .map(|(a, b)| (b - a) as f64)
+                        .collect();
+                    #[allow(clippy::cast_precision_loss)]
+                    let n = iv.len() as f64;
+                    let mean = iv.iter().sum::<f64>() / n;
+                    let var = iv.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                    #[allow(clippy::cast_precision_loss)]
+                    let min = rule.min_interval_ns as f64;
+                    if mean >= min && mean > 0.0 && var.sqrt() / mean <= rule.jitter {
+                        fire = Some(times.len() as u64);
+                        times.clear();
+                    }
+                }
+            }
+            GroupState::Distinct(seen) => {
+                if let Some(f) = rule.clauses.get(clause_idx).and_then(|c| c.distinct) {
+                    let v = (f.get)(ctx);
+                    if !matches!(v, Value::Missing) {
+                        let mut k = String::new();
+                        v.write_key(&mut k);
+                        seen.insert(hasher.hash_one(&k), ts);
+                    }
+                }
+                if seen.len() as u64 >= count {
+                    seen.retain(|_, t| ts - *t <= window);
+                    if seen.len() as u64 >= count {
+                        fire = Some(seen.len() as u64);
+                        seen.clear();
+                    }
+                }
+            }
+            GroupState::Sequence {
+                stage,
+                times,
+                started,
+            } => {
+                if ts - *started > window {
+                    *stage = 0;
+                    times.clear();
+                }
+                if clause_idx == *stage {
+                    if *stage == 0 && times.is_empty() {
+                        *started = ts;
+                    }
+                    times.push_back(ts);
+                    while *stage == 0 && times.front().is_some_and(|&t| ts - t > window) {
+                        times.pop_front();
+                    }
+                    if let Some(&t0) = times.front()
+                        && *stage == 0
+                    {
+                        *started = t0;
+                    }
+                    let need = rule.clauses.get(*stage).map_or(1, |c| c.count);
+                    if times.len() as u64 >= need {
+                        *stage += 1;
+                        times.clear();
+                        if *stage >= rule.clauses.len() {
+                            fire = Some(rule.clauses.len() as u64);
+                            *stage = 0;
+                        }
+                    }
+                }
+            }
+            GroupState::Seen { last, alarmed } => {
+                *last = ts.max(*last);
+                if *alarmed {
+                    *alarmed = false;
+                    clear = rule.auto_resolve;
+                }
+            }
+            GroupState::Since { since, alarmed } => {
+                if holds {
+                    let start = *since.get_or_insert(ts);
+                    if !*alarmed && ts - start >= rule.duration_ns {
+                        *alarmed = true;
+                        fire = Some(1);
+                    }
+                } else {
+                    *since = None;
+                    if *alarmed {
+                        *alarmed = false;
+                        clear = rule.auto_resolve;
+                    }
+                }
+            }
+        }
+        if let Some(n) = fire {
+            let evidence = std::mem::take(&mut g.evidence);
+            out.push(Detection {
+                rule: Arc::clone(&rule.meta),
+                group: key.to_owned(),
+                ts,
+                agent: g.agent.clone(),
+                exercise: g.exercise.clone(),
+                severity: rule.meta.severity,
+                count: n,
+                evidence,
+                clear: false,
+            });
+            if kind == RuleKind::Match {
+                state.groups.remove(key);
+            }
+        } else if clear {
+            out.push(Detection {
+                rule: Arc::clone(&rule.meta),
+                group: key.to_owned(),
+                ts,
+                agent: g.agent.clone(),
+                exercise: g.exercise.clone(),
+                severity: rule.meta.severity,
+                count: 0,
+                evidence: vec![evidence_of(ctx.agent, ctx.event)],
+                clear: true,
+            });
+        }
+    }
+
+    /// Drops idle groups, then (if still full) the least recently updated.
+    fn make_room(
+        rule: &CompiledRule,
+        state: &mut RuleState,
+        counters: &mut RuleCounters,
+        now: i64,
+    ) {
+        let horizon = now.saturating_sub(rule.window_ns.max(rule.duration_ns));
+        let before = state.groups.len();
+        if rule.meta.kind != RuleKind::Absence {
+            state.groups.retain(|_, g| g.last >= horizon);
+        }
+        if state.groups.len() >= rule.max_groups {
+            let mut by_age: Vec<(i64, String)> = state
+                .groups
+                .iter()
+                .map(|(k, g)| (g.last, k.clone()))
+                .collect();
+            by_age.sort_unstable();
+            let drop = (rule.max_groups / 10).max(1);
+            for (_, k) in by_age.into_iter().take(drop) {
+                state.groups.remove(&k);
+            }
+        }
+        counters.evictions += (before - state.groups.len()) as u64;
+    }
+
+    /// Moves time on to `now` (ns): reports silent groups of absence rules
+    /// and forgets groups idle for longer than their rule could use them.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Detection>) {
+        let set = Arc::clone(&self.set);
+        for ((rule, state), counters) in set
+            .rules
+            .iter()
+            .zip(&mut self.state)
+            .zip(&mut self.counters)
+        {
+            match rule.meta.kind {
+                RuleKind::Absence => {
+                    for (key, g) in &mut state.groups {
+                        if let GroupState::Seen { last, alarmed } = &mut g.state
+                            && !*alarmed
+                            && now - *last >= rule.window_ns
+                        {
+                            *alarmed = true;
+                            counters.fired += 1;
+                            out.push(Detection {
+                                rule: Arc::clone(&rule.meta),
+                                group: key.clone(),
+                                ts: now,
+                                agent: g.agent.clone(),
+                                exercise: g.exercise.clone(),
+                                severity: rule.meta.severity,
+                                count: 0,
+                                evidence: std::mem::take(&mut g.evidence),
+                                clear: false,
+                            });
+                        }
+                    }
+                }
+                RuleKind::Sustained => {
+                    // A group whose events stopped: forget it after a while,
+                    // unless it is alarmed (its clear is still to come).
+                    let horizon =
+                        now.saturating_sub(rule.duration_ns.saturating_mul(4).max(rule.window_ns));
+                    state.groups.retain(|_, g| {
+                        g.last >= horizon
+                            || matches!(g.state, GroupState::Since { alarmed: true, .. })
+                    });
+                }
+                _ => {
+                    let horizon = now.saturating_sub(rule.window_ns);
+                    state.groups.retain(|_, g| g.last >= horizon);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,981 @@
+//! The fields rules may name, per event kind, each with a typed accessor.
+//!
+//! A rule is compiled against this table once: a field name becomes a plain
+//! function pointer, so evaluating an event is a call and a match, never a
+//! string lookup or a walk through JSON. Derived fields (a decoded URI, the
+//! longest DNS label, memory used in percent) are computed by their accessor
+//! only when a rule asks for them.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use shouwang_proto::{Event, EventBody, EventKind, FlowEnd, TcpState};
+
+/// What a field holds; conditions are type-checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Str,
+    Num,
+    Bool,
+    Ip,
+    /// Several strings (HTTP headers, DNS answers, ALPN): a condition holds
+    /// when it holds for any of them.
+    StrList,
+}
+
+impl FieldType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Str => "string",
+            Self::Num => "number",
+            Self::Bool => "boolean",
+            Self::Ip => "IP address",
+            Self::StrList => "list of strings",
+        }
+    }
+}
+
+/// A field's value in one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Str(Cow<'a, str>),
+    Num(f64),
+    Bool(bool),
+    Ip(IpAddr),
+    List(Vec<Cow<'a, str>>),
+    /// Not present in this event (an optional field, or another kind).
+    Missing,
+}
+
+impl Value<'_> {
+    /// The value as group-key text (`Missing` is `-`).
+    pub fn write_key(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Self::Str(s) => out.push_str(s),
+            Self::Num(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Self::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Self::Ip(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+            Self::List(l) => {
+                for (i, s) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(s);
+                }
+            }
+            Self::Missing => out.push('-'),
+        }
+    }
+}
+
+/// What an accessor sees: the event and who sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub agent: &'a str,
+    pub event: &'a Event,
+}
+
+pub type Getter = for<'a> fn(&Ctx<'a>) -> Value<'a>;
+
+/// One field a rule may name.
+#[derive(Clone, Copy)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub doc: &'static str,
+    pub get: Getter,
+}
+
+impl std::fmt::Debug for FieldDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldDef")
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
+fn s(v: &str) -> Value<'_> {
+    Value::Str(Cow::Borrowed(v))
+}
+
+fn n(v: impl Into<f64>) -> Value<'static> {
+    Value::Num(v.into())
+}
+
+fn opt_s(v: Option<&String>) -> Value<'_> {
+    v.map_or(Value::Missing, |v| s(v))
+}
+
+/// Bytes → f64 without a lossy-cast lint at every use (exact below 2^53).
+#[allow(clippy::cast_precision_loss)]
+fn big(v: u64) -> Value<'static> {
+    Value::Num(v as f64)
+}
+
+macro_rules! field {
+    ($variant:ident, $name:literal, $ty:ident, $doc:literal, |$x:ident| $body:expr) => {{
+        fn get<'a>(c: &Ctx<'a>) -> Value<'a> {
+            match &c.event.body {
+                EventBody::$variant($x) => $body,
+                _ => Value::Missing,
+            }
+        }
+        FieldDef {
+            name: $name,
+            ty: FieldType::$ty,
+            doc: $doc,
+            get,
+        }
+    }};
+}
+
+/// Fields every event has.
+pub static COMMON: &[FieldDef] = &[
+    FieldDef {
+        name: "agent",
+        ty: FieldType::Str,
+        doc: "name of the agent that sent the event",
+        get: |c| Value::Str(Cow::Borrowed(c.agent)),
+    },
+    FieldDef {
+        name: "kind",
+        ty: FieldType::Str,
+        doc: "event kind",
+        get: |c| Value::Str(Cow::Borrowed(c.event.kind().as_str())),
+    },
+];
+
+fn tcp_state(t: TcpState) -> &'static str {
+    match t {
+        TcpState::None => "none",
+        TcpState::SynSent => "syn_sent",
+        TcpState::SynReceived => "syn_received",
+        TcpState::Established => "established",
+        TcpState::Reset => "reset",
+        TcpState::Closed => "closed",
+    }
+}
+
+fn flow_end(e: FlowEnd) -> &'static str {
+    match e {
+        FlowEnd::Idle => "idle",
+        FlowEnd::Active => "active",
+        FlowEnd::Evicted => "evicted",
+        FlowEnd::End => "end",
+    }
+}
+
+static FLOW: &[FieldDef] = &[
+    field!(Flow, "iface", Str, "capture interface or file", |f| s(
+        &f.iface
+    )),
+    field!(
+        Flow,
+        "proto",
+        Num,
+        "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+        |f| n(f.proto)
+    ),
+    field!(
+        Flow,
+        "src",
+        Ip,
+        "client address (sent the first packet or the SYN)",
+        |f| Value::Ip(f.src)
+    ),
+    field!(Flow, "src_port", Num, "client port", |f| n(f.src_port)),
+    field!(Flow, "dst", Ip, "server address", |f| Value::Ip(f.dst)),
+    field!(Flow, "dst_port", Num, "server port", |f| n(f.dst_port)),
+    field!(Flow, "vlan", Num, "outer VLAN id", |f| f
+        .vlan
+        .map_or(Value::Missing, n)),
+    field!(
+        Flow,
+        "duration_ms",
+        Num,
+        "last packet minus first, in ms",
+        |f| { big(u64::try_from((f.last_ts - f.first_ts) / 1_000_000).unwrap_or(0)) }
+    ),
+    field!(
+        Flow,
+        "packets_to_server",
+        Num,
+        "packets client → server",
+        |f| big(f.packets_to_server)
+    ),
+    field!(
+        Flow,
+        "bytes_to_server",
+        Num,
+        "IP bytes client → server",
+        |f| big(f.bytes_to_server)
+    ),
+    field!(
+        Flow,
+        "packets_to_client",
+        Num,
+        "packets server → client",
+        |f| big(f.packets_to_client)
+    ),
+    field!(
+        Flow,
+        "bytes_to_client",
+        Num,
+        "IP bytes server → client",
+        |f| big(f.bytes_to_client)
+    ),
+    field!(
+        Flow,
+        "pps_to_server",
+        Num,
+        "packets per second client → server over the record (duration at least 1 s)",
+        |f| {
+            #[allow(clippy::cast_precision_loss)]
+            let secs = ((f.last_ts - f.first_ts) as f64 / 1e9).max(1.0);
+            #[allow(clippy::cast_precision_loss)]
+            Value::Num(f.packets_to_server as f64 / secs)
+        }
+    ),
+    field!(Flow, "packets", Num, "packets both ways", |f| {
+        big(f.packets_to_server + f.packets_to_client)
+    }),
+    field!(Flow, "bytes", Num, "IP bytes both ways", |f| big(f
+        .bytes_to_server
+        + f.bytes_to_client)),
+    field!(
+        Flow,
+        "tcp_flags_to_server",
+        Num,
+        "OR of TCP flags client → server (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32)",
+        |f| n(f.tcp_flags_to_server)
+    ),
+    field!(
+        Flow,
+        "tcp_flags_to_client",
+        Num,
+        "OR of TCP flags server → client",
+        |f| n(f.tcp_flags_to_client)
+    ),
+    field!(Flow, "syn", Num, "SYN (without ACK) packets", |f| n(f.syn)),
+    field!(Flow, "syn_ack", Num, "SYN-ACK packets", |f| n(f.syn_ack)),
+    field!(Flow, "rst", Num, "RST packets", |f| n(f.rst)),
+    field!(Flow, "fin", Num, "FIN packets", |f| n(f.fin)),
+    field!(
+        Flow,
+        "tcp_state",
+        Str,
+        "none, syn_sent, syn_received, established, reset, closed",
+        |f| s(tcp_state(f.tcp_state))
+    ),
+    field!(
+        Flow,
+        "end",
+        Str,
+        "why the record was emitted: idle, active, evicted, end",
+        |f| s(flow_end(f.end))
+    ),
+];
+
+static IFACE_STATS: &[FieldDef] = &[
+    field!(IfaceStats, "iface", Str, "capture interface", |x| s(
+        &x.iface
+    )),
+    field!(IfaceStats, "packets", Num, "packets in the interval", |x| {
+        big(x.packets)
+    }),
+    field!(IfaceStats, "bytes", Num, "bytes in the interval", |x| big(
+        x.bytes
+    )),
+    field!(IfaceStats, "packets_per_sec", Num, "packet rate", |x| n(
+        x.packets_per_sec
+    )),
+    field!(IfaceStats, "bits_per_sec", Num, "bit rate", |x| n(
+        x.bits_per_sec
+    )),
+    field!(IfaceStats, "syn", Num, "SYN packets in the interval", |x| {
+        big(x.syn)
+    }),
+    field!(IfaceStats, "syn_per_sec", Num, "SYN rate", |x| n(
+        x.syn_per_sec
+    )),
+    field!(
+        IfaceStats,
+        "kernel_drops",
+        Num,
+        "packets the kernel dropped",
+        |x| big(x.kernel_drops)
+    ),
+    field!(
+        IfaceStats,
+        "agent_drops",
+        Num,
+        "packets the agent dropped",
+        |x| big(x.agent_drops)
+    ),
+    field!(
+        IfaceStats,
+        "malformed",
+        Num,
+        "frames that did not parse",
+        |x| big(x.malformed)
+    ),
+    field!(
+        IfaceStats,
+        "flow_evictions",
+        Num,
+        "flows pushed out of a full table",
+        |x| big(x.flow_evictions)
+    ),
+];
+
+/// Labels of a DNS name, without the empty root label.
+fn labels(name: &str) -> impl Iterator<Item = &str> {
+    name.split('.').filter(|l| !l.is_empty())
+}
+
+/// The name without its last two labels (what a tunnel encodes data in).
+fn subdomain(name: &str) -> &str {
+    let name = name.trim_end_matches('.');
+    let mut dots = name.rmatch_indices('.');
+    let _ = dots.next();
+    match dots.next() {
+        Some((i, _)) => name.get(..i).unwrap_or_default(),
+        None => "",
+    }
+}
+
+/// The last two labels (the domain a client keeps asking under).
+fn base_domain(name: &str) -> &str {
+    let name = name.trim_end_matches('.');
+    let mut dots = name.rmatch_indices('.');
+    let _ = dots.next();
+    match dots.next() {
+        Some((i, _)) => name.get(i + 1..).unwrap_or_default(),
+        None => name,
+    }
+}
+
+static DNS: &[FieldDef] = &[
+    field!(Dns, "src", Ip, "sender address", |d| Value::Ip(
+        d.endpoints.src
+    )),
+    field!(Dns, "src_port", Num, "sender port", |d| n(d
+        .endpoints
+        .src_port)),
+    field!(Dns, "dst", Ip, "receiver address", |d| Value::Ip(
+        d.endpoints.dst
+    )),
+    field!(Dns, "dst_port", Num, "receiver port", |d| n(d
+        .endpoints
+        .dst_port)),
+    field!(Dns, "transport", Str, "udp or tcp", |d| s(&d.transport)),
+    field!(Dns, "response", Bool, "a response (false: a query)", |d| {
+        Value::Bool(d.response)
+    }),
+    field!(Dns, "qname", Str, "question name", |d| s(&d.qname)),
+    field!(
+        Dns,
+        "qtype",
+        Str,
+        "question type (A, AAAA, TXT, NULL, MX, …)",
+        |d| s(&d.qtype)
+    ),
+    field!(Dns, "rcode", Str, "response code (responses only)", |d| {
+        opt_s(d.rcode.as_ref())
+    }),
+    field!(Dns, "answers", StrList, "answer data", |d| {
+        Value::List(
+            d.answers
+                .iter()
+                .map(|a| Cow::Borrowed(a.data.as_str()))
+                .collect(),
+        )
+    }),
+    field!(Dns, "size", Num, "DNS message size in bytes", |d| n(d.size)),
+    field!(
+        Dns,
+        "qname_longest_label",
+        Str,
+        "the longest label of the question name",
+        |d| { s(labels(&d.qname).max_by_key(|l| l.len()).unwrap_or_default()) }
+    ),
+    field!(
+        Dns,
+        "qname_labels",
+        Num,
+        "number of labels in the question name",
+        |d| { big(labels(&d.qname).count() as u64) }
+    ),
+    field!(
+        Dns,
+        "qname_subdomain",
+        Str,
+        "question name without its last two labels",
+        |d| s(subdomain(&d.qname))
+    ),
+    field!(
+        Dns,
+        "qname_base",
+        Str,
+        "last two labels of the question name",
+        |d| s(base_domain(&d.qname))
+    ),
+];
+
+static TLS: &[FieldDef] = &[
+    field!(Tls, "src", Ip, "client address", |t| Value::Ip(
+        t.endpoints.src
+    )),
+    field!(Tls, "src_port", Num, "client port", |t| n(t
+        .endpoints
+        .src_port)),
+    field!(Tls, "dst", Ip, "server address", |t| Value::Ip(
+        t.endpoints.dst
+    )),
+    field!(Tls, "dst_port", Num, "server port", |t| n(t
+        .endpoints
+        .dst_port)),
+    field!(Tls, "sni", Str, "server name indication", |t| opt_s(
+        t.sni.as_ref()
+    )),
+    field!(Tls, "version", Str, "highest offered TLS version", |t| s(
+        &t.version
+    )),
+    field!(Tls, "alpn", StrList, "offered ALPN protocols", |t| {
+        Value::List(t.alpn.iter().map(|a| Cow::Borrowed(a.as_str())).collect())
+    }),
+    field!(Tls, "ja4", Str, "JA4 fingerprint", |t| s(&t.ja4)),
+];
+
+/// Percent-decodes (and `+` → space), so encodings do not hide keywords.
+/// Decodes twice: double encoding is a common evasion.
+pub fn url_decode(raw: &str) -> Cow<'_, str> {
+    fn once(raw: &str) -> Option<String> {
+        if !raw.contains(['%', '+']) {
+            return None;
+        }
+        let b = raw.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = b
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok());
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                _ => out.push(c),
+            }
+            i += 1;
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+    match once(raw) {
+        None => Cow::Borrowed(raw),
+        Some(first) => Cow::Owned(once(&first).unwrap_or(first)),
+    }
+}
+
+static HTTP_REQUEST: &[FieldDef] = &[
+    field!(HttpRequest, "src", Ip, "client address", |h| Value::Ip(
+        h.endpoints.src
+    )),
+    field!(HttpRequest, "src_port", Num, "client port", |h| n(h
+        .endpoints
+        .src_port)),
+    field!(HttpRequest, "dst", Ip, "server address", |h| Value::Ip(
+        h.endpoints.dst
+    )),
+    field!(HttpRequest, "dst_port", Num, "server port", |h| n(h
+        .endpoints
+        .dst_port)),
+    field!(HttpRequest, "method", Str, "request method", |h| s(
+        &h.method
+    )),
+    field!(HttpRequest, "uri", Str, "request target as sent", |h| s(
+        &h.uri
+    )),
+    field!(
+        HttpRequest,
+        "uri_decoded",
+        Str,
+        "request target, percent-decoded twice, + as space",
+        |h| { Value::Str(url_decode(&h.uri)) }
+    ),
+    field!(HttpRequest, "version", Str, "HTTP version", |h| s(
+        &h.version
+    )),
+    field!(HttpRequest, "host", Str, "Host header", |h| opt_s(
+        h.host.as_ref()
+    )),
+    field!(HttpRequest, "user_agent", Str, "User-Agent header", |h| {
+        opt_s(h.user_agent.as_ref())
+    }),
+    field!(
+        HttpRequest,
+        "headers",
+        StrList,
+        "every header as `name: value`",
+        |h| {
+            Value::List(
+                h.headers
+                    .iter()
+                    .map(|(k, v)| Cow::Owned(format!("{k}: {v}")))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        HttpRequest,
+        "headers_decoded",
+        StrList,
+        "every header as `name: value`, percent-decoded",
+        |h| {
+            Value::List(
+                h.headers
+                    .iter()
+                    .map(|(k, v)| Cow::Owned(format!("{k}: {}", url_decode(v))))
+                    .collect(),
+            )
+        }
+    ),
+];
+
+static HTTP_RESPONSE: &[FieldDef] = &[
+    field!(
+        HttpResponse,
+        "src",
+        Ip,
+        "server address (sender of the response)",
+        |h| Value::Ip(h.endpoints.src)
+    ),
+    field!(HttpResponse, "src_port", Num, "server port", |h| n(h
+        .endpoints
+        .src_port)),
+    field!(HttpResponse, "dst", Ip, "client address", |h| Value::Ip(
+        h.endpoints.dst
+    )),
+    field!(HttpResponse, "dst_port", Num, "client port", |h| n(h
+        .endpoints
+        .dst_port)),
+    field!(HttpResponse, "version", Str, "HTTP version", |h| s(
+        &h.version
+    )),
+    field!(HttpResponse, "status", Num, "status code", |h| n(h.status)),
+];
+
+static SSH_BANNER: &[FieldDef] = &[
+    field!(SshBanner, "src", Ip, "sender address", |b| Value::Ip(
+        b.endpoints.src
+    )),
+    field!(SshBanner, "src_port", Num, "sender port", |b| n(b
+        .endpoints
+        .src_port)),
+    field!(SshBanner, "dst", Ip, "receiver address", |b| Value::Ip(
+        b.endpoints.dst
+    )),
+    field!(SshBanner, "dst_port", Num, "receiver port", |b| n(b
+        .endpoints
+        .dst_port)),
+    field!(
+        SshBanner,
+        "banner",
+        Str,
+        "SSH identification string",
+        |b| s(&b.banner)
+    ),
+    field!(SshBanner, "from_server", Bool, "sent by the server", |b| {
+        Value::Bool(b.from_server)
+    }),
+];
+
+static ICMP_ECHO: &[FieldDef] = &[
+    field!(IcmpEcho, "src", Ip, "sender address", |i| Value::Ip(i.src)),
+    field!(IcmpEcho, "dst", Ip, "receiver address", |i| Value::Ip(
+        i.dst
+    )),
+    field!(
+        IcmpEcho,
+        "reply",
+        Bool,
+        "an echo reply (false: a request)",
+        |i| Value::Bool(i.reply)
+    ),
+    field!(IcmpEcho, "payload_len", Num, "echo data length", |i| n(
+        i.payload_len
+    )),
+    field!(
+        IcmpEcho,
+        "entropy",
+        Num,
+        "Shannon entropy of the echo data, bits per byte",
+        |i| n(i.entropy)
+    ),
+];
+
+static LOGIN_REPLY: &[FieldDef] = &[
+    field!(
+        LoginReply,
+        "src",
+        Ip,
+        "server address (sender of the reply)",
+        |l| Value::Ip(l.endpoints.src)
+    ),
+    field!(LoginReply, "src_port", Num, "server port", |l| n(l
+        .endpoints
+        .src_port)),
+    field!(LoginReply, "dst", Ip, "client address", |l| Value::Ip(
+        l.endpoints.dst
+    )),
+    field!(LoginReply, "dst_port", Num, "client port", |l| n(l
+        .endpoints
+        .dst_port)),
+    field!(
+        LoginReply,
+        "client",
+        Ip,
+        "client address (same as dst)",
+        |l| Value::Ip(l.endpoints.dst)
+    ),
+    field!(
+        LoginReply,
+        "server",
+        Ip,
+        "server address (same as src)",
+        |l| Value::Ip(l.endpoints.src)
+    ),
+    field!(LoginReply, "protocol", Str, "ftp, pop3, imap, smtp", |l| s(
+        &l.protocol
+    )),
+    field!(LoginReply, "success", Bool, "the login was accepted", |l| {
+        Value::Bool(l.success)
+    }),
+    field!(LoginReply, "reply", Str, "the server's reply line", |l| s(
+        &l.reply
+    )),
+];
+
+static ARP: &[FieldDef] = &[
+    field!(Arp, "ip", Ip, "IP address claimed", |a| Value::Ip(a.ip)),
+    field!(Arp, "mac", Str, "MAC address claiming it", |a| s(&a.mac)),
+    field!(
+        Arp,
+        "previous_mac",
+        Str,
+        "MAC address seen before for this IP",
+        |a| opt_s(a.previous_mac.as_ref())
+    ),
+    field!(Arp, "changed", Bool, "the IP moved to another MAC", |a| {
+        Value::Bool(a.previous_mac.is_some())
+    }),
+];
+
+static AUTH: &[FieldDef] = &[
+    field!(Auth, "service", Str, "sshd, su or sudo", |a| s(a
+        .service
+        .as_str())),
+    field!(Auth, "outcome", Str, "success or failure", |a| s(a
+        .outcome
+        .as_str())),
+    field!(Auth, "user", Str, "account that tried", |a| s(&a.user)),
+    field!(Auth, "src", Ip, "remote address (sshd)", |a| a
+        .source_addr
+        .map_or(Value::Missing, Value::Ip)),
+    field!(Auth, "src_port", Num, "remote port (sshd)", |a| a
+        .source_port
+        .map_or(Value::Missing, n)),
+    field!(Auth, "method", Str, "password, publickey, …", |a| opt_s(
+        a.method.as_ref()
+    )),
+    field!(
+        Auth,
+        "target_user",
+        Str,
+        "account switched to (su, sudo)",
+        |a| opt_s(a.target_user.as_ref())
+    ),
+    field!(
+        Auth,
+        "invalid_user",
+        Bool,
+        "the login name does not exist",
+        |a| Value::Bool(a.invalid_user)
+    ),
+    field!(Auth, "hostname", Str, "host name in the log line", |a| {
+        opt_s(a.hostname.as_ref())
+    }),
+    field!(Auth, "message", Str, "the log message", |a| s(&a.message)),
+];
+
+fn pct(used: u64, total: u64) -> Value<'static> {
+    if total == 0 {
+        Value::Missing
+    } else {
+        #[allow(clippy::cast_precision_loss)]
+        Value::Num(used as f64 * 100.0 / total as f64)
+    }
+}
+
+/// The fullest disk: (mount, percent used).
+fn fullest_disk(h: &shouwang_proto::HostSample) -> Option<(&str, f64)> {
+    h.disks
+        .iter()
+        .filter(|d| d.total > 0)
+        .map(|d| {
+            #[allow(clippy::cast_precision_loss)]
+            let p = (d.total - d.available.min(d.total)) as f64 * 100.0 / d.total as f64;
+            (d.mount.as_str(), p)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+static HOST_SAMPLE: &[FieldDef] = &[
+    field!(
+        HostSample,
+        "cpu_pct",
+        Num,
+        "CPU busy, percent of all cores",
+        |h| n(h.cpu.usage_pct)
+    ),
+    field!(
+        HostSample,
+        "memory_used_pct",
+        Num,
+        "memory used, percent",
+        |h| pct(h.memory.used, h.memory.total)
+    ),
+    field!(HostSample, "memory_used", Num, "memory used, bytes", |h| {
+        big(h.memory.used)
+    }),
+    field!(HostSample, "memory_total", Num, "memory, bytes", |h| big(h
+        .memory
+        .total)),
+    field!(
+        HostSample,
+        "swap_used_pct",
+        Num,
+        "swap used, percent",
+        |h| pct(h.memory.swap_used, h.memory.swap_total)
+    ),
+    field!(HostSample, "load_one", Num, "1-minute load average", |h| n(
+        h.load.one
+    )),
+    field!(
+        HostSample,
+        "load_five",
+        Num,
+        "5-minute load average",
+        |h| n(h.load.five)
+    ),
+    field!(
+        HostSample,
+        "disk_max_used_pct",
+        Num,
+        "percent used of the fullest disk",
+        |h| { fullest_disk(h).map_or(Value::Missing, |(_, p)| n(p)) }
+    ),
+    field!(
+        HostSample,
+        "disk_max_used_mount",
+        Str,
+        "mount point of the fullest disk",
+        |h| { fullest_disk(h).map_or(Value::Missing, |(m, _)| s(m)) }
+    ),
+    field!(HostSample, "processes", Num, "number of processes", |h| n(
+        h.processes.count
+    )),
+    field!(
+        HostSample,
+        "listening_tcp",
+        Num,
+        "listening TCP sockets",
+        |h| n(h.listening_tcp)
+    ),
+    field!(HostSample, "sessions", Num, "logged-in sessions", |h| big(
+        h.sessions.len() as u64
+    )),
+    field!(HostSample, "uptime_secs", Num, "seconds since boot", |h| {
+        big(h.uptime_secs)
+    }),
+];
+
+static LISTEN_CHANGE: &[FieldDef] = &[
+    field!(ListenChange, "change", Str, "opened or closed", |l| {
+        s(match l.change {
+            shouwang_proto::SocketChange::Opened => "opened",
+            shouwang_proto::SocketChange::Closed => "closed",
+        })
+    }),
+    field!(ListenChange, "proto", Str, "tcp or udp", |l| {
+        s(match l.socket.proto {
+            shouwang_proto::TransportProto::Tcp => "tcp",
+            shouwang_proto::TransportProto::Udp => "udp",
+        })
+    }),
+    field!(ListenChange, "addr", Ip, "local address", |l| Value::Ip(
+        l.socket.addr
+    )),
+    field!(ListenChange, "port", Num, "local port", |l| n(l
+        .socket
+        .port)),
+    field!(ListenChange, "process", Str, "owning process name", |l| {
+        opt_s(l.socket.process.as_ref())
+    }),
+    field!(ListenChange, "pid", Num, "owning process id", |l| l
+        .socket
+        .pid
+        .map_or(Value::Missing, n)),
+    field!(ListenChange, "uid", Num, "socket owner uid", |l| l
+        .socket
+        .uid
+        .map_or(Value::Missing, n)),
+];
+
+static LISTEN_SNAPSHOT: &[FieldDef] = &[field!(
+    ListenSnapshot,
+    "sockets",
+    Num,
+    "number of listening sockets",
+    |l| { big(l.sockets.len() as u64) }
+)];
+
+static HEARTBEAT: &[FieldDef] = &[
+    field!(Heartbeat, "hostname", Str, "host name", |h| s(&h.hostname)),
+    field!(Heartbeat, "agent_version", Str, "agent version", |h| s(
+        &h.agent_version
+    )),
+    field!(Heartbeat, "os", Str, "operating system", |h| s(&h.os)),
+    field!(Heartbeat, "kernel", Str, "kernel version", |h| s(&h.kernel)),
+    field!(
+        Heartbeat,
+        "queued_batches",
+        Num,
+        "batches waiting to be sent",
+        |h| big(h.queue.queued_batches)
+    ),
+    field!(
+        Heartbeat,
+        "dropped_events",
+        Num,
+        "events the agent had to drop",
+        |h| big(h.queue.dropped_events)
+    ),
+];
+
+static NOTICE: &[FieldDef] = &[
+    field!(Notice, "level", Str, "info, warning or error", |x| {
+        s(match x.level {
+            shouwang_proto::Level::Info => "info",
+            shouwang_proto::Level::Warning => "warning",
+            shouwang_proto::Level::Error => "error",
+        })
+    }),
+    field!(Notice, "component", Str, "agent component", |x| s(
+        &x.component
+    )),
+    field!(Notice, "message", Str, "message", |x| s(&x.message)),
+];
+
+/// The kind-specific fields of `kind`.
+pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
+    match kind {
+        EventKind::Flow => FLOW,
+        EventKind::IfaceStats => IFACE_STATS,
+        EventKind::Dns => DNS,
+        EventKind::Tls => TLS,
+        EventKind::HttpRequest => HTTP_REQUEST,
+        EventKind::HttpResponse => HTTP_RESPONSE,
+        EventKind::SshBanner => SSH_BANNER,
+        EventKind::IcmpEcho => ICMP_ECHO,
+        EventKind::LoginReply => LOGIN_REPLY,
+        EventKind::Arp => ARP,
+        EventKind::Auth => AUTH,
+        EventKind::HostSample => HOST_SAMPLE,
+        EventKind::ListenChange => LISTEN_CHANGE,
+        EventKind::ListenSnapshot => LISTEN_SNAPSHOT,
+        EventKind::Heartbeat => HEARTBEAT,
+        EventKind::Notice => NOTICE,
+    }
+}
+
+/// Looks a field up for `kind` (kind fields first, then common ones).
+pub fn lookup(kind: EventKind, name: &str) -> Option<&'static FieldDef> {
+    fields_of(kind)
+        .iter()
+        .chain(COMMON)
+        .find(|f| f.name == name)
+}
+
+/// The closest field name of `kind` to `name`, for "did you mean".
+pub fn suggest(kind: EventKind, name: &str) -> Option<&'static str> {
+    fields_of(kind)
+        .iter()
+        .chain(COMMON)
+        .map(|f| (edit_distance(f.name, name), f.name))
+        .filter(|(d, _)| *d <= 1.max(name.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, f)| f)
+}
+
+/// Levenshtein distance (short names only).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_fields_and_names_are_unique() {
+        for kind in EventKind::ALL {
+            let f = fields_of(kind);
+            assert!(!f.is_empty(), "{kind:?}");
+            let mut names: Vec<&str> = f.iter().chain(COMMON).map(|f| f.name).collect();
+            names.sort_unstable();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "duplicate field in {kind:?}");
+        }
+    }
+
+    #[test]
+    fn decoding_and_domains() {
+        assert_eq!(url_decode("a%20b+c"), "a b c");
+        assert_eq!(url_decode("%2527"), "'", "double encoding");
+        assert_eq!(url_decode("100%"), "100%");
+        assert_eq!(subdomain("aa.bb.example.com."), "aa.bb");
+        assert_eq!(subdomain("example.com"), "");
+        assert_eq!(base_domain("x.y.example.com"), "example.com");
+        assert_eq!(suggest(EventKind::Flow, "dst_prot"), Some("dst_port"));
+        assert_eq!(suggest(EventKind::Flow, "zzzzzz"), None);
+    }
+}
