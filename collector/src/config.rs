@@ -21,6 +21,9 @@ pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(180);
 /// Stored events older than this are deleted.
 pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Where rules are read from by default.
+pub const DEFAULT_RULES_DIR: &str = "/etc/shouwang/rules";
+
 /// The configuration the demo and a bare `shouwang-collector` start with.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../collector.example.toml");
 
@@ -40,6 +43,60 @@ pub struct CollectorConfig {
     pub agents: AgentsConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub incidents: IncidentsConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// Where detection rules come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RulesConfig {
+    /// Directory of rule files (`*.toml`, `lists/*.txt`, `profiles.toml`).
+    /// A directory that does not exist means no detection (logged at
+    /// start); one with errors stops the collector from starting.
+    #[serde(default = "default_rules_dir")]
+    pub dir: PathBuf,
+    /// How often the directory is checked for changes. A change that
+    /// compiles replaces the running rules; one that does not keeps them
+    /// and raises `shouwang_rules_reload_errors_total`.
+    #[serde(default = "default_reload_interval", with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+/// Incident lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IncidentsConfig {
+    /// A resolved incident whose rule fires again within this time is
+    /// reopened; later it becomes a new incident.
+    #[serde(default = "default_reopen_within", with = "humantime_serde")]
+    pub reopen_within: Duration,
+    /// Open high and critical incidents not acknowledged within this time
+    /// escalate (notified again, marked escalated).
+    #[serde(default = "default_escalate_after", with = "humantime_serde")]
+    pub escalate_after: Duration,
+    /// Resolved incidents, their timelines and the audit log are kept this
+    /// long (网络安全法 §21: at least six months).
+    #[serde(default = "default_incident_retention", with = "humantime_serde")]
+    pub retention: Duration,
+    /// How long "resolve as false positive" suppresses the rule for that
+    /// group, unless the operator gives another time.
+    #[serde(default = "default_fp_for", with = "humantime_serde")]
+    pub false_positive_for: Duration,
+}
+
+/// The read/operate API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApiConfig {
+    /// Serve read endpoints (agents, events, incidents, stream) without a
+    /// token. Actions always need an operator token.
+    #[serde(default)]
+    pub anonymous_read: bool,
 }
 
 /// Limits on `POST /v1/ingest`.
@@ -107,6 +164,44 @@ fn default_offline_after() -> Duration {
 fn default_retention() -> Duration {
     DEFAULT_EVENT_RETENTION
 }
+fn default_rules_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_RULES_DIR)
+}
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_reopen_within() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_escalate_after() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_incident_retention() -> Duration {
+    Duration::from_secs(180 * 24 * 3600)
+}
+fn default_fp_for() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_rules_dir(),
+            reload_interval: default_reload_interval(),
+        }
+    }
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            reopen_within: default_reopen_within(),
+            escalate_after: default_escalate_after(),
+            retention: default_incident_retention(),
+            false_positive_for: default_fp_for(),
+        }
+    }
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -167,6 +262,12 @@ impl CollectorConfig {
         }
         if self.agents.offline_after < Duration::from_secs(1) {
             bail!("agents.offline-after must be at least 1s");
+        }
+        if self.rules.reload_interval < Duration::from_millis(100) {
+            bail!("rules.reload-interval must be at least 100ms");
+        }
+        if self.incidents.retention < Duration::from_secs(24 * 3600) {
+            bail!("incidents.retention must be at least 1d");
         }
         Ok(())
     }

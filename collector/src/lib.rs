@@ -14,6 +14,7 @@
 pub mod api;
 pub mod config;
 pub mod demo;
+pub mod incidents;
 pub mod ingest;
 pub mod metrics;
 pub mod rules;
@@ -56,6 +57,7 @@ pub struct App {
     pub store: Store,
     pub metrics: Metrics,
     pub ingest: Ingestor,
+    pub detector: Arc<incidents::Detector>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -81,9 +83,12 @@ impl App {
                 metrics.observe_heartbeat(&row.name, None, &hb);
             }
         }
+        let detector =
+            Arc::new(incidents::Detector::open(&config, &store, &metrics, &*clock).await?);
         let ingest = Ingestor::new(
             store.clone(),
             metrics.clone(),
+            detector.clone(),
             Limits {
                 max_body: config.ingest.max_body_bytes,
                 max_decompressed: config.ingest.max_decompressed_bytes,
@@ -95,6 +100,7 @@ impl App {
             store,
             metrics,
             ingest,
+            detector,
             clock,
         }))
     }
@@ -127,6 +133,36 @@ pub async fn run_retention(app: Arc<App>, every: Duration, cancel: CancellationT
     }
 }
 
+/// Rule reloads, absence rules, escalations and incident retention, every
+/// `every`, until cancelled.
+pub async fn run_detector(app: Arc<App>, every: Duration, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    let mut last_prune = i64::MIN;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        app.detector.maybe_reload().await;
+        let now = app.clock.now_ms();
+        if let Err(e) = app.detector.tick(&app.store, now).await {
+            app.metrics.store_errors.inc();
+            warn!("incident tick failed: {e:#}");
+        }
+        if now.saturating_sub(last_prune) >= 3_600_000 {
+            last_prune = now;
+            match app.detector.prune(&app.store, now).await {
+                Ok(0) => {}
+                Ok(n) => info!(deleted = n, "incidents past retention deleted"),
+                Err(e) => {
+                    app.metrics.store_errors.inc();
+                    warn!("incident retention failed: {e:#}");
+                }
+            }
+        }
+    }
+}
+
 /// Binds the listener; a separate step so callers can learn the port.
 pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
@@ -147,6 +183,11 @@ pub async fn serve(
         Duration::from_secs(3600),
         cancel.clone(),
     ));
+    let detector = tokio::spawn(run_detector(
+        app.clone(),
+        app.config.rules.reload_interval.min(Duration::from_secs(5)),
+        cancel.clone(),
+    ));
     let router = api::router(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
@@ -154,5 +195,6 @@ pub async fn serve(
         .context("HTTP server failed")?;
     cancel.cancel();
     let _ = retention.await;
+    let _ = detector.await;
     Ok(())
 }

@@ -48,7 +48,29 @@ pub struct Metrics {
     pub host_auth_failures: IntCounterVec,
     pub host_auth_successes: IntCounterVec,
     pub agents: IntGauge,
+    /// Incidents not resolved, by severity.
+    pub incidents_open: IntGaugeVec,
+    pub incidents_changes: IntCounterVec,
+    pub incidents_suppressed: IntCounter,
+    /// Detections per rule (label: rule id, a bounded set).
+    pub rule_detections: IntCounterVec,
+    pub rule_group_evictions: IntCounterVec,
+    pub rules_loaded: IntGauge,
+    pub rules_reload_errors: IntCounter,
+    pub rules_reloads: IntCounter,
+    /// Rule evaluation time per ingest batch.
+    pub rules_eval_seconds: Histogram,
+    pub rules_events_evaluated: IntCounter,
+    /// Events not evaluated, by cause.
+    pub events_dropped: IntCounterVec,
+    pub notifications: IntCounterVec,
+    pub stream_clients: IntGauge,
 }
+
+/// Causes of `shouwang_events_dropped_total`.
+pub const DROP_CAUSES: [&str; 2] = ["stream_lagged", "notify_queue_full"];
+/// Outcomes of `shouwang_notifications_total`.
+pub const NOTIFY_OUTCOMES: [&str; 4] = ["sent", "failed", "rate_limited", "silenced"];
 
 /// Host gauges with one `agent` label, and how to read each from a sample.
 #[derive(Debug, Clone, Copy)]
@@ -274,6 +296,123 @@ impl Metrics {
                 )?,
             )?,
             agents: reg(&r, IntGauge::new("shouwang_agents", "Registered agents.")?)?,
+            incidents_open: {
+                let g = reg(
+                    &r,
+                    IntGaugeVec::new(
+                        Opts::new(
+                            "shouwang_incidents_open",
+                            "Incidents not resolved, by severity.",
+                        ),
+                        &["severity"],
+                    )?,
+                )?;
+                for sev in shouwang_proto::Severity::ALL {
+                    g.with_label_values(&[sev.as_str()]).set(0);
+                }
+                g
+            },
+            incidents_changes: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "shouwang_incident_changes_total",
+                        "Incident changes: opened, updated, reopened, acknowledged, resolved, auto_resolved, note, assigned, escalated.",
+                    ),
+                    &["change"],
+                )?,
+            )?,
+            incidents_suppressed: reg(
+                &r,
+                IntCounter::new(
+                    "shouwang_incidents_suppressed_total",
+                    "Detections dropped by a false-positive exception.",
+                )?,
+            )?,
+            rule_detections: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("shouwang_rule_detections_total", "Times each rule fired."),
+                    &["rule"],
+                )?,
+            )?,
+            rule_group_evictions: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "shouwang_rule_group_evictions_total",
+                        "Rule groups dropped because the rule's max-groups was reached.",
+                    ),
+                    &["rule"],
+                )?,
+            )?,
+            rules_loaded: reg(
+                &r,
+                IntGauge::new("shouwang_rules_loaded", "Enabled rules running.")?,
+            )?,
+            rules_reload_errors: reg(
+                &r,
+                IntCounter::new(
+                    "shouwang_rules_reload_errors_total",
+                    "Rule directory changes that did not compile (the previous rules kept running).",
+                )?,
+            )?,
+            rules_reloads: reg(
+                &r,
+                IntCounter::new(
+                    "shouwang_rules_reloads_total",
+                    "Rule directory changes applied.",
+                )?,
+            )?,
+            rules_eval_seconds: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "shouwang_rules_eval_seconds",
+                        "Time to run the rules and update incidents for one ingest batch.",
+                    )
+                    .buckets(vec![
+                        0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+                    ]),
+                )?,
+            )?,
+            rules_events_evaluated: reg(
+                &r,
+                IntCounter::new(
+                    "shouwang_rules_events_evaluated_total",
+                    "Events run through the rules.",
+                )?,
+            )?,
+            events_dropped: {
+                let c = reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "shouwang_events_dropped_total",
+                            "Events or changes not delivered, by cause (stream_lagged: a slow SSE client missed them; notify_queue_full: notifications behind).",
+                        ),
+                        &["cause"],
+                    )?,
+                )?;
+                for cause in DROP_CAUSES {
+                    c.with_label_values(&[cause]);
+                }
+                c
+            },
+            notifications: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "shouwang_notifications_total",
+                        "Notifications by notifier and outcome.",
+                    ),
+                    &["notifier", "outcome"],
+                )?,
+            )?,
+            stream_clients: reg(
+                &r,
+                IntGauge::new("shouwang_stream_clients", "Connected /v1/stream clients.")?,
+            )?,
             agent_up: igauge(
                 "shouwang_agent_up",
                 "1 if the agent was heard from within agents.offline-after.",

@@ -25,7 +25,7 @@ use crate::ingest::seqset::SeqSet;
 const INSERT_CHUNK: usize = 500;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &[&str] = &[
     "CREATE TABLE agents (
@@ -56,11 +56,73 @@ const SCHEMA_V1: &[&str] = &[
     "CREATE INDEX events_received ON events (received_ms)",
 ];
 
+/// Incidents, their timelines, silences, false-positive exceptions, the
+/// audit log and API tokens.
+const SCHEMA_V2: &[&str] = &[
+    "CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        severity INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        exercise TEXT,
+        opened_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        resolved_ms INTEGER,
+        body TEXT NOT NULL
+    )",
+    "CREATE INDEX incidents_state ON incidents (state, id)",
+    "CREATE INDEX incidents_fingerprint ON incidents (fingerprint, id)",
+    "CREATE INDEX incidents_resolved ON incidents (resolved_ms)",
+    "CREATE TABLE incident_timeline (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        text TEXT NOT NULL
+    )",
+    "CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id)",
+    "CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        matchers TEXT NOT NULL
+    )",
+    "CREATE TABLE exceptions (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        incident_id INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    )",
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )",
+    "CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY NOT NULL,
+        role TEXT NOT NULL,
+        token_digest BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    )",
+];
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
 }
 
 /// An agent as stored.
@@ -173,6 +235,16 @@ impl Store {
                 .await?;
             tx.commit().await?;
         }
+        if version < 2 {
+            let mut tx = self.writer.begin().await?;
+            for stmt in SCHEMA_V2 {
+                sqlx::query(*stmt).execute(&mut *tx).await?;
+            }
+            sqlx::query("PRAGMA user_version = 2")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -267,14 +339,17 @@ impl Store {
         Ok(row.as_ref().map(Self::agent_row).transpose()?)
     }
 
-    /// Stores one batch's new events and the agent's row changes atomically.
+    /// Stores one batch's new events, the agent's row changes and the
+    /// incident changes they caused, atomically.
     pub async fn commit_batch(
         &self,
         agent: &str,
         events: &[NewEvent],
         update: &AgentUpdate,
+        incidents: &[crate::incidents::Change],
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
+        crate::incidents::store::write_changes(&mut tx, incidents).await?;
         // Multi-row inserts: one statement per INSERT_CHUNK events instead
         // of one round trip to SQLite's worker thread per event.
         for chunk in events.chunks(INSERT_CHUNK) {
@@ -400,9 +475,11 @@ mod tests {
             seen: seen.clone(),
             ..Default::default()
         };
-        s.commit_batch("a1", &[ev(0), ev(1)], &up).await.unwrap();
+        s.commit_batch("a1", &[ev(0), ev(1)], &up, &[])
+            .await
+            .unwrap();
         // A replay inserts nothing new.
-        s.commit_batch("a1", &[ev(1)], &up).await.unwrap();
+        s.commit_batch("a1", &[ev(1)], &up, &[]).await.unwrap();
         assert_eq!(s.event_count().await.unwrap(), 2);
         drop(s);
         // Reopen: data and schema survive.
@@ -446,6 +523,7 @@ mod tests {
                 seen,
                 ..Default::default()
             },
+            &[],
         )
         .await
         .unwrap();

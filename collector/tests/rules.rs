@@ -15,13 +15,23 @@ fn shipped() -> std::path::PathBuf {
 #[test]
 fn shipped_ruleset_loads_and_every_rule_test_passes() {
     let set = Arc::new(rules::load_dir(&shipped()).unwrap_or_else(|e| {
-        panic!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "{}",
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     }));
     assert!(set.rules.len() >= 25, "{} rules", set.rules.len());
     let results = testing::run_all(&set);
     let failed: Vec<String> = results
         .iter()
-        .filter_map(|r| r.failure.as_ref().map(|f| format!("{} — {}: {f}", r.rule, r.name)))
+        .filter_map(|r| {
+            r.failure
+                .as_ref()
+                .map(|f| format!("{} — {}: {f}", r.rule, r.name))
+        })
         .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     assert!(results.len() >= 2 * set.rules.len());
@@ -47,7 +57,9 @@ fn each_invalid_rule_file_names_its_error() {
             .unwrap_or_else(|| panic!("{origin} compiled"));
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert!(
-            shown.iter().any(|e| e.starts_with(&format!("{origin}:{expect}"))),
+            shown
+                .iter()
+                .any(|e| e.starts_with(&format!("{origin}:{expect}"))),
             "{origin}: expected `{expect}`, got:\n{}",
             shown.join("\n")
         );
@@ -61,7 +73,10 @@ fn a_directory_with_errors_reports_all_of_them_sorted() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid_rules");
     let errors = rules::load_dir(&dir).unwrap_err();
     assert!(errors.len() >= 10, "{errors:?}");
-    let keys: Vec<(String, usize, usize)> = errors.iter().map(|e| (e.file.clone(), e.line, e.column)).collect();
+    let keys: Vec<(String, usize, usize)> = errors
+        .iter()
+        .map(|e| (e.file.clone(), e.line, e.column))
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);

@@ -104,6 +104,10 @@ pub struct Batch {
     pub agent: String,
     /// Sequence number of `events[0]`.
     pub first_seq: u64,
+    /// Exercise (drill) name: events replayed or generated for an exercise;
+    /// incidents they raise carry the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<String>,
     /// The events, in the order the agent produced them.
     pub events: Vec<Event>,
 }
@@ -121,6 +125,8 @@ pub enum BatchError {
     SeqOverflow { first_seq: u64, count: usize },
     #[error("invalid agent name {0:?}: use 1-64 of A-Z a-z 0-9 . _ -")]
     AgentName(String),
+    #[error("invalid exercise name {0:?}: use 1-64 of A-Z a-z 0-9 . _ -")]
+    Exercise(String),
 }
 
 impl Batch {
@@ -130,6 +136,7 @@ impl Batch {
             version: PROTOCOL_VERSION,
             agent: agent.into(),
             first_seq,
+            exercise: None,
             events,
         }
     }
@@ -144,6 +151,11 @@ impl Batch {
         }
         if !valid_agent_name(&self.agent) {
             return Err(BatchError::AgentName(self.agent.clone()));
+        }
+        if let Some(x) = &self.exercise
+            && !valid_agent_name(x)
+        {
+            return Err(BatchError::Exercise(x.clone()));
         }
         if self.events.is_empty() {
             return Err(BatchError::Empty);

@@ -13,6 +13,7 @@ mod auth;
 mod batch;
 pub mod config;
 mod host;
+pub mod incident;
 mod packet;
 
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
@@ -24,6 +25,9 @@ pub use batch::{
 pub use host::{
     CpuSample, DiskSample, HostSample, InterfaceSample, ListenChange, ListenSnapshot, ListenSocket,
     LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, SocketChange, TransportProto,
+};
+pub use incident::{
+    Bilingual, Incident, IncidentState, Matcher, Resolution, Severity, Silence, TimelineEntry,
 };
 pub use packet::{
     ArpObservation, DnsAnswer, DnsEvent, Endpoints, FlowEnd, FlowRecord, HttpRequest, HttpResponse,

@@ -132,16 +132,24 @@ pub struct Limits {
 pub struct Ingestor {
     store: Store,
     metrics: Metrics,
+    detector: Arc<crate::incidents::Detector>,
     limits: Limits,
     decode_permits: Semaphore,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<AgentState>>>>>,
 }
 
 impl Ingestor {
-    pub fn new(store: Store, metrics: Metrics, limits: Limits, decode_concurrency: usize) -> Self {
+    pub fn new(
+        store: Store,
+        metrics: Metrics,
+        detector: Arc<crate::incidents::Detector>,
+        limits: Limits,
+        decode_concurrency: usize,
+    ) -> Self {
         Self {
             store,
             metrics,
+            detector,
             limits,
             decode_permits: Semaphore::new(decode_concurrency.max(1)),
             agents: Mutex::new(HashMap::new()),
@@ -349,10 +357,34 @@ impl Ingestor {
             update.listening = serde_json::to_string(&listening).ok();
         }
 
+        // Rules see every new event (host samples too); the lock is held
+        // until the batch and its incident changes are committed together.
+        let fresh: Vec<&shouwang_proto::Event> = batch
+            .numbered()
+            .filter(|(s, _)| is_new(*s))
+            .map(|(_, e)| e)
+            .collect();
+        let mut detector = self.detector.lock().await;
+        let started = std::time::Instant::now();
+        let changes = detector.detect(
+            agent,
+            batch.exercise.as_deref(),
+            fresh.iter().copied(),
+            now_ms,
+        );
+        self.metrics
+            .rules_eval_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .rules_events_evaluated
+            .inc_by(fresh.len() as u64);
         self.store
-            .commit_batch(agent, &rows, &update)
+            .commit_batch(agent, &rows, &update, &changes)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        self.detector.publish(&detector, changes);
+        drop(detector);
+        self.detector.tail(agent, &fresh);
 
         // Committed: now update memory and metrics.
         let accepted: u64 = kinds.values().sum();

@@ -15,42 +15,7 @@ pub struct Text {
     pub zh: String,
 }
 
-/// How bad an incident is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Self; 5] = [
-        Self::Info,
-        Self::Low,
-        Self::Medium,
-        Self::High,
-        Self::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
+pub use shouwang_proto::Severity;
 
 /// What makes a rule fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,0 +1,367 @@
+//! Incidents: the book (pure lifecycle, [`book`]), their tables
+//! ([`store`]), and the [`Detector`] that joins the rule engine, the book,
+//! the store and the listeners (SSE stream, notifiers).
+//!
+//! Ingest holds the detector's lock from rule evaluation until the batch and
+//! its incident changes are committed in one transaction, so incident rows
+//! are written in the order they changed.
+
+pub mod book;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use shouwang_proto::{Event, Silence};
+use tokio::sync::{Mutex, MutexGuard, broadcast};
+use tracing::{error, info, warn};
+
+pub use book::{ActionError, Book, Change, ChangeKind, Exception, Policy};
+pub use store::{AuditRecord, IncidentFilter};
+
+use crate::Clock;
+use crate::config::CollectorConfig;
+use crate::metrics::Metrics;
+use crate::rules::{Detection, Engine, Ruleset};
+
+/// What `/v1/stream` sends.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamItem {
+    /// An incident changed.
+    Incident {
+        change: &'static str,
+        incident: Box<shouwang_proto::Incident>,
+    },
+    /// An accepted event (live tail).
+    Event {
+        agent: String,
+        #[serde(flatten)]
+        event: Box<Event>,
+    },
+}
+
+/// The rule engine and incident book, under the detector's lock.
+#[derive(Debug)]
+pub struct Inner {
+    pub engine: Engine,
+    pub book: Book,
+    detections: Vec<Detection>,
+}
+
+impl Inner {
+    /// Runs `events` through the rules and the book.
+    pub fn detect<'e>(
+        &mut self,
+        agent: &str,
+        exercise: Option<&str>,
+        events: impl Iterator<Item = &'e Event>,
+        now_ms: i64,
+    ) -> Vec<Change> {
+        self.detections.clear();
+        for ev in events {
+            self.engine
+                .process(agent, exercise, ev, &mut self.detections);
+        }
+        let mut changes: Vec<Change> = Vec::new();
+        for d in &self.detections {
+            if let Some(c) = self.book.detect(d, now_ms) {
+                // Several updates of one incident in a batch: keep the last.
+                if c.kind == ChangeKind::Updated
+                    && let Some(prev) = changes
+                        .iter_mut()
+                        .rev()
+                        .find(|p| p.incident.id == c.incident.id)
+                    && prev.timeline.is_none()
+                {
+                    *prev = c;
+                    continue;
+                }
+                changes.push(c);
+            }
+        }
+        changes
+    }
+
+    pub fn detections(&self) -> &[Detection] {
+        &self.detections
+    }
+}
+
+/// Modification stamp of a rules directory: newest mtime and file count.
+fn dir_stamp(dir: &Path) -> Option<(SystemTime, usize)> {
+    fn walk(dir: &Path, newest: &mut SystemTime, n: &mut usize) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let Ok(md) = e.metadata() else {
+                continue;
+            };
+            if let Ok(m) = md.modified() {
+                *newest = (*newest).max(m);
+            }
+            *n += 1;
+            if md.is_dir() {
+                walk(&e.path(), newest, n);
+            }
+        }
+    }
+    let md = std::fs::metadata(dir).ok()?;
+    let mut newest = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut n = 0;
+    walk(dir, &mut newest, &mut n);
+    Some((newest, n))
+}
+
+/// Rules, incidents and their listeners.
+#[derive(Debug)]
+pub struct Detector {
+    inner: Mutex<Inner>,
+    pub stream: broadcast::Sender<Arc<StreamItem>>,
+    pub notify: Option<tokio::sync::mpsc::Sender<Change>>,
+    rules_dir: PathBuf,
+    stamp: std::sync::Mutex<Option<(SystemTime, usize)>>,
+    metrics: Metrics,
+    pub false_positive_for: Duration,
+    retention: Duration,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Detector {
+    /// Loads the rules (errors stop the start) and the live incidents.
+    pub async fn open(
+        config: &CollectorConfig,
+        store: &crate::store::Store,
+        metrics: &Metrics,
+        clock: &dyn Clock,
+    ) -> anyhow::Result<Self> {
+        let dir = config.rules.dir.clone();
+        let set = if dir.is_dir() {
+            let set = crate::rules::load_dir(&dir).map_err(|errors| {
+                for e in &errors {
+                    error!("{e}");
+                }
+                anyhow::anyhow!(
+                    "{}: {} error(s) in the rules; `shouwang-collector rules check {}` lists them",
+                    dir.display(),
+                    errors.len(),
+                    dir.display()
+                )
+            })?;
+            info!(dir = %dir.display(), rules = set.rules.len(), "rules loaded");
+            set
+        } else {
+            warn!(dir = %dir.display(), "rules directory not found: no detection (set [rules] dir)");
+            Ruleset::default()
+        };
+        metrics
+            .rules_loaded
+            .set(set.rules.iter().filter(|r| r.enabled).count() as i64);
+        let policy = Policy {
+            reopen_within_ms: ms(config.incidents.reopen_within),
+            escalate_after_ms: ms(config.incidents.escalate_after),
+        };
+        let now = clock.now_ms();
+        let mut book = Book::new(policy);
+        let live = store
+            .live_incidents(now - policy.reopen_within_ms)
+            .await
+            .context("cannot load incidents")?;
+        book.restore(live, store.max_incident_id().await?);
+        book.silences = store.silences(now).await?;
+        book.exceptions = store.exceptions(now).await?;
+        let (stream, _) = broadcast::channel(4096);
+        let d = Self {
+            inner: Mutex::new(Inner {
+                engine: Engine::new(Arc::new(set)),
+                book,
+                detections: Vec::new(),
+            }),
+            stream,
+            notify: None,
+            stamp: std::sync::Mutex::new(dir_stamp(&dir)),
+            rules_dir: dir,
+            metrics: metrics.clone(),
+            false_positive_for: config.incidents.false_positive_for,
+            retention: config.incidents.retention,
+        };
+        d.refresh_gauges(&*d.inner.lock().await);
+        Ok(d)
+    }
+
+    pub async fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().await
+    }
+
+    fn refresh_gauges(&self, inner: &Inner) {
+        for (sev, n) in inner.book.open_by_severity() {
+            self.metrics
+                .incidents_open
+                .with_label_values(&[sev.as_str()])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.metrics.incidents_suppressed.reset();
+        self.metrics
+            .incidents_suppressed
+            .inc_by(inner.book.suppressed);
+        let set = inner.engine.ruleset();
+        for (r, c) in set.rules.iter().zip(&inner.engine.counters) {
+            let det = self
+                .metrics
+                .rule_detections
+                .with_label_values(&[&r.meta.id]);
+            if c.fired > det.get() {
+                det.inc_by(c.fired - det.get());
+            }
+            let ev = self
+                .metrics
+                .rule_group_evictions
+                .with_label_values(&[&r.meta.id]);
+            if c.evictions > ev.get() {
+                ev.inc_by(c.evictions - ev.get());
+            }
+        }
+    }
+
+    /// After a commit: gauges, the stream, the notifiers.
+    pub fn publish(&self, inner: &Inner, changes: Vec<Change>) {
+        self.refresh_gauges(inner);
+        for c in changes {
+            self.metrics
+                .incidents_changes
+                .with_label_values(&[c.kind.as_str()])
+                .inc();
+            if self.stream.receiver_count() > 0 {
+                let _ = self.stream.send(Arc::new(StreamItem::Incident {
+                    change: c.kind.as_str(),
+                    incident: Box::new(c.incident.clone()),
+                }));
+            }
+            if c.kind.notifies()
+                && let Some(tx) = &self.notify
+                && tx.try_send(c).is_err()
+            {
+                self.metrics
+                    .events_dropped
+                    .with_label_values(&["notify_queue_full"])
+                    .inc();
+            }
+        }
+    }
+
+    /// Live tail: accepted events to stream clients (only when someone
+    /// listens).
+    pub fn tail(&self, agent: &str, events: &[&Event]) {
+        if self.stream.receiver_count() == 0 {
+            return;
+        }
+        for e in events {
+            let _ = self.stream.send(Arc::new(StreamItem::Event {
+                agent: agent.to_owned(),
+                event: Box::new((*e).clone()),
+            }));
+        }
+    }
+
+    /// Reloads the rules when the directory changed. A broken change keeps
+    /// the running rules.
+    pub async fn maybe_reload(&self) -> bool {
+        let now = dir_stamp(&self.rules_dir);
+        {
+            let Ok(mut stamp) = self.stamp.lock() else {
+                return false;
+            };
+            if *stamp == now {
+                return false;
+            }
+            *stamp = now;
+        }
+        let dir = self.rules_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || crate::rules::load_dir(&dir)).await;
+        match loaded {
+            Ok(Ok(set)) => {
+                let n = set.rules.iter().filter(|r| r.enabled).count();
+                self.lock().await.engine.replace(Arc::new(set));
+                self.metrics.rules_loaded.set(n as i64);
+                self.metrics.rules_reloads.inc();
+                info!(dir = %self.rules_dir.display(), rules = n, "rules reloaded");
+                true
+            }
+            Ok(Err(errors)) => {
+                self.metrics.rules_reload_errors.inc();
+                for e in &errors {
+                    error!("{e}");
+                }
+                error!(
+                    dir = %self.rules_dir.display(),
+                    errors = errors.len(),
+                    "rules changed but do not compile; the previous rules keep running"
+                );
+                false
+            }
+            Err(e) => {
+                self.metrics.rules_reload_errors.inc();
+                error!(error = %e, "rule reload task failed");
+                false
+            }
+        }
+    }
+
+    /// Periodic work: absence rules on wall-clock time, escalations, expiry.
+    pub async fn tick(&self, store: &crate::store::Store, now_ms: i64) -> anyhow::Result<()> {
+        let mut inner = self.lock().await;
+        let mut dets = Vec::new();
+        inner
+            .engine
+            .tick(now_ms.saturating_mul(1_000_000), &mut dets);
+        let mut changes = Vec::new();
+        for d in &dets {
+            if let Some(c) = inner.book.detect(d, now_ms) {
+                changes.push(c);
+            }
+        }
+        changes.extend(inner.book.tick(now_ms));
+        if !changes.is_empty() {
+            store.write_incident_changes(&changes).await?;
+        }
+        self.publish(&inner, changes);
+        Ok(())
+    }
+
+    /// Deletes incidents past retention.
+    pub async fn prune(&self, store: &crate::store::Store, now_ms: i64) -> anyhow::Result<u64> {
+        store.prune_incidents(now_ms - ms(self.retention)).await
+    }
+
+    /// Adds a silence (persisted first).
+    pub async fn add_silence(
+        &self,
+        store: &crate::store::Store,
+        s: Silence,
+        audit: &AuditRecord,
+    ) -> anyhow::Result<Silence> {
+        let s = store.add_silence(s, audit).await?;
+        self.lock().await.book.silences.push(s.clone());
+        Ok(s)
+    }
+
+    pub async fn expire_silence(
+        &self,
+        store: &crate::store::Store,
+        id: i64,
+        now_ms: i64,
+        audit: &AuditRecord,
+    ) -> anyhow::Result<bool> {
+        let ok = store.expire_silence(id, now_ms, audit).await?;
+        if ok {
+            self.lock().await.book.silences.retain(|s| s.id != id);
+        }
+        Ok(ok)
+    }
+}
