@@ -110,6 +110,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut config = CollectorConfig::load(None)?;
     config.data_dir = dir.join("collector");
+    // The shipped rules: ./rules when run from the source tree.
+    for candidate in [
+        std::path::PathBuf::from("rules"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"),
+    ] {
+        if candidate.join("network").is_dir() {
+            config.rules.dir = candidate;
+            break;
+        }
+    }
     let listener = match crate::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -130,6 +140,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     {
         app.store.rotate_token(DEMO_AGENT, &t.digest).await?;
     }
+    let api = token::generate_api("demo-admin")?;
+    app.store
+        .put_api_token("demo-admin", "admin", &api.digest, clock.now_ms())
+        .await?;
     let token_file = agent_dir.join("token");
     write_private(&token_file, &format!("{}\n", t.token))?;
     let agent_config = agent_dir.join("agent.toml");
@@ -166,9 +180,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         child.id().unwrap_or_default(),
         log_path.display()
     );
-    println!("  try        curl -s http://{addr}/v1/agents");
-    println!("             curl -s http://{addr}/metrics | grep '^shouwang_host'");
-    println!("             curl -s 'http://{addr}/v1/events?kind=auth'");
+    let rules = app.detector.lock().await.engine.ruleset().rules.len();
+    println!(
+        "  rules      {rules} from {}",
+        app.config.rules.dir.display()
+    );
+    println!("  api token  {} (admin)", api.token);
+    println!(
+        "  try        curl -s -H 'Authorization: Bearer {}' http://{addr}/v1/agents",
+        api.token
+    );
+    println!(
+        "             curl -s -H 'Authorization: Bearer {}' 'http://{addr}/v1/incidents?active=true'",
+        api.token
+    );
+    println!("             curl -s http://{addr}/metrics | grep '^shouwang_'");
     println!("  skipped    console: the duty console is not part of this build yet");
     let uid = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))

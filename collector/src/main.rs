@@ -37,11 +37,32 @@ enum Command {
     },
     /// Start a collector and a local agent watching this machine.
     Demo(DemoArgs),
+    /// Manage API tokens (console, scripts, drill) and their roles.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Check and test detection rules.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Make a token (printed once; replaces an existing one of that name).
+    Add {
+        name: String,
+        /// viewer (read), operator (ack, resolve, note, assign, silences) or
+        /// admin (also the audit log).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// List token names and roles.
+    List,
+    /// Remove a token.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +138,9 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Demo(args) => shouwang_collector::demo::run(args).await,
             Command::Rules { .. } => Ok(()),
+            Command::Tokens { command } => {
+                tokens(CollectorConfig::load(cli.config.as_deref())?, command).await
+            }
         }
     })
 }
@@ -218,6 +242,38 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
     }
+}
+
+async fn tokens(config: CollectorConfig, command: TokensCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.db_path()).await?;
+    match command {
+        TokensCommand::Add { name, role } => {
+            if !shouwang_proto::valid_agent_name(&name) {
+                bail!("invalid token name {name:?}: use 1-64 of A-Z a-z 0-9 . _ -");
+            }
+            if !["viewer", "operator", "admin"].contains(&role.as_str()) {
+                bail!("role {role:?}: use viewer, operator or admin");
+            }
+            let t = token::generate_api(&name)?;
+            store
+                .put_api_token(&name, &role, &t.digest, SystemClock.now_ms())
+                .await?;
+            eprintln!("API token {name:?} ({role}); shown only now:");
+            println!("{}", t.token);
+        }
+        TokensCommand::List => {
+            for (name, role, created) in store.api_tokens().await? {
+                println!("{name}\t{role}\tcreated_ms={created}");
+            }
+        }
+        TokensCommand::Remove { name } => {
+            if !store.remove_api_token(&name).await? {
+                bail!("no API token named {name:?}");
+            }
+            eprintln!("API token {name:?} removed");
+        }
+    }
+    Ok(())
 }
 
 async fn agents(config: CollectorConfig, command: AgentsCommand) -> anyhow::Result<()> {

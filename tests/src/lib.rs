@@ -155,6 +155,8 @@ pub struct Collector {
     /// The collector binary (also used for `agents add`).
     pub exe: PathBuf,
     pub http: reqwest::blocking::Client,
+    /// An admin API token (made before start).
+    pub token: String,
 }
 
 impl Collector {
@@ -173,14 +175,28 @@ impl Collector {
     /// Starts the collector binary `exe` (benchmarks use release builds).
     pub fn start_exe(exe: &Path, dir: &Path, listen: &str, extra: &str) -> anyhow::Result<Self> {
         let config = dir.join("collector.toml");
+        // The shipped rules, unless the test brings its own.
+        let rules = if extra.contains("[rules]") {
+            String::new()
+        } else {
+            format!(
+                "\n[rules]\ndir = \"{}\"\n",
+                repo_root().join("rules").display()
+            )
+        };
         std::fs::write(
             &config,
             format!(
-                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n",
+                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n{rules}",
                 dir.join("data").display()
             ),
         )?;
-        let mut cmd = Command::new(bin("shouwang-collector")?);
+        let token = cli(
+            exe,
+            &config,
+            &["tokens", "add", "e2e-admin", "--role", "admin"],
+        )?;
+        let mut cmd = Command::new(exe);
         cmd.arg("--config")
             .arg(&config)
             .arg("serve")
@@ -204,6 +220,7 @@ impl Collector {
             url,
             config,
             exe: exe.to_owned(),
+            token,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -226,8 +243,47 @@ impl Collector {
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
     }
 
+    /// A token of another role (`viewer`, `operator`, `admin`).
+    pub fn api_token(&self, name: &str, role: &str) -> anyhow::Result<String> {
+        cli(
+            &self.exe,
+            &self.config,
+            &["tokens", "add", name, "--role", role],
+        )
+    }
+
+    /// POST JSON with the admin token; returns status and body.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()?;
+        let status = r.status().as_u16();
+        let text = r.text()?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// Incidents (newest first) matching `query` (`active=true&rule=…`).
+    pub fn incidents(&self, query: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let v = self.get_json(&format!("/v1/incidents?limit=1000&{query}"))?;
+        Ok(v["incidents"].as_array().cloned().unwrap_or_default())
+    }
+
     pub fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let r = self.http.get(format!("{}{path}", self.url)).send()?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()?;
         let status = r.status();
         let v: serde_json::Value = r.json()?;
         if !status.is_success() {
@@ -340,6 +396,24 @@ impl Agent {
             config,
         })
     }
+}
+
+/// The source tree's root (for `rules/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a collector subcommand against `config`; returns its stdout.
+pub fn cli(exe: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
 /// The JSON lines a finished command printed; panics with its stderr if it

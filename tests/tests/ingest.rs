@@ -283,12 +283,14 @@ fn errors_elsewhere_are_json_too() {
     let r = c
         .http
         .get(format!("{}/v1/events?limit=0", c.url))
+        .bearer_auth(&c.token)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let r = c
         .http
         .get(format!("{}/v1/agents/ghost", c.url))
+        .bearer_auth(&c.token)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);

@@ -14,6 +14,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
 
+pub mod incidents;
+
 use crate::App;
 use crate::ingest::IngestError;
 use crate::store::AgentRow;
@@ -35,7 +37,7 @@ impl ApiError {
         }
     }
 
-    fn internal(e: &anyhow::Error) -> Self {
+    pub(crate) fn internal(e: &anyhow::Error) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -72,6 +74,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/agents", get(list_agents))
         .route("/v1/agents/{name}", get(agent_detail))
         .route("/v1/events", get(events))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::detail))
+        .route("/v1/incidents/{id}/{action}", post(incidents::action))
+        .route(
+            "/v1/silences",
+            get(incidents::silences).post(incidents::add_silence),
+        )
+        .route(
+            "/v1/silences/{id}",
+            axum::routing::delete(incidents::delete_silence),
+        )
+        .route("/v1/audit", get(incidents::audit))
+        .route("/v1/stream", get(incidents::stream))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -271,7 +286,11 @@ fn agent_view(row: AgentRow, now_ms: i64, offline_after: Duration, detail: bool)
     }
 }
 
-async fn list_agents(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+async fn list_agents(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
     let rows = app
         .store
         .agents()
@@ -288,8 +307,10 @@ async fn list_agents(State(app): State<Arc<App>>) -> Result<Response, ApiError> 
 
 async fn agent_detail(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
     let row = app
         .store
         .agent(&name)
@@ -325,8 +346,10 @@ pub const MAX_EVENTS_PAGE: u32 = 1000;
 
 async fn events(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
     let Query(q) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);

@@ -39,6 +39,25 @@ pub fn verify(token: &str, stored: &[u8]) -> bool {
     stored.len() == d.len() && bool::from(d.ct_eq(stored))
 }
 
+/// Prefix of API (operator) tokens: `swa1:NAME:SECRET`.
+pub const API_PREFIX: &str = "swa1:";
+
+/// Makes an API token for `name`.
+pub fn generate_api(name: &str) -> anyhow::Result<NewToken> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;
+    let token = format!("{API_PREFIX}{name}:{}", hex::encode(secret));
+    let digest = digest(&token);
+    Ok(NewToken { token, digest })
+}
+
+/// The name an API token claims.
+pub fn claimed_api_name(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(API_PREFIX)?;
+    let (name, secret) = rest.rsplit_once(':')?;
+    (shouwang_proto::valid_agent_name(name) && secret.len() == 64).then_some(name)
+}
+
 /// Extracts the bearer token from an `Authorization` header value.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
