@@ -70,6 +70,10 @@ struct PcapArgs {
     /// under $XDG_STATE_HOME/shouwang).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Tag what is sent as part of this exercise (drill); incidents it
+    /// raises carry the tag. 1-64 of A-Z a-z 0-9 . _ -
+    #[arg(long, requires = "collector")]
+    exercise: Option<String>,
     /// Pace the replay by capture timestamps instead of as fast as possible.
     #[arg(long)]
     realtime: bool,
@@ -172,11 +176,17 @@ fn pcap(loaded: &LoadedConfig, args: &PcapArgs) -> anyhow::Result<()> {
                 .state_dir
                 .clone()
                 .unwrap_or_else(|| pcap_cmd::default_state_dir(&name));
+            if let Some(x) = &args.exercise
+                && !shouwang_proto::valid_agent_name(x)
+            {
+                anyhow::bail!("invalid exercise name {x:?}: use 1-64 of A-Z a-z 0-9 . _ -");
+            }
             Output::Collector {
                 url: url.clone(),
                 token: token.clone(),
                 name,
                 state_dir,
+                exercise: args.exercise.clone(),
             }
         }
         (Some(_), _, Some(_)) => anyhow::bail!("use either --emit or --collector, not both"),

@@ -30,6 +30,8 @@ pub enum Output {
         token: String,
         name: String,
         state_dir: PathBuf,
+        /// Tags the batches (and the incidents they raise) with an exercise.
+        exercise: Option<String>,
     },
 }
 
@@ -154,7 +156,19 @@ pub fn run(
             token,
             name,
             state_dir,
-        } => send(path, cfg, realtime, &url, &token, &name, &state_dir),
+            exercise,
+        } => send(
+            path,
+            cfg,
+            realtime,
+            &url,
+            &token,
+            crate::ship::Origin {
+                agent: name,
+                exercise,
+            },
+            &state_dir,
+        ),
     }
 }
 
@@ -164,7 +178,7 @@ fn send(
     realtime: bool,
     url: &str,
     token: &str,
-    name: &str,
+    origin: crate::ship::Origin,
     state_dir: &Path,
 ) -> anyhow::Result<Summary> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -177,7 +191,7 @@ fn send(
         let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)));
         let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30))?;
         let (tx, rx) = mpsc::channel::<Event>(8192);
-        let batcher = tokio::spawn(run_batcher(rx, name.to_owned(), seq, queue.clone(), 1000, Duration::from_millis(500), 3));
+        let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3));
         let stop = CancellationToken::new();
         let uploader = tokio::spawn(run_uploader(sink, queue.clone(), Duration::from_millis(200), Duration::from_secs(5), stop.clone(), Duration::from_secs(60)));
         let p = path.to_owned();

@@ -179,7 +179,7 @@ pub async fn run_until(
 
     let batcher = tokio::spawn(run_batcher(
         rx,
-        name.clone(),
+        crate::ship::Origin::from(name.clone()),
         seq,
         queue.clone(),
         cfg.ship.batch_max_events,

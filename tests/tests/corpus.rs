@@ -317,3 +317,150 @@ fn pcap_replay_ships_through_the_collector_pipeline() {
         Some(0.0)
     );
 }
+
+/// Whether `addr` appears in `inc` as `role` (`src` or `dst`): in the group
+/// key, or in an evidence event.
+fn involves(inc: &Value, role: &str, addr: &str) -> bool {
+    let group = inc["group"].as_str().unwrap_or_default();
+    let keys: &[&str] = if role == "src" {
+        &["src", "client", "ip"]
+    } else {
+        &["dst", "server"]
+    };
+    keys.iter()
+        .any(|k| group.split(' ').any(|kv| kv == format!("{k}={addr}")))
+        || inc["evidence"].as_array().into_iter().flatten().any(|e| {
+            keys.iter().any(|k| e[*k].as_str() == Some(addr))
+                || (role == "src" && e["source_addr"].as_str() == Some(addr))
+        })
+}
+
+/// Acceptance: every capture of expect.toml through agent and collector
+/// (the shipped rules, a fresh collector per case), checked against its
+/// expectations: ATT&CK prefix, attacker/victim, max_incidents, and nothing
+/// of medium or above for benign cases.
+#[test]
+fn corpus_expectations_are_met_through_agent_and_collector() {
+    let text = std::fs::read_to_string(corpus().join("expect.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let mut table = vec![format!(
+        "{:<52} {:<40} {:<44} {}",
+        "capture", "expected", "incidents (technique×n)", "result"
+    )];
+    let mut failures = Vec::new();
+    for case in v["case"].as_array().unwrap() {
+        let pcap = case["pcap"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = shouwang_e2e::Collector::start(dir.path(), "").unwrap();
+        let token = c.add_agent("replay").unwrap();
+        let out = Command::new(bin("shouwang-agent").unwrap())
+            .args([
+                "pcap",
+                "--collector",
+                &c.url,
+                "--token",
+                &token,
+                "--exercise",
+                "corpus",
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .arg(corpus().join(pcap))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{pcap}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let incidents = c.incidents("").unwrap();
+        let mut by_tech: BTreeMap<String, usize> = BTreeMap::new();
+        for i in &incidents {
+            assert_eq!(i["exercise"], "corpus", "{pcap}: exercise tag carried: {i}");
+            for t in i["attack"].as_array().unwrap() {
+                *by_tech.entry(t.as_str().unwrap().to_owned()).or_default() += 1;
+            }
+        }
+        let summary = if incidents.is_empty() {
+            "none".to_owned()
+        } else {
+            by_tech
+                .iter()
+                .map(|(t, n)| format!("{t}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut problems = Vec::new();
+        let mut expected = Vec::new();
+        if case.get("benign").and_then(toml::Value::as_bool) == Some(true) {
+            expected.push("benign".to_owned());
+            for i in &incidents {
+                let sev = i["severity"].as_str().unwrap();
+                if !matches!(sev, "info" | "low") {
+                    problems.push(format!("{} ({sev}) on a benign capture", i["rule"]));
+                }
+            }
+        }
+        for e in case
+            .get("expect")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let attack = e["attack"].as_str().unwrap();
+            let src = e.get("src").and_then(toml::Value::as_str);
+            let dst = e.get("dst").and_then(toml::Value::as_str);
+            expected.push(format!(
+                "{attack}{}{}",
+                src.map(|s| format!(" src={s}")).unwrap_or_default(),
+                dst.map(|s| format!(" dst={s}")).unwrap_or_default()
+            ));
+            let with_tech: Vec<&Value> = incidents
+                .iter()
+                .filter(|i| {
+                    i["attack"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| t.as_str().unwrap().starts_with(attack))
+                })
+                .collect();
+            let hit = with_tech.iter().any(|i| {
+                src.is_none_or(|a| involves(i, "src", a))
+                    && dst.is_none_or(|a| involves(i, "dst", a))
+            });
+            if !hit {
+                problems.push(format!(
+                    "no {attack} incident involving src={src:?} dst={dst:?}"
+                ));
+            }
+            if let Some(max) = e.get("max_incidents").and_then(toml::Value::as_integer)
+                && with_tech.len() as i64 > max
+            {
+                problems.push(format!(
+                    "{} {attack} incidents (at most {max})",
+                    with_tech.len()
+                ));
+            }
+        }
+        let result = if problems.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("FAIL: {}", problems.join("; "))
+        };
+        table.push(format!(
+            "{pcap:<52} {:<40} {summary:<44} {result}",
+            expected.join(", ")
+        ));
+        if !problems.is_empty() {
+            failures.push(format!("{pcap}: {}", problems.join("; ")));
+        }
+    }
+    println!("{}", table.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n\n{}",
+        table.join("\n"),
+        failures.join("\n")
+    );
+}

@@ -28,12 +28,29 @@ pub fn encode(batch: &Batch, compressor: &mut zstd::bulk::Compressor<'_>) -> any
     Ok(Bytes::from(compressor.compress(&json)?))
 }
 
+/// Who the batches are from: the agent, and the exercise (drill) the
+/// events belong to, if any.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub agent: String,
+    pub exercise: Option<String>,
+}
+
+impl From<String> for Origin {
+    fn from(agent: String) -> Self {
+        Self {
+            agent,
+            exercise: None,
+        }
+    }
+}
+
 /// Collects events into batches of at most `max_events`, closing a batch at
 /// the latest `flush` after its first event. Ends when every sender is gone,
 /// after flushing what it holds.
 pub async fn run_batcher(
     mut rx: mpsc::Receiver<Event>,
-    agent: String,
+    origin: Origin,
     mut seq: SeqAllocator,
     queue: ShipQueue,
     max_events: usize,
@@ -68,10 +85,9 @@ pub async fn run_batcher(
             deadline = None;
             let n = events.len() as u64;
             let first_seq = seq.take(n)?;
-            let body = encode(
-                &Batch::new(agent.clone(), first_seq, events),
-                &mut compressor,
-            )?;
+            let mut batch = Batch::new(origin.agent.clone(), first_seq, events);
+            batch.exercise.clone_from(&origin.exercise);
+            let body = encode(&batch, &mut compressor)?;
             debug!(first_seq, events = n, bytes = body.len(), "batch queued");
             let dropped = queue.push(EncodedBatch {
                 first_seq,
@@ -129,7 +145,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
-            "a1".into(),
+            Origin::from("a1".to_owned()),
             seq,
             q.clone(),
             3,

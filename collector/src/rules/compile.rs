@@ -115,6 +115,16 @@ fn kind_index(k: EventKind) -> usize {
 }
 
 impl Ruleset {
+    /// A set of already compiled rules (tests, tools).
+    pub fn from_rules(rules: Vec<CompiledRule>) -> Self {
+        let mut s = Self {
+            rules,
+            ..Self::default()
+        };
+        s.index();
+        s
+    }
+
     /// (rule, clause) pairs listening to `kind`.
     pub fn by_kind(&self, kind: EventKind) -> &[(usize, usize)] {
         self.by_kind

@@ -89,8 +89,11 @@ pub struct Engine {
     pub counters: Vec<RuleCounters>,
     hasher: ahash::RandomState,
     key: String,
-    /// Latest event time seen (for ageing state out on `tick`).
+    /// Latest event time seen, overall and per agent: groups age out on
+    /// their own agent's clock, so a capture from 2011 replayed next to live
+    /// agents keeps its windows.
     pub latest: i64,
+    agent_latest: HashMap<String, i64>,
 }
 
 fn evidence_of(agent: &str, ev: &Event) -> serde_json::Value {
@@ -129,6 +132,7 @@ impl Engine {
             hasher: ahash::RandomState::new(),
             key: String::new(),
             latest: i64::MIN,
+            agent_latest: HashMap::new(),
         }
     }
 
@@ -183,6 +187,12 @@ impl Engine {
     ) {
         let ts = ev.ts.as_nanos();
         self.latest = self.latest.max(ts);
+        match self.agent_latest.get_mut(agent) {
+            Some(t) => *t = (*t).max(ts),
+            None => {
+                self.agent_latest.insert(agent.to_owned(), ts);
+            }
+        }
         let ctx = Ctx { agent, event: ev };
         let set = Arc::clone(&self.set);
         for &(ri, ci) in set.by_kind(ev.kind()) {
@@ -471,9 +481,12 @@ impl Engine {
     }
 
     /// Moves time on to `now` (ns): reports silent groups of absence rules
-    /// and forgets groups idle for longer than their rule could use them.
+    /// and forgets groups idle for longer than their rule could use them
+    /// (judged on the group's agent's event time).
     pub fn tick(&mut self, now: i64, out: &mut Vec<Detection>) {
         let set = Arc::clone(&self.set);
+        let clocks = &self.agent_latest;
+        let clock = |g: &Group| clocks.get(&g.agent).copied().unwrap_or(now);
         for ((rule, state), counters) in set
             .rules
             .iter()
@@ -506,18 +519,119 @@ impl Engine {
                 RuleKind::Sustained => {
                     // A group whose events stopped: forget it after a while,
                     // unless it is alarmed (its clear is still to come).
-                    let horizon =
-                        now.saturating_sub(rule.duration_ns.saturating_mul(4).max(rule.window_ns));
+                    let keep = rule.duration_ns.saturating_mul(4).max(rule.window_ns);
                     state.groups.retain(|_, g| {
-                        g.last >= horizon
+                        g.last >= clock(g).saturating_sub(keep)
                             || matches!(g.state, GroupState::Since { alarmed: true, .. })
                     });
                 }
                 _ => {
-                    let horizon = now.saturating_sub(rule.window_ns);
-                    state.groups.retain(|_, g| g.last >= horizon);
+                    state
+                        .groups
+                        .retain(|_, g| g.last >= clock(g).saturating_sub(rule.window_ns));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::compile::{Ruleset, compile_rule};
+    use shouwang_proto::{EventBody, FlowEnd, FlowRecord, TcpState, Timestamp};
+
+    const RULE: &str = r#"
+id = "t.syn"
+severity = "high"
+kind = "threshold"
+event = "flow"
+group-by = ["dst"]
+count = 3
+window = "10s"
+[title]
+en = "t"
+zh = "t"
+[description]
+en = "t"
+zh = "t"
+"#;
+
+    fn set() -> Arc<Ruleset> {
+        let r = compile_rule("t.toml", RULE, &Default::default(), &Arc::new(Vec::new())).unwrap();
+        Arc::new(Ruleset::from_rules(vec![r]))
+    }
+
+    fn flow(ts_s: i64) -> Event {
+        Event::new(
+            Timestamp::from_secs(ts_s),
+            EventBody::Flow(FlowRecord {
+                iface: "x".into(),
+                proto: 6,
+                src: "10.0.0.1".parse().unwrap(),
+                src_port: 1,
+                dst: "10.0.0.2".parse().unwrap(),
+                dst_port: 80,
+                vlan: None,
+                first_ts: ts_s * 1_000_000_000,
+                last_ts: ts_s * 1_000_000_000,
+                packets_to_server: 1,
+                bytes_to_server: 60,
+                packets_to_client: 0,
+                bytes_to_client: 0,
+                tcp_flags_to_server: 2,
+                tcp_flags_to_client: 0,
+                syn: 1,
+                syn_ack: 0,
+                rst: 0,
+                fin: 0,
+                tcp_state: TcpState::SynSent,
+                end: FlowEnd::Idle,
+            }),
+        )
+    }
+
+    #[test]
+    fn old_capture_windows_survive_wall_clock_ticks() {
+        let mut e = Engine::new(set());
+        let mut out = Vec::new();
+        // A 2011 capture: two events, then the wall clock (2026) ticks.
+        e.process("replay", None, &flow(1_300_000_000), &mut out);
+        e.process("replay", None, &flow(1_300_000_001), &mut out);
+        e.tick(1_790_000_000_000_000_000, &mut out);
+        e.process("replay", None, &flow(1_300_000_002), &mut out);
+        assert_eq!(out.len(), 1, "the window was kept across the tick");
+        // On its own clock, a group idle past its window is forgotten.
+        e.process("replay", None, &flow(1_300_000_003), &mut out);
+        assert_eq!(e.groups(), 1);
+        e.process("other", None, &flow(1_790_000_000), &mut out);
+        e.process("replay", None, &flow(1_300_000_100), &mut out);
+        e.tick(1_790_000_000_000_000_000, &mut out);
+        assert_eq!(
+            e.groups(),
+            1,
+            "replay's old group aged out on replay's clock; other's stays"
+        );
+    }
+
+    #[test]
+    fn reload_keeps_state_of_unchanged_rules() {
+        let mut e = Engine::new(set());
+        let mut out = Vec::new();
+        e.process("a", None, &flow(100), &mut out);
+        e.process("a", None, &flow(101), &mut out);
+        e.replace(set());
+        e.process("a", None, &flow(102), &mut out);
+        assert_eq!(out.len(), 1, "same source: window kept");
+        let changed = RULE.replace("count = 3", "count = 2");
+        let r = compile_rule(
+            "t.toml",
+            &changed,
+            &Default::default(),
+            &Arc::new(Vec::new()),
+        )
+        .unwrap();
+        e.replace(Arc::new(Ruleset::from_rules(vec![r])));
+        assert_eq!(e.groups(), 0, "changed rule starts empty");
     }
 }
