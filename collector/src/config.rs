@@ -49,6 +49,9 @@ pub struct CollectorConfig {
     pub incidents: IncidentsConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    /// Where incident notifications go (`[[notifiers]]`, any number).
+    #[serde(default)]
+    pub notifiers: Vec<crate::notify::NotifierConfig>,
 }
 
 /// Where detection rules come from.
@@ -265,6 +268,9 @@ impl CollectorConfig {
         }
         if self.rules.reload_interval < Duration::from_millis(100) {
             bail!("rules.reload-interval must be at least 100ms");
+        }
+        for n in &self.notifiers {
+            n.validate()?;
         }
         if self.incidents.retention < Duration::from_secs(24 * 3600) {
             bail!("incidents.retention must be at least 1d");

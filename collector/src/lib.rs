@@ -17,6 +17,7 @@ pub mod demo;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod rules;
 pub mod store;
 
@@ -59,6 +60,8 @@ pub struct App {
     pub ingest: Ingestor,
     pub detector: Arc<incidents::Detector>,
     pub clock: Arc<dyn Clock>,
+    /// Taken by `serve` to start the notifiers.
+    pub notify_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<incidents::Change>>>,
 }
 
 impl App {
@@ -83,8 +86,15 @@ impl App {
                 metrics.observe_heartbeat(&row.name, None, &hb);
             }
         }
-        let detector =
-            Arc::new(incidents::Detector::open(&config, &store, &metrics, &*clock).await?);
+        let mut detector = incidents::Detector::open(&config, &store, &metrics, &*clock).await?;
+        let notify_rx = if config.notifiers.is_empty() {
+            None
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::channel(notify::QUEUE);
+            detector.notify = Some(tx);
+            Some(rx)
+        };
+        let detector = Arc::new(detector);
         let ingest = Ingestor::new(
             store.clone(),
             metrics.clone(),
@@ -102,6 +112,7 @@ impl App {
             ingest,
             detector,
             clock,
+            notify_rx: std::sync::Mutex::new(notify_rx),
         }))
     }
 }
@@ -188,6 +199,16 @@ pub async fn serve(
         app.config.rules.reload_interval.min(Duration::from_secs(5)),
         cancel.clone(),
     ));
+    let rx = app.notify_rx.lock().ok().and_then(|mut r| r.take());
+    let notifier = rx.map(|rx| {
+        tokio::spawn(notify::run(
+            app.config.notifiers.clone(),
+            rx,
+            app.metrics.clone(),
+            app.clock.clone(),
+            cancel.clone(),
+        ))
+    });
     let router = api::router(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
@@ -196,5 +217,8 @@ pub async fn serve(
     cancel.cancel();
     let _ = retention.await;
     let _ = detector.await;
+    if let Some(n) = notifier {
+        let _ = n.await;
+    }
     Ok(())
 }

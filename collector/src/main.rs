@@ -100,6 +100,8 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // One TLS crypto provider in the whole tree (notifiers use HTTPS).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Some(Command::Rules { command }) = &cli.command {
         return rules_command(command);
     }

@@ -121,6 +121,13 @@ impl Proc {
             .parse()?)
     }
 
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits up to `limit` for exit.
     pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
         Command::new("kill")
@@ -435,6 +442,36 @@ pub fn jsonl_output(what: &str, out: &std::process::Output) -> Vec<serde_json::V
 /// An encoded batch body for hand-made requests.
 pub fn batch_json(agent: &str, first_seq: u64, events: Vec<shouwang_proto::Event>) -> Vec<u8> {
     serde_json::to_vec(&shouwang_proto::Batch::new(agent, first_seq, events)).unwrap_or_default()
+}
+
+/// A half-open TCP probe from `src` to `dst:port` at `ts_s` (capture time).
+pub fn syn_probe(src: &str, dst: &str, port: u16, ts_s: i64) -> shouwang_proto::Event {
+    shouwang_proto::Event::new(
+        shouwang_proto::Timestamp::from_secs(ts_s),
+        shouwang_proto::EventBody::Flow(shouwang_proto::FlowRecord {
+            iface: "eth0".into(),
+            proto: 6,
+            src: src.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            src_port: 40000,
+            dst: dst.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            dst_port: port,
+            vlan: None,
+            first_ts: ts_s * 1_000_000_000,
+            last_ts: ts_s * 1_000_000_000,
+            packets_to_server: 1,
+            bytes_to_server: 60,
+            packets_to_client: 1,
+            bytes_to_client: 40,
+            tcp_flags_to_server: 2,
+            tcp_flags_to_client: 0x14,
+            syn: 1,
+            syn_ack: 0,
+            rst: 1,
+            fin: 0,
+            tcp_state: shouwang_proto::TcpState::Reset,
+            end: shouwang_proto::FlowEnd::Idle,
+        }),
+    )
 }
 
 /// A notice event, the smallest valid event.
