@@ -97,6 +97,10 @@ pub struct PacketConfig {
     /// forgotten.
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Idle timeout of a TCP flow after a reset or a close from both sides
+    /// (reported sooner: scans and floods reach the collector in seconds).
+    #[serde(default = "default_closed_timeout", with = "humantime_serde")]
+    pub closed_timeout: Duration,
     /// A flow open this long is reported and continues in a new record.
     #[serde(default = "default_active_timeout", with = "humantime_serde")]
     pub active_timeout: Duration,
@@ -121,6 +125,9 @@ fn default_stats_interval() -> Duration {
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(15)
 }
+fn default_closed_timeout() -> Duration {
+    Duration::from_secs(2)
+}
 fn default_active_timeout() -> Duration {
     Duration::from_secs(60)
 }
@@ -139,6 +146,7 @@ impl Default for PacketConfig {
             rcvbuf_bytes: default_rcvbuf(),
             stats_interval: default_stats_interval(),
             idle_timeout: default_idle_timeout(),
+            closed_timeout: default_closed_timeout(),
             active_timeout: default_active_timeout(),
             max_flows: default_max_flows(),
         }
@@ -155,6 +163,7 @@ impl PacketConfig {
         crate::packet::AnalyzerConfig {
             flows: crate::packet::flow::FlowConfig {
                 idle_ns: nanos(self.idle_timeout),
+                closed_ns: nanos(self.closed_timeout),
                 active_ns: nanos(self.active_timeout),
                 max_flows: self.max_flows,
             },
@@ -469,6 +478,9 @@ impl AgentConfig {
         let p = &self.packet;
         if p.stats_interval < Duration::from_millis(100) {
             bail!("packet.stats-interval must be at least 100ms");
+        }
+        if p.closed_timeout < Duration::from_millis(100) || p.closed_timeout > p.idle_timeout {
+            bail!("packet.closed-timeout must be between 100ms and packet.idle-timeout");
         }
         if p.idle_timeout < Duration::from_secs(1) || p.active_timeout < p.idle_timeout {
             bail!(

@@ -67,7 +67,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(
+    /// Spawns `cmd`, collecting stderr; `first_line` sends the first line
+    /// containing a pattern.
+    pub fn spawn(
         mut cmd: Command,
         first_line: Option<(&str, mpsc::Sender<String>)>,
     ) -> anyhow::Result<Self> {

@@ -73,7 +73,13 @@ fn bsd_timestamp(stamp: &str, now: DateTime<Local>) -> Option<Timestamp> {
 /// N times` line yields N).
 pub fn parse_syslog_line(line: &str, now: DateTime<Local>) -> Vec<(Timestamp, AuthEvent)> {
     let Some(l) = split_syslog(line, now) else {
-        return Vec::new();
+        // `sshd -E FILE` writes bare messages (no time, host or program):
+        // read them as sshd's, at the time they are read.
+        let ts = Timestamp::from_nanos(now.timestamp_nanos_opt().unwrap_or_default());
+        return parse_message("sshd", line.trim_end(), None)
+            .into_iter()
+            .map(|e| (ts, e))
+            .collect();
     };
     let ts = l
         .ts
@@ -267,6 +273,24 @@ pub fn parse_journal_json(line: &str) -> Vec<(Timestamp, AuthEvent)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_sshd_log_lines_from_sshd_e() {
+        let now = Local::now();
+        let got = parse_syslog_line(
+            "Failed password for invalid user admin from 10.9.0.1 port 46180 ssh2",
+            now,
+        );
+        assert_eq!(got.len(), 1);
+        let e = &got[0].1;
+        assert_eq!(
+            (e.service, e.outcome, e.invalid_user),
+            (AuthService::Sshd, AuthOutcome::Failure, true)
+        );
+        assert_eq!(e.source_addr, Some("10.9.0.1".parse().unwrap()));
+        assert!(parse_syslog_line("Server listening on 127.0.0.1 port 2222.", now).is_empty());
+        assert!(parse_syslog_line("random text", now).is_empty());
+    }
 
     fn now() -> DateTime<Local> {
         Local.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap()

@@ -11,6 +11,9 @@ use super::decode::{IpPacket, L4, tcp_flags};
 #[derive(Debug, Clone, Copy)]
 pub struct FlowConfig {
     pub idle_ns: i64,
+    /// Idle timeout of a TCP flow that was reset or closed by both sides:
+    /// nothing more is expected, so it is reported sooner.
+    pub closed_ns: i64,
     pub active_ns: i64,
     pub max_flows: usize,
 }
@@ -19,6 +22,7 @@ impl Default for FlowConfig {
     fn default() -> Self {
         Self {
             idle_ns: 15_000_000_000,
+            closed_ns: 2_000_000_000,
             active_ns: 60_000_000_000,
             max_flows: 200_000,
         }
@@ -292,6 +296,16 @@ fn schedule(
     let bucket = due.div_euclid(BUCKET_NS);
     if *start == i64::MIN || wheel.is_empty() && bucket < *start {
         *start = bucket;
+    } else if bucket < *start {
+        // Earlier than the wheel's first second (a flow that just closed):
+        // grow the wheel backwards.
+        let extra = usize::try_from(*start - bucket)
+            .unwrap_or(MAX_WHEEL_BUCKETS)
+            .min(MAX_WHEEL_BUCKETS);
+        for _ in 0..extra {
+            wheel.push_front(Vec::new());
+        }
+        *start -= extra as i64;
     }
     // Deadlines are at most the active timeout ahead of the packet that set
     // them; the cap only guards against absurd timestamps.
@@ -323,10 +337,19 @@ fn start_flow(
     f
 }
 
+/// The idle timeout that applies to `f` now.
+fn idle_for(cfg: &FlowConfig, f: &Flow) -> i64 {
+    if matches!(f.state, TcpState::Reset | TcpState::Closed) {
+        cfg.closed_ns.min(cfg.idle_ns)
+    } else {
+        cfg.idle_ns
+    }
+}
+
 /// When a flow is next due: idle timeout, or active timeout if earlier.
 fn deadline(cfg: &FlowConfig, f: &Flow) -> i64 {
     f.last_ts
-        .saturating_add(cfg.idle_ns)
+        .saturating_add(idle_for(cfg, f))
         .min(f.record_start.max(f.first_ts).saturating_add(cfg.active_ns))
 }
 
@@ -416,7 +439,19 @@ impl FlowTable {
                 &mut self.wheel_start,
             )),
         };
+        let was_open = !matches!(flow.state, TcpState::Reset | TcpState::Closed);
         let up = flow.add(p);
+        if was_open && matches!(flow.state, TcpState::Reset | TcpState::Closed) {
+            // Closing moves the deadline closer: add an earlier wheel entry
+            // (the old one finds the flow gone, or reschedules it).
+            schedule(
+                &mut self.wheel,
+                &mut self.wheel_start,
+                deadline(&cfg, flow),
+                flow.generation,
+                key,
+            );
+        }
         (flow, up)
     }
 
@@ -467,7 +502,7 @@ impl FlowTable {
                 if e.get().generation != generation {
                     continue; // a newer flow on the same key has its own entry
                 }
-                if now.saturating_sub(e.get().last_ts) >= cfg.idle_ns {
+                if now.saturating_sub(e.get().last_ts) >= idle_for(&cfg, e.get()) {
                     let f = e.remove();
                     out.emit(f.record(&self.iface, &key, FlowEnd::Idle));
                     continue;
@@ -656,6 +691,22 @@ mod tests {
         t.expire((later + 20) * 1_000_000_000, &mut out);
         assert_eq!(out.len(), 3);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn reset_and_closed_flows_are_reported_after_the_closed_timeout() {
+        let mut t = FlowTable::new("x", FlowConfig::default());
+        let mut out: Vec<FlowRecord> = Vec::new();
+        t.ingest(&pkt(0, C, 7, S, 80, SYN), &mut out);
+        t.ingest(&pkt(0, S, 80, C, 7, RST | ACK), &mut out);
+        t.ingest(&pkt(0, C, 8, S, 81, SYN), &mut out); // still half-open
+        t.expire(1_500_000_000, &mut out);
+        assert!(out.is_empty());
+        t.expire(3_000_000_000, &mut out);
+        assert_eq!(out.len(), 1, "the reset flow after 2 s, not 15 s");
+        assert_eq!((out[0].tcp_state, out[0].dst_port), (TcpState::Reset, 80));
+        t.expire(16_000_000_000, &mut out);
+        assert_eq!(out.len(), 2, "the half-open one at the idle timeout");
     }
 
     #[test]
