@@ -81,3 +81,33 @@ fn a_directory_with_errors_reports_all_of_them_sorted() {
     sorted.sort();
     assert_eq!(keys, sorted);
 }
+
+#[test]
+fn docs_list_every_field_and_every_shipped_rule() {
+    use shouwang_collector::rules::fields;
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md"))
+            .unwrap();
+    for kind in shouwang_proto::EventKind::ALL {
+        let section = docs
+            .split(&format!("### `{kind}`\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("docs/rules.md has no section for `{kind}`"));
+        let section = section.split("\n### ").next().unwrap();
+        for f in fields::fields_of(kind) {
+            assert!(
+                section.contains(&format!("| `{}` |", f.name)),
+                "docs/rules.md: `{kind}` lacks field `{}`",
+                f.name
+            );
+        }
+    }
+    let set = rules::load_dir(&shipped()).unwrap();
+    for r in &set.rules {
+        assert!(
+            docs.contains(&format!("| `{}` |", r.meta.id)),
+            "docs/rules.md lacks rule {}",
+            r.meta.id
+        );
+    }
+}

@@ -400,3 +400,129 @@ fn demo_runs_and_reports_the_local_agent() {
     assert!(stdout.contains("skipped    console"), "{stdout}");
     assert!(stdout.contains("demo stopped"), "{stdout}");
 }
+
+/// Every metric the Grafana dashboard queries is one the collector exports
+/// (after an agent, a detection and a notification attempt), and promtool
+/// accepts the full exposition.
+#[test]
+fn dashboard_uses_only_exported_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let c = Collector::start(
+        dir.path(),
+        &format!("[[notifiers]]\nname = \"dead\"\nkind = \"webhook\"\nurl = \"http://{dead}/\"\nattempts = 1\ntimeout = \"1s\"\n"),
+    )
+    .unwrap();
+    let token = c.add_agent("e2e-dash").unwrap();
+    let _agent =
+        Agent::start(dir.path(), "e2e-dash", &c.url, &token, "auth-log = \"off\"").unwrap();
+    let sensor = c.add_agent("sensor").unwrap();
+    let mut probes: Vec<shouwang_proto::Event> = (0..40u16)
+        .map(|p| shouwang_e2e::syn_probe("198.51.100.7", "192.0.2.20", 1000 + p, 1_700_000_000))
+        .collect();
+    probes.push(shouwang_proto::Event::new(
+        shouwang_proto::Timestamp::from_secs(1_700_000_001),
+        shouwang_proto::EventBody::Auth(Box::new(shouwang_proto::AuthEvent {
+            service: shouwang_proto::AuthService::Sshd,
+            outcome: shouwang_proto::AuthOutcome::Failure,
+            user: "root".into(),
+            source_addr: Some("198.51.100.7".parse().unwrap()),
+            source_port: Some(4000),
+            method: Some("password".into()),
+            target_user: None,
+            invalid_user: false,
+            hostname: None,
+            message: "Failed password for root from 198.51.100.7 port 4000 ssh2".into(),
+        })),
+    ));
+    let (s, _) = c
+        .post_ingest(
+            Some(&sensor),
+            shouwang_e2e::batch_json("sensor", 0, probes),
+            false,
+        )
+        .unwrap();
+    assert_eq!(s, 200);
+    let text = wait_for(
+        Duration::from_secs(20),
+        "agent, detection and notification series",
+        || {
+            let m = c.metrics().ok()?;
+            (m.contains("shouwang_host_memory_total_bytes{agent=\"e2e-dash\"}")
+                && m.contains("shouwang_rule_detections_total{rule=\"network.scan.tcp-ports\"} 1")
+                && m.contains(
+                    "shouwang_notifications_total{notifier=\"dead\",outcome=\"failed\"} 1",
+                ))
+            .then_some(m)
+        },
+    )
+    .unwrap();
+    let exported: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let dash = std::fs::read_to_string(shouwang_e2e::repo_root().join("dashboards/shouwang.json"))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&dash).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for p in v["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("shouwang_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| {
+                        name.strip_suffix(s)
+                            .filter(|b| exported.contains(b))
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or(name);
+                used.insert(base);
+            }
+        }
+    }
+    assert!(used.len() >= 15, "{used:?}");
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dashboard queries metrics the collector does not export: {missing:?}"
+    );
+
+    let promtool = which("promtool").expect("promtool (apt-get install prometheus)");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool:\n{said}"
+    );
+}

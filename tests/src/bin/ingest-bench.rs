@@ -29,6 +29,10 @@ enum Kind {
     Auth,
     /// Full host samples (registry + gauges, not stored as events).
     Host,
+    /// A network sensor's mix for the rules benchmark: flows (most benign,
+    /// some probes from a few scanners), DNS (some tunnel-like), HTTP (some
+    /// injections), TLS, and sshd failures; about 12 % match a rule.
+    Mix,
 }
 
 #[derive(Debug, Parser)]
@@ -113,9 +117,128 @@ fn host_sample(i: usize) -> HostSample {
     }
 }
 
+fn ip(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([a, b, c, d])
+}
+
+fn ends(i: usize, dst_port: u16) -> shouwang_proto::Endpoints {
+    shouwang_proto::Endpoints {
+        src: ip(10, 1, (i / 250 % 250) as u8, (i % 250) as u8),
+        src_port: 30_000 + (i % 30_000) as u16,
+        dst: ip(192, 0, 2, (i % 200) as u8),
+        dst_port,
+    }
+}
+
+/// One event of the mix; `i` spreads addresses and ports.
+fn mix_event(i: usize) -> EventBody {
+    use shouwang_proto::{DnsEvent, FlowEnd, FlowRecord, HttpRequest, TcpState, TlsClientHello};
+    let flow = |src, dst, dport: u16, scan: bool| {
+        EventBody::Flow(FlowRecord {
+            iface: "eth0".into(),
+            proto: 6,
+            src,
+            src_port: 30_000 + (i % 30_000) as u16,
+            dst,
+            dst_port: dport,
+            vlan: None,
+            first_ts: 0,
+            last_ts: 0,
+            packets_to_server: if scan { 1 } else { 12 },
+            bytes_to_server: if scan { 60 } else { 4_000 },
+            packets_to_client: if scan { 1 } else { 10 },
+            bytes_to_client: if scan { 40 } else { 60_000 },
+            tcp_flags_to_server: if scan { 2 } else { 27 },
+            tcp_flags_to_client: if scan { 0x14 } else { 27 },
+            syn: 1,
+            syn_ack: u32::from(!scan),
+            rst: u32::from(scan),
+            fin: if scan { 0 } else { 2 },
+            tcp_state: if scan {
+                TcpState::Reset
+            } else {
+                TcpState::Closed
+            },
+            end: FlowEnd::Idle,
+        })
+    };
+    match i % 100 {
+        // 8 %: probes from 16 scanners across ports (port-scan rule).
+        0..=7 => flow(
+            ip(203, 0, 113, (i % 16) as u8),
+            ip(192, 0, 2, 20),
+            (i % 5000) as u16 + 1,
+            true,
+        ),
+        // 62 %: ordinary web and service traffic.
+        8..=69 => flow(
+            ip(10, 1, (i / 250 % 250) as u8, (i % 250) as u8),
+            ip(192, 0, 2, (i % 200) as u8),
+            [443, 80, 8080, 3306][i % 4],
+            false,
+        ),
+        // 12 % DNS: 2 % with tunnel-length names.
+        70..=81 => EventBody::Dns(Box::new(DnsEvent {
+            endpoints: ends(i, 53),
+            transport: "udp".into(),
+            id: (i % 65_536) as u16,
+            response: false,
+            qname: if i % 100 < 72 {
+                format!(
+                    "{:x}a9f3b7c1d5e2f8a0b4c6d7e9f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d1e3f5a7b9c.{:x}.t.example.net",
+                    i,
+                    i * 7
+                )
+            } else {
+                format!("www{}.example{}.com", i % 50, i % 7)
+            },
+            qtype: "A".into(),
+            rcode: None,
+            answers: vec![],
+            size: 60,
+        })),
+        // 10 % HTTP: 1 % injection attempts.
+        82..=91 => EventBody::HttpRequest(Box::new(HttpRequest {
+            endpoints: ends(i, 80),
+            method: "GET".into(),
+            uri: if i % 100 == 82 {
+                format!(
+                    "/item.php?id={}%27+UNION+SELECT+user,password+FROM+users--+",
+                    i % 1000
+                )
+            } else {
+                format!(
+                    "/news/{}/article-{}.html?ref=home&page={}",
+                    i % 365,
+                    i % 10_000,
+                    i % 9
+                )
+            },
+            version: "HTTP/1.1".into(),
+            host: Some("portal.example.gov.cn".into()),
+            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64)".into()),
+            headers: vec![
+                ("Accept".into(), "text/html".into()),
+                ("Accept-Language".into(), "zh-CN".into()),
+            ],
+        })),
+        // 5 % TLS.
+        92..=96 => EventBody::Tls(TlsClientHello {
+            endpoints: ends(i, 443),
+            sni: Some(format!("api{}.example.com", i % 20)),
+            version: "1.3".into(),
+            alpn: vec!["h2".into(), "http/1.1".into()],
+            ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+        }),
+        // 3 %: sshd failures from 30 guessers (brute-force rule).
+        _ => event(Kind::Auth, i).body,
+    }
+}
+
 fn event(kind: Kind, i: usize) -> Event {
     let ts = Timestamp::from_nanos(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
     let body = match kind {
+        Kind::Mix => mix_event(i),
         Kind::Host => EventBody::HostSample(Box::new(host_sample(i))),
         Kind::Auth => EventBody::Auth(Box::new(AuthEvent {
             service: AuthService::Sshd,
