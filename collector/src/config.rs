@@ -141,6 +141,22 @@ pub struct StoreConfig {
     /// each agent's latest sample and Prometheus keeps the history.
     #[serde(default = "default_retention", with = "humantime_serde")]
     pub event_retention: Duration,
+    /// Event kinds kept in the event store (`/v1/events`), or `["all"]`.
+    /// Every kind is run through the rules whether stored or not; incidents
+    /// keep their evidence either way. Leaving out the bulk network kinds
+    /// (`flow`, `dns`, `tls`, `http_request`, …) spares the disk on busy
+    /// sensors.
+    #[serde(default = "default_event_kinds")]
+    pub event_kinds: Vec<String>,
+}
+
+impl StoreConfig {
+    /// Whether events of `kind` are stored.
+    pub fn keeps(&self, kind: shouwang_proto::EventKind) -> bool {
+        self.event_kinds
+            .iter()
+            .any(|k| k == "all" || k == kind.as_str())
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -229,8 +245,13 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             event_retention: DEFAULT_EVENT_RETENTION,
+            event_kinds: default_event_kinds(),
         }
     }
+}
+
+fn default_event_kinds() -> Vec<String> {
+    vec!["all".to_owned()]
 }
 
 impl CollectorConfig {
@@ -271,6 +292,17 @@ impl CollectorConfig {
         }
         for n in &self.notifiers {
             n.validate()?;
+        }
+        for k in &self.store.event_kinds {
+            if k != "all"
+                && !shouwang_proto::EventKind::ALL
+                    .iter()
+                    .any(|x| x.as_str() == k)
+            {
+                bail!(
+                    "store.event-kinds: unknown kind {k:?} (use \"all\" or kinds from docs/protocol.md)"
+                );
+            }
         }
         if self.incidents.retention < Duration::from_secs(24 * 3600) {
             bail!("incidents.retention must be at least 1d");

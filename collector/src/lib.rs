@@ -104,6 +104,10 @@ impl App {
                 max_decompressed: config.ingest.max_decompressed_bytes,
             },
             config.ingest.decode_concurrency,
+            shouwang_proto::EventKind::ALL
+                .into_iter()
+                .filter(|k| config.store.keeps(*k))
+                .collect(),
         );
         Ok(Arc::new(Self {
             config,

@@ -444,6 +444,7 @@ mod tests {
             last_ts: 1_700_000_001_000_000_000,
             opened_ms: 1_700_000_002_000,
             updated_ms: 1_700_000_002_000,
+            rev: 1,
             acked_ms: None,
             resolved_ms: None,
             assignee: None,

@@ -69,6 +69,7 @@ const SCHEMA_V2: &[&str] = &[
         opened_ms INTEGER NOT NULL,
         updated_ms INTEGER NOT NULL,
         resolved_ms INTEGER,
+        rev INTEGER NOT NULL,
         body TEXT NOT NULL
     )",
     "CREATE INDEX incidents_state ON incidents (state, id)",

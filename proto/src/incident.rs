@@ -115,6 +115,9 @@ pub struct Incident {
     /// Wall-clock times, ms since the epoch.
     pub opened_ms: i64,
     pub updated_ms: i64,
+    /// Bumped on every change; stores keep the highest.
+    #[serde(default)]
+    pub rev: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

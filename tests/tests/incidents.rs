@@ -631,3 +631,24 @@ fn shouwang_collector_sign(ts: i64, secret: &str) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D")
 }
+
+#[test]
+fn unstored_kinds_are_still_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), "[store]\nevent-kinds = [\"auth\"]\n").unwrap();
+    let sensor = c.add_agent("sensor").unwrap();
+    scan(&c, &sensor, 0, 1_700_000_000);
+    assert_eq!(scan_incident(&c)["detections"], 1, "flows were evaluated");
+    assert!(
+        c.events("sensor", "flow").unwrap().is_empty(),
+        "but not stored"
+    );
+    let bad = tempfile::tempdir().unwrap();
+    let err = Collector::start(bad.path(), "[store]\nevent-kinds = [\"flows\"]\n")
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("store.event-kinds: unknown kind \"flows\""),
+        "{err:#}"
+    );
+}

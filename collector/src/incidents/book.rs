@@ -202,6 +202,7 @@ impl Book {
             inc.resolution = Some(Resolution::Auto);
             inc.resolved_ms = Some(now_ms);
             inc.updated_ms = now_ms;
+            inc.rev += 1;
             inc.last_ts = inc.last_ts.max(d.ts);
             return Some(Change {
                 kind: ChangeKind::AutoResolved,
@@ -233,6 +234,7 @@ impl Book {
                 inc.first_ts = inc.first_ts.min(d.ts);
                 inc.last_ts = inc.last_ts.max(d.ts);
                 inc.updated_ms = now_ms;
+                inc.rev += 1;
                 inc.severity = inc.severity.max(d.severity);
                 inc.silenced = silenced;
                 if inc.exercise.is_none() {
@@ -296,6 +298,7 @@ impl Book {
             last_ts: d.ts,
             opened_ms: now_ms,
             updated_ms: now_ms,
+            rev: 1,
             acked_ms: None,
             resolved_ms: None,
             assignee: None,
@@ -345,6 +348,7 @@ impl Book {
         inc.state = IncidentState::Acknowledged;
         inc.acked_ms = Some(now_ms);
         inc.updated_ms = now_ms;
+        inc.rev += 1;
         if inc.assignee.is_none() {
             inc.assignee = Some(actor.to_owned());
         }
@@ -369,6 +373,7 @@ impl Book {
         inc.state = IncidentState::Resolved;
         inc.resolved_ms = Some(now_ms);
         inc.updated_ms = now_ms;
+        inc.rev += 1;
         inc.resolution = Some(if false_positive.is_some() {
             Resolution::FalsePositive
         } else {
@@ -422,6 +427,7 @@ impl Book {
         // Notes may be added to resolved incidents too (post-mortems).
         let inc = self.by_id.get_mut(&id).ok_or(ActionError::NotFound(id))?;
         inc.updated_ms = now_ms;
+        inc.rev += 1;
         Ok(Change {
             kind: ChangeKind::Noted,
             incident: inc.clone(),
@@ -444,6 +450,7 @@ impl Book {
         let inc = self.live_mut(id)?;
         inc.assignee = Some(assignee.to_owned());
         inc.updated_ms = now_ms;
+        inc.rev += 1;
         Ok(Change {
             kind: ChangeKind::Assigned,
             incident: inc.clone(),
@@ -464,6 +471,7 @@ impl Book {
             {
                 inc.escalated = true;
                 inc.updated_ms = now_ms;
+                inc.rev += 1;
                 out.push(Change {
                     kind: ChangeKind::Escalated,
                     incident: inc.clone(),

@@ -2,9 +2,10 @@
 //! ([`store`]), and the [`Detector`] that joins the rule engine, the book,
 //! the store and the listeners (SSE stream, notifiers).
 //!
-//! Ingest holds the detector's lock from rule evaluation until the batch and
-//! its incident changes are committed in one transaction, so incident rows
-//! are written in the order they changed.
+//! Ingest holds the detector's lock while the rules run; the batch and its
+//! incident changes are then committed in one transaction outside the lock.
+//! Incident rows carry a revision and a store keeps the highest, so commits
+//! landing out of order cannot roll an incident back.
 
 pub mod book;
 pub mod store;

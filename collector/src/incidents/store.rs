@@ -16,6 +16,8 @@ fn sev_rank(s: Severity) -> i64 {
 }
 
 /// Writes incident changes (upsert plus timeline entries) in a transaction.
+/// Writers may commit out of order; an older revision never overwrites a
+/// newer one.
 pub async fn write_changes(
     tx: &mut sqlx::SqliteConnection,
     changes: &[Change],
@@ -23,11 +25,12 @@ pub async fn write_changes(
     for c in changes {
         let i = &c.incident;
         sqlx::query(
-            "INSERT INTO incidents (id, fingerprint, rule, severity, state, exercise, opened_ms, updated_ms, resolved_ms, body)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO incidents (id, fingerprint, rule, severity, state, exercise, opened_ms, updated_ms, resolved_ms, rev, body)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, state = excluded.state,
                exercise = excluded.exercise, opened_ms = excluded.opened_ms, updated_ms = excluded.updated_ms,
-               resolved_ms = excluded.resolved_ms, body = excluded.body",
+               resolved_ms = excluded.resolved_ms, rev = excluded.rev, body = excluded.body
+             WHERE excluded.rev > incidents.rev",
         )
         .bind(i.id)
         .bind(&i.fingerprint)
@@ -38,6 +41,7 @@ pub async fn write_changes(
         .bind(i.opened_ms)
         .bind(i.updated_ms)
         .bind(i.resolved_ms)
+        .bind(i64::try_from(i.rev).unwrap_or(i64::MAX))
         .bind(serde_json::to_string(i)?)
         .execute(&mut *tx)
         .await?;
@@ -407,4 +411,65 @@ async fn insert_audit(tx: &mut sqlx::SqliteConnection, a: &AuditRecord) -> anyho
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::incidents::ChangeKind;
+    use shouwang_proto::{Bilingual, Resolution};
+
+    fn inc(rev: u64, state: IncidentState) -> Incident {
+        Incident {
+            id: 1,
+            fingerprint: "r/g".into(),
+            rule: "r".into(),
+            title: Bilingual::default(),
+            description: Bilingual::default(),
+            severity: Severity::High,
+            attack: vec![],
+            group: "g".into(),
+            state,
+            resolution: (state == IncidentState::Resolved).then_some(Resolution::Operator),
+            count: rev,
+            detections: rev,
+            first_ts: 0,
+            last_ts: 0,
+            opened_ms: 0,
+            updated_ms: 0,
+            rev,
+            acked_ms: None,
+            resolved_ms: None,
+            assignee: None,
+            agents: vec![],
+            exercise: None,
+            evidence: vec![],
+            escalated: false,
+            silenced: false,
+            reopened: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_older_revision_never_overwrites_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).await.unwrap();
+        let ch = |rev, state| Change {
+            kind: ChangeKind::Updated,
+            incident: inc(rev, state),
+            timeline: None,
+        };
+        s.write_incident_changes(&[ch(1, IncidentState::Open)])
+            .await
+            .unwrap();
+        s.write_incident_changes(&[ch(3, IncidentState::Resolved)])
+            .await
+            .unwrap();
+        s.write_incident_changes(&[ch(2, IncidentState::Acknowledged)])
+            .await
+            .unwrap();
+        let (got, _) = s.incident(1).await.unwrap().unwrap();
+        assert_eq!((got.rev, got.state), (3, IncidentState::Resolved));
+    }
 }

@@ -131,6 +131,8 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct Ingestor {
     store: Store,
+    /// Event kinds stored as rows (`store.event-kinds`).
+    keep: Vec<EventKind>,
     metrics: Metrics,
     detector: Arc<crate::incidents::Detector>,
     limits: Limits,
@@ -145,9 +147,11 @@ impl Ingestor {
         detector: Arc<crate::incidents::Detector>,
         limits: Limits,
         decode_concurrency: usize,
+        keep: Vec<EventKind>,
     ) -> Self {
         Self {
             store,
+            keep,
             metrics,
             detector,
             limits,
@@ -329,6 +333,9 @@ impl Ingestor {
                 | EventBody::LoginReply(_)
                 | EventBody::Arp(_) => {}
             }
+            if !self.keep.iter().any(|k| *k == ev.kind()) {
+                continue;
+            }
             let body =
                 serde_json::to_string(ev).map_err(|e| IngestError::Invalid(e.to_string()))?;
             rows.push(NewEvent {
@@ -364,17 +371,22 @@ impl Ingestor {
             .filter(|(s, _)| is_new(*s))
             .map(|(_, e)| e)
             .collect();
-        let mut detector = self.detector.lock().await;
-        let started = std::time::Instant::now();
-        let changes = detector.detect(
-            agent,
-            batch.exercise.as_deref(),
-            fresh.iter().copied(),
-            now_ms,
-        );
-        self.metrics
-            .rules_eval_seconds
-            .observe(started.elapsed().as_secs_f64());
+        // Rules run under the detector's lock; the commit does not hold it
+        // (incident rows carry revisions, so commits may land in any order).
+        let changes = {
+            let mut detector = self.detector.lock().await;
+            let started = std::time::Instant::now();
+            let changes = detector.detect(
+                agent,
+                batch.exercise.as_deref(),
+                fresh.iter().copied(),
+                now_ms,
+            );
+            self.metrics
+                .rules_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+            changes
+        };
         self.metrics
             .rules_events_evaluated
             .inc_by(fresh.len() as u64);
@@ -382,8 +394,10 @@ impl Ingestor {
             .commit_batch(agent, &rows, &update, &changes)
             .await
             .map_err(|e| self.unavailable(&e))?;
-        self.detector.publish(&detector, changes);
-        drop(detector);
+        if !changes.is_empty() {
+            let detector = self.detector.lock().await;
+            self.detector.publish(&detector, changes);
+        }
         self.detector.tail(agent, &fresh);
 
         // Committed: now update memory and metrics.

@@ -64,7 +64,9 @@ struct Group {
     last: i64,
     agent: String,
     exercise: Option<String>,
-    evidence: Vec<serde_json::Value>,
+    /// (agent, event) kept as they are; turned into JSON only if the group
+    /// fires.
+    evidence: Vec<(String, Event)>,
 }
 
 #[derive(Debug, Default)]
@@ -111,15 +113,15 @@ fn add_evidence(g: &mut Group, agent: &str, ev: &Event) {
     if g.evidence.len() >= EVIDENCE_MAX {
         return;
     }
-    let kind = ev.kind().as_str();
-    let same = g
-        .evidence
-        .iter()
-        .filter(|e| e.get("kind").and_then(|k| k.as_str()) == Some(kind))
-        .count();
+    let kind = ev.kind();
+    let same = g.evidence.iter().filter(|(_, e)| e.kind() == kind).count();
     if same < EVIDENCE_PER_KIND {
-        g.evidence.push(evidence_of(agent, ev));
+        g.evidence.push((agent.to_owned(), ev.clone()));
     }
+}
+
+fn evidence_json(events: Vec<(String, Event)>) -> Vec<serde_json::Value> {
+    events.iter().map(|(a, e)| evidence_of(a, e)).collect()
 }
 
 impl Engine {
@@ -423,7 +425,7 @@ impl Engine {
             }
         }
         if let Some(n) = fire {
-            let evidence = std::mem::take(&mut g.evidence);
+            let evidence = evidence_json(std::mem::take(&mut g.evidence));
             out.push(Detection {
                 rule: Arc::clone(&rule.meta),
                 group: key.to_owned(),
@@ -510,7 +512,7 @@ impl Engine {
                                 exercise: g.exercise.clone(),
                                 severity: rule.meta.severity,
                                 count: 0,
-                                evidence: std::mem::take(&mut g.evidence),
+                                evidence: evidence_json(std::mem::take(&mut g.evidence)),
                                 clear: false,
                             });
                         }

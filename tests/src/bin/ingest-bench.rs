@@ -51,6 +51,131 @@ struct Args {
     /// Directory holding the release binaries.
     #[arg(long, default_value = "target/release")]
     bin_dir: std::path::PathBuf,
+    /// Sustained mode: resend the `--events` set (new sequence numbers each
+    /// pass, compressed just before sending) for this long, sampling the
+    /// collector's RSS every `--sample-every`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    sample_every: Duration,
+}
+
+/// First sequence numbers in sustained mode have this many digits, so the
+/// number can be replaced in the JSON text without re-serialising.
+const SEQ_BASE: u64 = 1_000_000_000_000;
+
+/// Sustained mode: clients loop over pre-serialised JSON batches, replacing
+/// the first_seq literal per pass; the main thread samples RSS.
+fn sustained(args: &Args, c: &Collector, duration: Duration) -> anyhow::Result<()> {
+    let per_client = args.events / args.clients;
+    let batches = per_client / args.batch;
+    let mut work = Vec::new();
+    eprintln!(
+        "serialising {} batches of {} {:?} events per client…",
+        batches, args.batch, args.kind
+    );
+    for k in 0..args.clients {
+        let name = format!("bench-{k}");
+        let token = c.add_agent(&name)?;
+        let bodies: Vec<Vec<u8>> = (0..batches)
+            .map(|b| {
+                let events = (0..args.batch)
+                    .map(|j| event(args.kind, b * args.batch + j))
+                    .collect();
+                serde_json::to_vec(&shouwang_proto::Batch::new(
+                    name.clone(),
+                    SEQ_BASE + (b * args.batch) as u64,
+                    events,
+                ))
+            })
+            .collect::<Result<_, _>>()?;
+        work.push((token, bodies));
+    }
+    let url = format!("{}{}", c.url, shouwang_proto::INGEST_PATH);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let pass_events = (batches * args.batch) as u64;
+    let handles: Vec<_> = work
+        .into_iter()
+        .map(|(token, bodies)| {
+            let (url, stop, batch) = (url.clone(), stop.clone(), args.batch);
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()?;
+                let mut accepted = 0;
+                let mut compressor = zstd::bulk::Compressor::new(1)?;
+                for pass in 0u64.. {
+                    for (b, json) in bodies.iter().enumerate() {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return Ok(accepted);
+                        }
+                        let base = SEQ_BASE + (b * batch) as u64;
+                        let old = format!("\"first_seq\":{base}");
+                        let new = format!("\"first_seq\":{}", base + pass * pass_events);
+                        let text = std::str::from_utf8(json)?.replacen(&old, &new, 1);
+                        let body = compressor.compress(text.as_bytes())?;
+                        let r = http
+                            .post(&url)
+                            .header("authorization", format!("Bearer {token}"))
+                            .header("content-encoding", "zstd")
+                            .body(body)
+                            .send()?;
+                        let status = r.status();
+                        let v: serde_json::Value = r.json()?;
+                        if !status.is_success() {
+                            bail!("ingest answered {status}: {v}");
+                        }
+                        accepted += v["accepted"].as_u64().unwrap_or(0);
+                    }
+                }
+                Ok(accepted)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    while started.elapsed() < duration {
+        std::thread::sleep(
+            args.sample_every
+                .min(duration.saturating_sub(started.elapsed()))
+                .max(Duration::from_millis(10)),
+        );
+        let rss = c.proc.status_kib("VmRSS")?;
+        let evaluated = c
+            .metric("shouwang_rules_events_evaluated_total")?
+            .unwrap_or(0.0);
+        eprintln!(
+            "{:>6.0} s  rss {:>8} KiB  evaluated {:>12.0}",
+            started.elapsed().as_secs_f64(),
+            rss,
+            evaluated
+        );
+        samples.push((started.elapsed().as_secs_f64(), rss));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut accepted = 0;
+    for h in handles {
+        accepted += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let m = c.metrics()?;
+    let detections: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("shouwang_rule_detections_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let incidents = c.incidents("")?.len();
+    let first = samples.first().map_or(0, |s| s.1);
+    let last = samples.last().map_or(0, |s| s.1);
+    let max = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    println!(
+        "sustained kind={:?} seconds={secs:.0} events={accepted} events_per_sec={:.0} detections={detections:.0} incidents={incidents} rss_first_kib={first} rss_last_kib={last} rss_max_kib={max}",
+        args.kind,
+        accepted as f64 / secs
+    );
+    Ok(())
 }
 
 fn host_sample(i: usize) -> HostSample {
@@ -275,6 +400,9 @@ fn main() -> anyhow::Result<()> {
         })?;
     let dir = tempfile::tempdir()?;
     let c = Collector::start_exe(&exe, dir.path(), "127.0.0.1:0", "")?;
+    if let Some(d) = args.duration {
+        return sustained(&args, &c, d);
+    }
     let per_client = args.events / args.clients;
     let batches_per_client = per_client / args.batch;
     eprintln!(
