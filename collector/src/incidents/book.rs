@@ -10,7 +10,7 @@ use shouwang_proto::{
 use crate::rules::Detection;
 
 /// Evidence kept per incident.
-pub const MAX_EVIDENCE: usize = 20;
+pub const MAX_EVIDENCE: usize = 12;
 /// Agents listed per incident.
 pub const MAX_AGENTS: usize = 16;
 

@@ -373,7 +373,7 @@ impl Ingestor {
             .collect();
         // Rules run under the detector's lock; the commit does not hold it
         // (incident rows carry revisions, so commits may land in any order).
-        let changes = {
+        let (changes, fired) = {
             let mut detector = self.detector.lock().await;
             let started = std::time::Instant::now();
             let changes = detector.detect(
@@ -385,7 +385,7 @@ impl Ingestor {
             self.metrics
                 .rules_eval_seconds
                 .observe(started.elapsed().as_secs_f64());
-            changes
+            (changes, !detector.detections().is_empty())
         };
         self.metrics
             .rules_events_evaluated
@@ -394,7 +394,7 @@ impl Ingestor {
             .commit_batch(agent, &rows, &update, &changes)
             .await
             .map_err(|e| self.unavailable(&e))?;
-        if !changes.is_empty() {
+        if fired {
             let detector = self.detector.lock().await;
             self.detector.publish(&detector, changes);
         }

@@ -16,7 +16,7 @@ use super::lists::{Lists, NamedList};
 use super::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
 
 /// Groups kept per rule unless the rule says otherwise.
-pub const DEFAULT_MAX_GROUPS: u64 = 100_000;
+pub const DEFAULT_MAX_GROUPS: u64 = 50_000;
 /// Periodic rules: default largest coefficient of variation of intervals.
 pub const DEFAULT_JITTER: f64 = 0.2;
 /// Periodic rules: default shortest interval that counts as beaconing.

@@ -14,7 +14,7 @@ use super::spec::{RuleKind, Severity};
 /// Evidence kept per group until it fires: at most this many events of one
 /// kind, and this many in all.
 const EVIDENCE_PER_KIND: usize = 3;
-const EVIDENCE_MAX: usize = 8;
+const EVIDENCE_MAX: usize = 4;
 
 /// A rule fired (or, with `clear`, its condition went away).
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ struct Group {
 
 #[derive(Debug, Default)]
 struct RuleState {
-    groups: HashMap<String, Group>,
+    groups: HashMap<String, Group, ahash::RandomState>,
 }
 
 /// Counters the collector exports.

@@ -58,6 +58,10 @@ struct Args {
     duration: Option<Duration>,
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     sample_every: Duration,
+    /// Extra collector configuration (TOML), e.g.
+    /// '[store]\nevent-kinds = ["auth"]'.
+    #[arg(long, default_value = "")]
+    collector_config: String,
 }
 
 /// First sequence numbers in sustained mode have this many digits, so the
@@ -399,7 +403,12 @@ fn main() -> anyhow::Result<()> {
             )
         })?;
     let dir = tempfile::tempdir()?;
-    let c = Collector::start_exe(&exe, dir.path(), "127.0.0.1:0", "")?;
+    let c = Collector::start_exe(
+        &exe,
+        dir.path(),
+        "127.0.0.1:0",
+        &args.collector_config.replace("\\n", "\n"),
+    )?;
     if let Some(d) = args.duration {
         return sustained(&args, &c, d);
     }
