@@ -6,8 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ArpObservation, AuthEvent, DnsEvent, FlowRecord, HostSample, HttpRequest, HttpResponse,
-    IcmpEcho, IfaceStats, ListenChange, ListenSnapshot, LoginReply, SshBanner, TlsClientHello,
+    ArpObservation, AuthEvent, DnsEvent, FileChange, FlowRecord, HostSample, HttpRequest,
+    HttpResponse, IcmpEcho, IfaceStats, ListenChange, ListenSnapshot, LoginReply, SiteCheck,
+    SshBanner, TlsClientHello,
 };
 
 /// Version of the batch format this crate reads and writes.
@@ -246,6 +247,10 @@ pub enum EventBody {
     LoginReply(LoginReply),
     /// An ARP IP↔MAC observation.
     Arp(ArpObservation),
+    /// A file under a watched web root changed.
+    FileChange(FileChange),
+    /// A remote check of a public page.
+    SiteCheck(Box<SiteCheck>),
 }
 
 impl EventBody {
@@ -267,6 +272,8 @@ impl EventBody {
             Self::IcmpEcho(_) => EventKind::IcmpEcho,
             Self::LoginReply(_) => EventKind::LoginReply,
             Self::Arp(_) => EventKind::Arp,
+            Self::FileChange(_) => EventKind::FileChange,
+            Self::SiteCheck(_) => EventKind::SiteCheck,
         }
     }
 }
@@ -290,11 +297,13 @@ pub enum EventKind {
     IcmpEcho,
     LoginReply,
     Arp,
+    FileChange,
+    SiteCheck,
 }
 
 impl EventKind {
     /// Every kind, for pre-registering metrics.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         Self::Heartbeat,
         Self::HostSample,
         Self::ListenSnapshot,
@@ -311,6 +320,8 @@ impl EventKind {
         Self::IcmpEcho,
         Self::LoginReply,
         Self::Arp,
+        Self::FileChange,
+        Self::SiteCheck,
     ];
 
     /// The `kind` string used on the wire.
@@ -332,6 +343,8 @@ impl EventKind {
             Self::IcmpEcho => "icmp_echo",
             Self::LoginReply => "login_reply",
             Self::Arp => "arp",
+            Self::FileChange => "file_change",
+            Self::SiteCheck => "site_check",
         }
     }
 }
@@ -638,6 +651,30 @@ mod tests {
                     component: "x".into(),
                     message: "y".into(),
                 }),
+                EventKind::FileChange => EventBody::FileChange(crate::FileChange {
+                    root: "/var/www".into(),
+                    path: "shell.php".into(),
+                    change: crate::FileChangeKind::Added,
+                    size: Some(120),
+                    sha256: Some("ab".repeat(32)),
+                    baseline_sha256: None,
+                    restored: true,
+                    signatures: vec!["eval-post".into()],
+                }),
+                EventKind::SiteCheck => EventBody::SiteCheck(Box::new(crate::SiteCheck {
+                    url: "https://www.example.gov.cn/".into(),
+                    up: false,
+                    status: None,
+                    error: Some("timeout".into()),
+                    response_ms: 10_000,
+                    defacement_score: 0.0,
+                    hidden_links: vec![],
+                    cloaking: false,
+                    sensitive_words: vec![],
+                    tls_days_left: Some(12),
+                    dns_addrs: vec!["192.0.2.1".into()],
+                    dns_unexpected: vec![],
+                })),
                 other => packet_body(other),
             };
             assert_eq!(body.kind(), kind);

@@ -14,6 +14,7 @@ mod batch;
 pub mod config;
 mod host;
 pub mod incident;
+mod integrity;
 mod packet;
 
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
@@ -29,6 +30,7 @@ pub use host::{
 pub use incident::{
     Bilingual, Incident, IncidentState, Matcher, Resolution, Severity, Silence, TimelineEntry,
 };
+pub use integrity::{FileChange, FileChangeKind, SiteCheck};
 pub use packet::{
     ArpObservation, DnsAnswer, DnsEvent, Endpoints, FlowEnd, FlowRecord, HttpRequest, HttpResponse,
     IcmpEcho, IfaceStats, LoginReply, SshBanner, TcpState, TlsClientHello,

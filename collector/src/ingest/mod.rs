@@ -331,7 +331,9 @@ impl Ingestor {
                 | EventBody::SshBanner(_)
                 | EventBody::IcmpEcho(_)
                 | EventBody::LoginReply(_)
-                | EventBody::Arp(_) => {}
+                | EventBody::Arp(_)
+                | EventBody::FileChange(_)
+                | EventBody::SiteCheck(_) => {}
             }
             if !self.keep.iter().any(|k| *k == ev.kind()) {
                 continue;

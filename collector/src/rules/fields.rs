@@ -892,6 +892,170 @@ static NOTICE: &[FieldDef] = &[
     field!(Notice, "message", Str, "message", |x| s(&x.message)),
 ];
 
+static FILE_CHANGE: &[FieldDef] = &[
+    field!(FileChange, "root", Str, "the watched web root", |f| s(
+        &f.root
+    )),
+    field!(FileChange, "path", Str, "path under the root", |f| s(
+        &f.path
+    )),
+    field!(
+        FileChange,
+        "extension",
+        Str,
+        "file name extension, lower case",
+        |f| {
+            let name = f.path.rsplit('/').next().unwrap_or_default();
+            match name.rsplit_once('.') {
+                Some((_, ext)) if !ext.is_empty() => {
+                    Value::Str(Cow::Owned(ext.to_ascii_lowercase()))
+                }
+                _ => Value::Missing,
+            }
+        }
+    ),
+    field!(
+        FileChange,
+        "change",
+        Str,
+        "added, modified, removed or permissions",
+        |f| s(f.change.as_str())
+    ),
+    field!(FileChange, "size", Num, "new size in bytes", |f| f
+        .size
+        .map_or(Value::Missing, big)),
+    field!(
+        FileChange,
+        "restored",
+        Bool,
+        "the agent put the baseline back",
+        |f| Value::Bool(f.restored)
+    ),
+    field!(
+        FileChange,
+        "signatures",
+        StrList,
+        "web-shell signatures the content matched",
+        |f| {
+            Value::List(
+                f.signatures
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+];
+
+static SITE_CHECK: &[FieldDef] = &[
+    field!(SiteCheck, "url", Str, "the page checked", |c| s(&c.url)),
+    field!(
+        SiteCheck,
+        "up",
+        Bool,
+        "answered with success in time",
+        |c| Value::Bool(c.up)
+    ),
+    field!(SiteCheck, "status", Num, "HTTP status", |c| c
+        .status
+        .map_or(Value::Missing, n)),
+    field!(SiteCheck, "error", Str, "why it is down", |c| opt_s(
+        c.error.as_ref()
+    )),
+    field!(SiteCheck, "response_ms", Num, "response time in ms", |c| {
+        big(c.response_ms)
+    }),
+    field!(
+        SiteCheck,
+        "defacement_score",
+        Num,
+        "how much the visible text differs from the baseline, 0 to 1",
+        |c| n(c.defacement_score)
+    ),
+    field!(
+        SiteCheck,
+        "hidden_links",
+        StrList,
+        "off-site links hidden from visitors",
+        |c| {
+            Value::List(
+                c.hidden_links
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "hidden_link_count",
+        Num,
+        "number of hidden off-site links",
+        |c| big(c.hidden_links.len() as u64)
+    ),
+    field!(
+        SiteCheck,
+        "cloaking",
+        Bool,
+        "crawlers get other content than browsers",
+        |c| Value::Bool(c.cloaking)
+    ),
+    field!(
+        SiteCheck,
+        "sensitive_words",
+        StrList,
+        "sensitive words found",
+        |c| {
+            Value::List(
+                c.sensitive_words
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "sensitive_word_count",
+        Num,
+        "number of sensitive words found",
+        |c| big(c.sensitive_words.len() as u64)
+    ),
+    field!(
+        SiteCheck,
+        "tls_days_left",
+        Num,
+        "days until the certificate expires",
+        |c| {
+            c.tls_days_left.map_or(Value::Missing, |d| {
+                #[allow(clippy::cast_precision_loss)]
+                Value::Num(d as f64)
+            })
+        }
+    ),
+    field!(
+        SiteCheck,
+        "dns_unexpected",
+        StrList,
+        "resolved addresses outside the expected set",
+        |c| {
+            Value::List(
+                c.dns_unexpected
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "dns_unexpected_count",
+        Num,
+        "number of unexpected addresses",
+        |c| big(c.dns_unexpected.len() as u64)
+    ),
+];
+
 /// The kind-specific fields of `kind`.
 pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
     match kind {
@@ -911,6 +1075,8 @@ pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
         EventKind::ListenSnapshot => LISTEN_SNAPSHOT,
         EventKind::Heartbeat => HEARTBEAT,
         EventKind::Notice => NOTICE,
+        EventKind::FileChange => FILE_CHANGE,
+        EventKind::SiteCheck => SITE_CHECK,
     }
 }
 

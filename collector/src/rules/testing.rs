@@ -57,6 +57,8 @@ fn template(kind: EventKind) -> Json {
         EventKind::ListenChange => r#"{"change":"opened","proto":"tcp","addr":"0.0.0.0","port":4444}"#.to_owned(),
         EventKind::ListenSnapshot => r#"{"sockets":[]}"#.to_owned(),
         EventKind::Notice => r#"{"level":"info","component":"agent","message":""}"#.to_owned(),
+        EventKind::FileChange => r#"{"root":"/var/www/portal","path":"index.html","change":"modified","size":1024,"sha256":"aa","baseline_sha256":"bb"}"#.to_owned(),
+        EventKind::SiteCheck => r#"{"url":"https://www.example.gov.cn/","up":true,"status":200,"response_ms":120,"defacement_score":0.0,"cloaking":false,"tls_days_left":200}"#.to_owned(),
         EventKind::HostSample => {
             return serde_json::to_value(shouwang_proto::HostSample::default()).unwrap_or_default();
         }
