@@ -90,6 +90,15 @@ pub struct IncidentsConfig {
     /// group, unless the operator gives another time.
     #[serde(default = "default_fp_for", with = "humantime_serde")]
     pub false_positive_for: Duration,
+    /// Open incidents per rule; past this, new groups of the rule fold into
+    /// one overflow incident (group `*`), so a spray from thousands of
+    /// addresses is one line on the console, not thousands.
+    #[serde(default = "default_max_open_per_rule")]
+    pub max_open_per_rule: usize,
+}
+
+fn default_max_open_per_rule() -> usize {
+    1000
 }
 
 /// The read/operate API.
@@ -218,6 +227,7 @@ impl Default for IncidentsConfig {
             escalate_after: default_escalate_after(),
             retention: default_incident_retention(),
             false_positive_for: default_fp_for(),
+            max_open_per_rule: default_max_open_per_rule(),
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub incidents_open: IntGaugeVec,
     pub incidents_changes: IntCounterVec,
     pub incidents_suppressed: IntCounter,
+    pub incidents_folded: IntCounter,
     /// Detections per rule (label: rule id, a bounded set).
     pub rule_detections: IntCounterVec,
     pub rule_group_evictions: IntCounterVec,
@@ -327,6 +328,13 @@ impl Metrics {
                 IntCounter::new(
                     "shouwang_incidents_suppressed_total",
                     "Detections dropped by a false-positive exception.",
+                )?,
+            )?,
+            incidents_folded: reg(
+                &r,
+                IntCounter::new(
+                    "shouwang_incidents_folded_total",
+                    "Detections folded into a rule's overflow incident (incidents.max-open-per-rule reached).",
                 )?,
             )?,
             rule_detections: reg(

@@ -11,6 +11,8 @@ use crate::rules::Detection;
 
 /// Evidence kept per incident.
 pub const MAX_EVIDENCE: usize = 12;
+/// Group key of a rule's overflow incident (see `Policy::max_open_per_rule`).
+pub const OVERFLOW_GROUP: &str = "*";
 /// Agents listed per incident.
 pub const MAX_AGENTS: usize = 16;
 
@@ -22,6 +24,10 @@ pub struct Policy {
     pub reopen_within_ms: i64,
     /// Unacknowledged high and critical incidents escalate after this.
     pub escalate_after_ms: i64,
+    /// Open incidents per rule; past this, new groups of the rule fold into
+    /// one overflow incident (group `*`) so a spray from thousands of
+    /// sources cannot grow the book without bound.
+    pub max_open_per_rule: usize,
 }
 
 impl Default for Policy {
@@ -29,6 +35,7 @@ impl Default for Policy {
         Self {
             reopen_within_ms: 24 * 3600 * 1000,
             escalate_after_ms: 15 * 60 * 1000,
+            max_open_per_rule: 1000,
         }
     }
 }
@@ -114,6 +121,10 @@ pub struct Book {
     next_id: i64,
     pub silences: Vec<Silence>,
     pub exceptions: Vec<Exception>,
+    /// Incidents not resolved, per rule.
+    open_per_rule: HashMap<String, usize>,
+    /// Detections folded into overflow incidents.
+    pub folded: u64,
     /// Detections dropped by an exception.
     pub suppressed: u64,
 }
@@ -163,6 +174,9 @@ impl Book {
     pub fn restore(&mut self, incidents: Vec<Incident>, max_id: i64) {
         self.next_id = self.next_id.max(max_id + 1);
         for i in incidents {
+            if i.state != IncidentState::Resolved {
+                self.opened(&i.rule, &i.group);
+            }
             self.by_fingerprint.insert(i.fingerprint.clone(), i.id);
             self.by_id.insert(i.id, i);
         }
@@ -174,6 +188,21 @@ impl Book {
 
     pub fn live(&self) -> impl Iterator<Item = &Incident> {
         self.by_id.values()
+    }
+
+    /// Counts an incident of `rule` as open (overflow incidents do not count).
+    fn opened(&mut self, rule: &str, group: &str) {
+        if group != OVERFLOW_GROUP {
+            *self.open_per_rule.entry(rule.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn closed(&mut self, rule: &str, group: &str) {
+        if group != OVERFLOW_GROUP
+            && let Some(n) = self.open_per_rule.get_mut(rule)
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 
     fn silenced(&self, i: &Incident, now_ms: i64) -> bool {
@@ -199,14 +228,17 @@ impl Book {
                 return None;
             }
             inc.state = IncidentState::Resolved;
+            let rule = inc.rule.clone();
             inc.resolution = Some(Resolution::Auto);
             inc.resolved_ms = Some(now_ms);
             inc.updated_ms = now_ms;
             inc.rev += 1;
             inc.last_ts = inc.last_ts.max(d.ts);
+            let incident = inc.clone();
+            self.closed(&rule, &d.group);
             return Some(Change {
                 kind: ChangeKind::AutoResolved,
-                incident: inc.clone(),
+                incident,
                 timeline: Some(entry(
                     now_ms,
                     "system",
@@ -223,10 +255,7 @@ impl Book {
                     .resolved_ms
                     .is_some_and(|r| now_ms - r > self.policy.reopen_within_ms);
             if !stale {
-                let silenced = {
-                    let probe = inc.clone();
-                    self.silenced(&probe, now_ms)
-                };
+                let silenced = self.silenced(inc, now_ms);
                 let inc = self.by_id.get_mut(&id)?;
                 let reopen = inc.state == IncidentState::Resolved;
                 inc.count += d.count;
@@ -257,9 +286,11 @@ impl Book {
                     inc.escalated = false;
                     inc.opened_ms = now_ms;
                     inc.reopened += 1;
+                    let incident = inc.clone();
+                    self.opened(&d.rule.id, &d.group);
                     return Some(Change {
                         kind: ChangeKind::Reopened,
-                        incident: inc.clone(),
+                        incident,
                         timeline: Some(entry(now_ms, "system", "reopened", "the rule fired again")),
                     });
                 }
@@ -272,6 +303,15 @@ impl Book {
             // Too long ago: forget it; a new incident starts below.
             self.by_id.remove(&id);
             self.by_fingerprint.remove(&fingerprint);
+        }
+        if d.group != OVERFLOW_GROUP
+            && self.open_per_rule.get(&d.rule.id).copied().unwrap_or(0)
+                >= self.policy.max_open_per_rule
+        {
+            self.folded += 1;
+            let mut folded = d.clone();
+            folded.group = OVERFLOW_GROUP.to_owned();
+            return self.detect(&folded, now_ms);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -310,6 +350,7 @@ impl Book {
             reopened: 0,
         };
         inc.silenced = self.silenced(&inc, now_ms);
+        self.opened(&inc.rule, &inc.group);
         self.by_fingerprint.insert(fingerprint, id);
         self.by_id.insert(id, inc.clone());
         Some(Change {
@@ -371,6 +412,7 @@ impl Book {
     ) -> Result<(Change, Option<Exception>), ActionError> {
         let inc = self.live_mut(id)?;
         inc.state = IncidentState::Resolved;
+        let rule = inc.rule.clone();
         inc.resolved_ms = Some(now_ms);
         inc.updated_ms = now_ms;
         inc.rev += 1;
@@ -380,6 +422,7 @@ impl Book {
             Resolution::Operator
         });
         let inc = inc.clone();
+        self.closed(&rule, &inc.group);
         let exception = false_positive.map(|expires_ms| Exception {
             id: 0,
             rule: inc.rule.clone(),
@@ -648,10 +691,37 @@ mod tests {
     }
 
     #[test]
+    fn a_spray_of_groups_folds_into_one_overflow_incident() {
+        let mut b = Book::new(Policy {
+            max_open_per_rule: 3,
+            ..Policy::default()
+        });
+        for i in 0..10 {
+            b.detect(&det("r", &format!("src=10.0.0.{i}"), i, false), 100 + i)
+                .unwrap();
+        }
+        assert_eq!(b.live().count(), 4, "3 incidents and the overflow one");
+        let over = b.live().find(|i| i.group == OVERFLOW_GROUP).unwrap();
+        assert_eq!((over.detections, over.fingerprint.as_str()), (7, "r/*"));
+        assert_eq!(b.folded, 7);
+        // Resolving one makes room again.
+        let first = b.live().find(|i| i.group == "src=10.0.0.0").unwrap().id;
+        b.resolve(first, "ops", "", None, 200).unwrap();
+        let c = b
+            .detect(&det("r", "src=10.0.0.99", 20, false), 300)
+            .unwrap();
+        assert_eq!(
+            (c.kind, c.incident.group.as_str()),
+            (ChangeKind::Opened, "src=10.0.0.99")
+        );
+    }
+
+    #[test]
     fn silences_mark_and_escalation_waits_for_ack() {
         let mut b = Book::new(Policy {
             reopen_within_ms: 1000,
             escalate_after_ms: 500,
+            ..Policy::default()
         });
         b.silences.push(Silence {
             id: 1,

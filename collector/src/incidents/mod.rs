@@ -167,6 +167,7 @@ impl Detector {
         let policy = Policy {
             reopen_within_ms: ms(config.incidents.reopen_within),
             escalate_after_ms: ms(config.incidents.escalate_after),
+            max_open_per_rule: config.incidents.max_open_per_rule,
         };
         let now = clock.now_ms();
         let mut book = Book::new(policy);

@@ -328,7 +328,15 @@ fn mix_event(i: usize) -> EventBody {
         })),
         // 10 % HTTP: 1 % injection attempts.
         82..=91 => EventBody::HttpRequest(Box::new(HttpRequest {
-            endpoints: ends(i, 80),
+            // Injection attempts come from 50 attackers.
+            endpoints: if i % 100 == 82 {
+                shouwang_proto::Endpoints {
+                    src: ip(198, 51, 100, (i % 50) as u8),
+                    ..ends(i, 80)
+                }
+            } else {
+                ends(i, 80)
+            },
             method: "GET".into(),
             uri: if i % 100 == 82 {
                 format!(
