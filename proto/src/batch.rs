@@ -190,13 +190,151 @@ impl Batch {
 ///
 /// In JSON the body's fields sit beside `ts`, with `kind` naming the body:
 /// `{"ts": 1700000000000000000, "kind": "auth", "service": "sshd", ...}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Capture time.
     pub ts: Timestamp,
     /// What was observed.
     #[serde(flatten)]
     pub body: EventBody,
+}
+
+/// The general (slow) shape, for objects whose keys are not in the usual
+/// order.
+#[derive(Deserialize)]
+struct EventAnyOrder {
+    ts: Timestamp,
+    #[serde(flatten)]
+    body: EventBody,
+}
+
+/// A key of an event object, told apart without allocating for the two
+/// the fast path needs.
+enum EventKey {
+    Ts,
+    Kind,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for EventKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = EventKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventKey, E> {
+                Ok(match v {
+                    "ts" => EventKey::Ts,
+                    "kind" => EventKey::Kind,
+                    other => EventKey::Other(other.to_owned()),
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = EventKind;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event kind")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventKind, E> {
+                EventKind::ALL.into_iter().find(|k| k.as_str() == v).ok_or_else(|| {
+                    E::custom(format!(
+                        "unknown event kind {v:?}; this build reads {}",
+                        EventKind::ALL.map(EventKind::as_str).join(", ")
+                    ))
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Events are read in one pass when `ts` and `kind` come first (as agents
+/// write them): the body's fields are then parsed straight into the body
+/// type. Any other key order takes the general path, which buffers the
+/// object first.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EventVisitor)
+    }
+}
+
+struct EventVisitor;
+
+fn body_from<'de, A: serde::de::MapAccess<'de>>(kind: EventKind, map: A) -> Result<EventBody, A::Error> {
+    use serde::de::value::MapAccessDeserializer as M;
+    let d = M::new(map);
+    Ok(match kind {
+        EventKind::Heartbeat => EventBody::Heartbeat(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::HostSample => EventBody::HostSample(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::ListenSnapshot => EventBody::ListenSnapshot(Deserialize::deserialize(d)?),
+        EventKind::ListenChange => EventBody::ListenChange(Deserialize::deserialize(d)?),
+        EventKind::Auth => EventBody::Auth(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::Notice => EventBody::Notice(Deserialize::deserialize(d)?),
+        EventKind::Flow => EventBody::Flow(Deserialize::deserialize(d)?),
+        EventKind::IfaceStats => EventBody::IfaceStats(Deserialize::deserialize(d)?),
+        EventKind::Dns => EventBody::Dns(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::Tls => EventBody::Tls(Deserialize::deserialize(d)?),
+        EventKind::HttpRequest => EventBody::HttpRequest(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::HttpResponse => EventBody::HttpResponse(Deserialize::deserialize(d)?),
+        EventKind::SshBanner => EventBody::SshBanner(Deserialize::deserialize(d)?),
+        EventKind::IcmpEcho => EventBody::IcmpEcho(Deserialize::deserialize(d)?),
+        EventKind::LoginReply => EventBody::LoginReply(Deserialize::deserialize(d)?),
+        EventKind::Arp => EventBody::Arp(Deserialize::deserialize(d)?),
+        EventKind::FileChange => EventBody::FileChange(Deserialize::deserialize(d)?),
+        EventKind::SiteCheck => EventBody::SiteCheck(Box::new(Deserialize::deserialize(d)?)),
+    })
+}
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object with `ts` and `kind`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let mut slow = serde_json::Map::new();
+        match map.next_key::<EventKey>()? {
+            Some(EventKey::Ts) => {
+                let ts: Timestamp = map.next_value()?;
+                match map.next_key::<EventKey>()? {
+                    Some(EventKey::Kind) => {
+                        let kind: EventKind = map.next_value()?;
+                        return Ok(Event::new(ts, body_from(kind, map)?));
+                    }
+                    Some(EventKey::Ts) => return Err(serde::de::Error::duplicate_field("ts")),
+                    Some(EventKey::Other(k)) => {
+                        slow.insert("ts".into(), serde_json::Value::from(ts.0));
+                        slow.insert(k, map.next_value()?);
+                    }
+                    None => return Err(serde::de::Error::missing_field("kind")),
+                }
+            }
+            Some(EventKey::Kind) => {
+                let kind: EventKind = map.next_value()?;
+                slow.insert("kind".into(), serde_json::Value::from(kind.as_str()));
+            }
+            Some(EventKey::Other(k)) => {
+                slow.insert(k, map.next_value()?);
+            }
+            None => return Err(serde::de::Error::missing_field("ts")),
+        }
+        while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+            slow.insert(k, v);
+        }
+        let e: EventAnyOrder =
+            serde_json::from_value(serde_json::Value::Object(slow)).map_err(serde::de::Error::custom)?;
+        Ok(Event::new(e.ts, e.body))
+    }
 }
 
 impl Event {
@@ -476,7 +614,7 @@ mod tests {
         let err = serde_json::from_str::<Event>(r#"{"ts":1,"kind":"martian","bytes":3}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown variant `martian`"), "{err}");
+        assert!(err.contains("unknown event kind \"martian\""), "{err}");
     }
 
     #[test]
@@ -682,6 +820,31 @@ mod tests {
             let json = serde_json::to_string(&ev).unwrap();
             assert!(json.contains(&format!("\"kind\":{quoted}")), "{json}");
             assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), ev, "{json}");
+        }
+    }
+
+    #[test]
+    fn any_key_order_reads_the_same_event() {
+        let usual = r#"{"ts":5,"kind":"notice","level":"info","component":"c","message":"m"}"#;
+        let want: Event = serde_json::from_str(usual).unwrap();
+        assert_eq!(want.ts, Timestamp(5));
+        for other in [
+            r#"{"kind":"notice","ts":5,"level":"info","component":"c","message":"m"}"#,
+            r#"{"level":"info","component":"c","message":"m","kind":"notice","ts":5}"#,
+            r#"{"ts":5,"level":"info","kind":"notice","component":"c","message":"m"}"#,
+        ] {
+            assert_eq!(serde_json::from_str::<Event>(other).unwrap(), want, "{other}");
+        }
+        for bad in [
+            r#"{"ts":5,"kind":"nope","x":1}"#,
+            r#"{"ts":5}"#,
+            r#"{"kind":"notice","level":"info","component":"c","message":"m"}"#,
+            r#"{"ts":5,"ts":6,"kind":"notice"}"#,
+            r#"{"ts":"x","kind":"notice","level":"info","component":"c","message":"m"}"#,
+            r#"{"ts":5,"kind":"notice","level":"loud","component":"c","message":"m"}"#,
+            r#"[]"#,
+        ] {
+            assert!(serde_json::from_str::<Event>(bad).is_err(), "{bad}");
         }
     }
 
