@@ -245,12 +245,15 @@ impl<'de> Deserialize<'de> for EventKind {
                 f.write_str("an event kind")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventKind, E> {
-                EventKind::ALL.into_iter().find(|k| k.as_str() == v).ok_or_else(|| {
-                    E::custom(format!(
-                        "unknown event kind {v:?}; this build reads {}",
-                        EventKind::ALL.map(EventKind::as_str).join(", ")
-                    ))
-                })
+                EventKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == v)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "unknown event kind {v:?}; this build reads {}",
+                            EventKind::ALL.map(EventKind::as_str).join(", ")
+                        ))
+                    })
             }
         }
         d.deserialize_str(V)
@@ -269,7 +272,10 @@ impl<'de> Deserialize<'de> for Event {
 
 struct EventVisitor;
 
-fn body_from<'de, A: serde::de::MapAccess<'de>>(kind: EventKind, map: A) -> Result<EventBody, A::Error> {
+fn body_from<'de, A: serde::de::MapAccess<'de>>(
+    kind: EventKind,
+    map: A,
+) -> Result<EventBody, A::Error> {
     use serde::de::value::MapAccessDeserializer as M;
     let d = M::new(map);
     Ok(match kind {
@@ -331,8 +337,8 @@ impl<'de> serde::de::Visitor<'de> for EventVisitor {
         while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
             slow.insert(k, v);
         }
-        let e: EventAnyOrder =
-            serde_json::from_value(serde_json::Value::Object(slow)).map_err(serde::de::Error::custom)?;
+        let e: EventAnyOrder = serde_json::from_value(serde_json::Value::Object(slow))
+            .map_err(serde::de::Error::custom)?;
         Ok(Event::new(e.ts, e.body))
     }
 }
@@ -833,7 +839,11 @@ mod tests {
             r#"{"level":"info","component":"c","message":"m","kind":"notice","ts":5}"#,
             r#"{"ts":5,"level":"info","kind":"notice","component":"c","message":"m"}"#,
         ] {
-            assert_eq!(serde_json::from_str::<Event>(other).unwrap(), want, "{other}");
+            assert_eq!(
+                serde_json::from_str::<Event>(other).unwrap(),
+                want,
+                "{other}"
+            );
         }
         for bad in [
             r#"{"ts":5,"kind":"nope","x":1}"#,

@@ -58,6 +58,10 @@ struct Args {
     duration: Option<Duration>,
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     sample_every: Duration,
+    /// Sustained mode: compress this many passes before the clock starts
+    /// (so the clients only send); a run that uses them all up stops early.
+    #[arg(long)]
+    precompress_passes: Option<u64>,
     /// Extra collector configuration (TOML), e.g.
     /// '[store]\nevent-kinds = ["auth"]'.
     #[arg(long, default_value = "")]
@@ -97,40 +101,89 @@ fn sustained(args: &Args, c: &Collector, duration: Duration) -> anyhow::Result<(
     }
     let url = format!("{}{}", c.url, shouwang_proto::INGEST_PATH);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let started = Instant::now();
     let pass_events = (batches * args.batch) as u64;
+    let batch = args.batch;
+    let renumber = move |json: &[u8], b: usize, pass: u64| -> anyhow::Result<String> {
+        let base = SEQ_BASE + (b * batch) as u64;
+        let old = format!("\"first_seq\":{base}");
+        let new = format!("\"first_seq\":{}", base + pass * pass_events);
+        Ok(std::str::from_utf8(json)?.replacen(&old, &new, 1))
+    };
+    // Optionally compress every pass up front, one thread per client.
+    let pre: Option<Vec<Vec<Vec<u8>>>> = match args.precompress_passes {
+        None => None,
+        Some(passes) => {
+            eprintln!("compressing {passes} passes per client before the clock starts…");
+            let jobs: Vec<_> = work
+                .iter()
+                .map(|(_, bodies)| {
+                    let bodies = bodies.clone();
+                    std::thread::spawn(move || -> anyhow::Result<Vec<Vec<u8>>> {
+                        let mut z = zstd::bulk::Compressor::new(1)?;
+                        let mut out = Vec::new();
+                        for pass in 0..passes {
+                            for (b, json) in bodies.iter().enumerate() {
+                                out.push(z.compress(renumber(json, b, pass)?.as_bytes())?);
+                            }
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for j in jobs {
+                all.push(
+                    j.join()
+                        .map_err(|_| anyhow::anyhow!("compressor panicked"))??,
+                );
+            }
+            Some(all)
+        }
+    };
+    let mut pre = pre.map(|v| v.into_iter());
+    let started = Instant::now();
     let handles: Vec<_> = work
         .into_iter()
         .map(|(token, bodies)| {
-            let (url, stop, batch) = (url.clone(), stop.clone(), args.batch);
+            let (url, stop) = (url.clone(), stop.clone());
+            let ready = pre.as_mut().and_then(Iterator::next);
             std::thread::spawn(move || -> anyhow::Result<u64> {
                 let http = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(60))
                     .build()?;
                 let mut accepted = 0;
                 let mut compressor = zstd::bulk::Compressor::new(1)?;
+                let send = |body: Vec<u8>, accepted: &mut u64| -> anyhow::Result<()> {
+                    let r = http
+                        .post(&url)
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-encoding", "zstd")
+                        .body(body)
+                        .send()?;
+                    let status = r.status();
+                    let v: serde_json::Value = r.json()?;
+                    if !status.is_success() {
+                        bail!("ingest answered {status}: {v}");
+                    }
+                    *accepted += v["accepted"].as_u64().unwrap_or(0);
+                    Ok(())
+                };
+                if let Some(ready) = ready {
+                    for body in ready {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        send(body, &mut accepted)?;
+                    }
+                    return Ok(accepted);
+                }
                 for pass in 0u64.. {
                     for (b, json) in bodies.iter().enumerate() {
                         if stop.load(std::sync::atomic::Ordering::Relaxed) {
                             return Ok(accepted);
                         }
-                        let base = SEQ_BASE + (b * batch) as u64;
-                        let old = format!("\"first_seq\":{base}");
-                        let new = format!("\"first_seq\":{}", base + pass * pass_events);
-                        let text = std::str::from_utf8(json)?.replacen(&old, &new, 1);
-                        let body = compressor.compress(text.as_bytes())?;
-                        let r = http
-                            .post(&url)
-                            .header("authorization", format!("Bearer {token}"))
-                            .header("content-encoding", "zstd")
-                            .body(body)
-                            .send()?;
-                        let status = r.status();
-                        let v: serde_json::Value = r.json()?;
-                        if !status.is_success() {
-                            bail!("ingest answered {status}: {v}");
-                        }
-                        accepted += v["accepted"].as_u64().unwrap_or(0);
+                        let body = compressor.compress(renumber(json, b, pass)?.as_bytes())?;
+                        send(body, &mut accepted)?;
                     }
                 }
                 Ok(accepted)
