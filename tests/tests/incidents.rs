@@ -79,7 +79,10 @@ fn lifecycle_roles_and_audit_survive_kill_9() {
 
     // Roles: no token, a bad token, a viewer acting, bad bodies.
     assert_eq!(request(&c, "GET", "/v1/incidents", None, None).0, 401);
-    let forged = format!("{}0", &viewer[..viewer.len() - 1]);
+    // The same token with its last hex digit changed (to a different one).
+    let last = if viewer.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &viewer[..viewer.len() - 1]);
+    assert_ne!(forged, viewer);
     assert_eq!(
         request(&c, "GET", "/v1/incidents", Some(&forged), None).0,
         401
