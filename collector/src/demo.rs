@@ -248,7 +248,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 let online = row.last_seen_ms.is_some_and(|t| clock.now_ms() - t < 3 * i64::try_from(args.interval.as_millis()).unwrap_or(i64::MAX));
                 let events = app.store.event_count().await.unwrap_or_default();
                 match host {
-                    Some(h) => println!("{}  {}", chrono_like_now(), status_line(DEMO_AGENT, online, &h, events)),
+                    Some(h) => {
+                        let open = app.detector.lock().await.book.open_by_severity();
+                        let open: u64 = open.iter().map(|(_, n)| n).sum();
+                        println!("{}  {}  open incidents {open}", chrono_like_now(), status_line(DEMO_AGENT, online, &h, events));
+                    }
                     None => println!("{}  waiting for the first sample from {DEMO_AGENT}…", chrono_like_now()),
                 }
             }
