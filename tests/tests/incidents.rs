@@ -655,3 +655,38 @@ fn unstored_kinds_are_still_evaluated() {
         "{err:#}"
     );
 }
+
+#[test]
+fn past_the_per_rule_cap_new_groups_fold_into_one_overflow_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), "[incidents]\nmax-open-per-rule = 1\n").unwrap();
+    let sensor = c.add_agent("sensor").unwrap();
+    for (n, src) in ["198.51.100.7", "198.51.100.8", "198.51.100.9"]
+        .iter()
+        .enumerate()
+    {
+        let events = (0..40u16)
+            .map(|p| syn_probe(src, "192.0.2.20", 1000 + p, 1_700_000_000))
+            .collect();
+        let (s, _) = c
+            .post_ingest(
+                Some(&sensor),
+                batch_json("sensor", n as u64 * 40, events),
+                false,
+            )
+            .unwrap();
+        assert_eq!(s, 200);
+    }
+    let mut groups: Vec<String> = c
+        .incidents("rule=network.scan.tcp-ports")
+        .unwrap()
+        .iter()
+        .map(|i| i["group"].as_str().unwrap().to_owned())
+        .collect();
+    groups.sort();
+    assert_eq!(groups, ["*", "src=198.51.100.7"]);
+    assert_eq!(
+        c.metric("shouwang_incidents_folded_total").unwrap(),
+        Some(2.0)
+    );
+}

@@ -130,6 +130,15 @@ pub struct Detector {
     retention: Duration,
 }
 
+/// Raises a Prometheus counter to `total`, a running count kept elsewhere
+/// (counters never go down, and a reset would read as a process restart).
+fn catch_up(counter: &prometheus::IntCounter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -208,26 +217,16 @@ impl Detector {
                 .with_label_values(&[sev.as_str()])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        self.metrics.incidents_suppressed.reset();
-        self.metrics
-            .incidents_suppressed
-            .inc_by(inner.book.suppressed);
+        catch_up(&self.metrics.incidents_suppressed, inner.book.suppressed);
+        catch_up(&self.metrics.incidents_folded, inner.book.folded);
         let set = inner.engine.ruleset();
         for (r, c) in set.rules.iter().zip(&inner.engine.counters) {
-            let det = self
-                .metrics
-                .rule_detections
-                .with_label_values(&[&r.meta.id]);
-            if c.fired > det.get() {
-                det.inc_by(c.fired - det.get());
-            }
-            let ev = self
-                .metrics
-                .rule_group_evictions
-                .with_label_values(&[&r.meta.id]);
-            if c.evictions > ev.get() {
-                ev.inc_by(c.evictions - ev.get());
-            }
+            let id: &[&str] = &[&r.meta.id];
+            catch_up(&self.metrics.rule_detections.with_label_values(id), c.fired);
+            catch_up(
+                &self.metrics.rule_group_evictions.with_label_values(id),
+                c.evictions,
+            );
         }
     }
 
