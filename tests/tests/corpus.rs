@@ -262,32 +262,31 @@ fn every_corpus_capture_replays_with_matching_flow_counts() {
     );
 }
 
+/// `shouwang-agent pcap FILE --collector … --token …`, asserting success.
+fn send(c: &shouwang_e2e::Collector, token: &str, state: &Path, pcap: &Path, extra: &[&str]) {
+    let out = Command::new(bin("shouwang-agent").unwrap())
+        .args(["pcap", "--collector", &c.url, "--token", token])
+        .args(extra)
+        .arg("--state-dir")
+        .arg(state)
+        .arg(pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        pcap.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn pcap_replay_ships_through_the_collector_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let c = shouwang_e2e::Collector::start(dir.path(), "").unwrap();
     let token = c.add_agent("replay").unwrap();
     let pcap = corpus().join("zeek/ssh-sshguess.pcap");
-    let replay = || {
-        let out = Command::new(bin("shouwang-agent").unwrap())
-            .args([
-                "pcap",
-                "--collector",
-                &c.url,
-                "--token",
-                &token,
-                "--state-dir",
-            ])
-            .arg(dir.path().join("replay-state"))
-            .arg(&pcap)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let replay = || send(&c, &token, &dir.path().join("replay-state"), &pcap, &[]);
     replay();
     let flows = c.events("replay", "flow").unwrap();
     assert_eq!(flows.len(), 11, "11 SSH connections stored");
@@ -353,25 +352,12 @@ fn corpus_expectations_are_met_through_agent_and_collector() {
         let dir = tempfile::tempdir().unwrap();
         let c = shouwang_e2e::Collector::start(dir.path(), "").unwrap();
         let token = c.add_agent("replay").unwrap();
-        let out = Command::new(bin("shouwang-agent").unwrap())
-            .args([
-                "pcap",
-                "--collector",
-                &c.url,
-                "--token",
-                &token,
-                "--exercise",
-                "corpus",
-                "--state-dir",
-            ])
-            .arg(dir.path().join("state"))
-            .arg(corpus().join(pcap))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{pcap}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        send(
+            &c,
+            &token,
+            &dir.path().join("state"),
+            &corpus().join(pcap),
+            &["--exercise", "corpus"],
         );
         let incidents = c.incidents("").unwrap();
         let mut by_tech: BTreeMap<String, usize> = BTreeMap::new();

@@ -90,6 +90,29 @@ impl Lab {
             .unwrap()
     }
 
+    /// `nmap -sS -p 1-1000` from the attacker at the victim (bounded: 60 s).
+    fn nmap_syn_scan(&self) {
+        let scan = self.in_attacker(&[
+            "timeout",
+            "60",
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sS",
+            "-p",
+            "1-1000",
+            "--max-retries",
+            "1",
+            "-T4",
+            &self.victim_ip,
+        ]);
+        assert!(
+            scan.status.success(),
+            "nmap: {}",
+            String::from_utf8_lossy(&scan.stderr)
+        );
+    }
+
     fn in_attacker(&self, cmd: &[&str]) -> std::process::Output {
         Command::new("ip")
             .args(["netns", "exec", &self.attacker])
@@ -143,25 +166,7 @@ fn nmap_syn_scan_shows_a_thousand_ports_and_hping_flood_shows_rates() {
     // nmap -sS -p 1-1000 from the attacker while the agent captures.
     let mut cap = lab.capture(25, "1s");
     let _stderr = wait_opened(&mut cap);
-    let scan = lab.in_attacker(&[
-        "timeout",
-        "60",
-        "nmap",
-        "-n",
-        "-Pn",
-        "-sS",
-        "-p",
-        "1-1000",
-        "--max-retries",
-        "1",
-        "-T4",
-        &lab.victim_ip,
-    ]);
-    assert!(
-        scan.status.success(),
-        "nmap: {}",
-        String::from_utf8_lossy(&scan.stderr)
-    );
+    lab.nmap_syn_scan();
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(cap.id().to_string())
@@ -399,25 +404,7 @@ fn real_attacks_raise_the_right_incidents() {
         .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
 
     // 1. nmap -sS: one T1046 incident keyed on the attacker, within 5 s.
-    let scan = lab.in_attacker(&[
-        "timeout",
-        "60",
-        "nmap",
-        "-n",
-        "-Pn",
-        "-sS",
-        "-p",
-        "1-1000",
-        "--max-retries",
-        "1",
-        "-T4",
-        &lab.victim_ip,
-    ]);
-    assert!(
-        scan.status.success(),
-        "nmap: {}",
-        String::from_utf8_lossy(&scan.stderr)
-    );
+    lab.nmap_syn_scan();
     let ended = std::time::Instant::now();
     let found = shouwang_e2e::wait_for(std::time::Duration::from_secs(5), "T1046 incident", || {
         let v = incidents_with(&c, "T1046");

@@ -94,32 +94,26 @@ struct Filling<R>(R);
 
 impl<R: Read> Read for Filling<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut n = 0;
-        while n < buf.len() {
-            match self.0.read(buf.get_mut(n..).unwrap_or_default()) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(n)
+        fill(&mut self.0, buf)
     }
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> anyhow::Result<usize> {
+fn fill<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match reader.read(buf.get_mut(n..).unwrap_or_default()) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("read failed"),
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
+}
+
+fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> anyhow::Result<usize> {
+    fill(reader, buf).context("read failed")
 }
 
 /// Byte order and timestamp unit of a legacy pcap file, from its magic.

@@ -129,8 +129,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&app, &headers, Role::Viewer).await?;
-    let Query(q) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(q) = query?;
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(
@@ -217,8 +216,29 @@ fn action_error(e: ActionError) -> ApiError {
     }
 }
 
-/// Largest action body.
+/// Largest action or silence body.
 const MAX_ACTION_BODY: usize = 64 * 1024;
+
+/// Reads a JSON body of at most `MAX_ACTION_BODY` bytes; with
+/// `empty_is_default`, an empty (or blank) body is `T::default()`.
+async fn json_body<T: serde::de::DeserializeOwned + Default>(
+    body: axum::body::Body,
+    empty_is_default: bool,
+) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_ACTION_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a request body is at most {MAX_ACTION_BODY} bytes"),
+            )
+        })?;
+    if empty_is_default && bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("body: {e}")))
+}
 
 pub async fn action(
     State(app): State<Arc<App>>,
@@ -227,20 +247,7 @@ pub async fn action(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&app, &headers, Role::Operator).await?;
-    let bytes = axum::body::to_bytes(body, MAX_ACTION_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("an action body is at most {MAX_ACTION_BODY} bytes"),
-            )
-        })?;
-    let b: ActionBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("body: {e}")))?
-    };
+    let b: ActionBody = json_body(body, true).await?;
     let note = if b.note.is_empty() {
         b.text.clone()
     } else {
@@ -310,7 +317,7 @@ pub async fn action(
     Ok(axum::Json(serde_json::json!({ "incident": incident })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceBody {
     matchers: Vec<Matcher>,
@@ -339,16 +346,7 @@ pub async fn add_silence(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&app, &headers, Role::Operator).await?;
-    let bytes = axum::body::to_bytes(body, MAX_ACTION_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "a silence body is at most 64 KiB",
-            )
-        })?;
-    let b: SilenceBody = serde_json::from_slice(&bytes).map_err(|e| bad(format!("body: {e}")))?;
+    let b: SilenceBody = json_body(body, false).await?;
     if b.matchers.is_empty() {
         return Err(bad(
             "a silence needs at least one matcher (it would silence everything)",
@@ -441,8 +439,7 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&app, &headers, Role::Admin).await?;
-    let Query(q) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(q) = query?;
     let rows = app
         .store
         .audit(q.before, q.limit.unwrap_or(100))
@@ -467,8 +464,7 @@ pub async fn stream(
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&app, &headers, Role::Viewer).await?;
-    let Query(q) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(q) = query?;
     let mut rx = app.detector.stream.subscribe();
     let metrics = app.metrics.clone();
     metrics.stream_clients.inc();

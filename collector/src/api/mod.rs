@@ -53,6 +53,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text())
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match e {
@@ -350,8 +356,7 @@ async fn events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
-    let Query(q) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(q) = query?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS_PAGE {
         return Err(ApiError::new(

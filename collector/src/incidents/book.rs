@@ -264,7 +264,7 @@ impl Book {
                 inc.last_ts = inc.last_ts.max(d.ts);
                 inc.updated_ms = now_ms;
                 inc.rev += 1;
-                inc.severity = inc.severity.max(d.severity);
+                inc.severity = inc.severity.max(d.rule.severity);
                 inc.silenced = silenced;
                 if inc.exercise.is_none() {
                     inc.exercise.clone_from(&d.exercise);
@@ -327,7 +327,7 @@ impl Book {
                 en: d.rule.description.en.clone(),
                 zh: d.rule.description.zh.clone(),
             },
-            severity: d.severity,
+            severity: d.rule.severity,
             attack: d.rule.attack.clone(),
             group: d.group.clone(),
             state: IncidentState::Open,
@@ -593,7 +593,6 @@ mod tests {
             ts,
             agent: "a1".into(),
             exercise: None,
-            severity: Severity::High,
             count: 10,
             evidence: vec![serde_json::json!({"kind": "flow"})],
             clear,

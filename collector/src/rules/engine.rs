@@ -9,7 +9,7 @@ use shouwang_proto::Event;
 
 use super::compile::{CompiledRule, RuleMeta, Ruleset};
 use super::fields::{Ctx, Value};
-use super::spec::{RuleKind, Severity};
+use super::spec::RuleKind;
 
 /// Evidence kept per group until it fires: at most this many events of one
 /// kind, and this many in all.
@@ -26,7 +26,6 @@ pub struct Detection {
     pub ts: i64,
     pub agent: String,
     pub exercise: Option<String>,
-    pub severity: Severity,
     /// Events (or distinct values) that made it fire.
     pub count: u64,
     pub evidence: Vec<serde_json::Value>,
@@ -124,6 +123,29 @@ fn evidence_json(events: Vec<(String, Event)>) -> Vec<serde_json::Value> {
     events.iter().map(|(a, e)| evidence_of(a, e)).collect()
 }
 
+impl Detection {
+    fn of(
+        rule: &CompiledRule,
+        key: &str,
+        g: &Group,
+        ts: i64,
+        count: u64,
+        evidence: Vec<serde_json::Value>,
+        clear: bool,
+    ) -> Self {
+        Self {
+            rule: Arc::clone(&rule.meta),
+            group: key.to_owned(),
+            ts,
+            agent: g.agent.clone(),
+            exercise: g.exercise.clone(),
+            count,
+            evidence,
+            clear,
+        }
+    }
+}
+
 impl Engine {
     pub fn new(set: Arc<Ruleset>) -> Self {
         let n = set.rules.len();
@@ -196,12 +218,20 @@ impl Engine {
             }
         }
         let ctx = Ctx { agent, event: ev };
-        let set = Arc::clone(&self.set);
+        // Borrow the fields apart: the ruleset is read while state changes.
+        let Self {
+            set,
+            state: states,
+            counters: all_counters,
+            hasher,
+            key: key_buf,
+            ..
+        } = self;
         for &(ri, ci) in set.by_kind(ev.kind()) {
             let (Some(rule), Some(state), Some(counters)) = (
                 set.rules.get(ri),
-                self.state.get_mut(ri),
-                self.counters.get_mut(ri),
+                states.get_mut(ri),
+                all_counters.get_mut(ri),
             ) else {
                 continue;
             };
@@ -221,28 +251,18 @@ impl Engine {
             if holds {
                 counters.matched += 1;
             }
-            self.key.clear();
+            key_buf.clear();
             for (i, (name, f)) in rule.group_names.iter().zip(&clause.group).enumerate() {
                 if i > 0 {
-                    self.key.push(' ');
+                    key_buf.push(' ');
                 }
-                self.key.push_str(name);
-                self.key.push('=');
-                (f.get)(&ctx).write_key(&mut self.key);
+                key_buf.push_str(name);
+                key_buf.push('=');
+                (f.get)(&ctx).write_key(key_buf);
             }
             let before = out.len();
             Self::step(
-                rule,
-                ci,
-                state,
-                counters,
-                &self.key,
-                &self.hasher,
-                &ctx,
-                exercise,
-                holds,
-                ts,
-                out,
+                rule, ci, state, counters, key_buf, hasher, &ctx, exercise, holds, ts, out,
             );
             counters.fired += (out.len() - before) as u64;
         }
@@ -426,32 +446,13 @@ impl Engine {
         }
         if let Some(n) = fire {
             let evidence = evidence_json(std::mem::take(&mut g.evidence));
-            out.push(Detection {
-                rule: Arc::clone(&rule.meta),
-                group: key.to_owned(),
-                ts,
-                agent: g.agent.clone(),
-                exercise: g.exercise.clone(),
-                severity: rule.meta.severity,
-                count: n,
-                evidence,
-                clear: false,
-            });
+            out.push(Detection::of(rule, key, g, ts, n, evidence, false));
             if kind == RuleKind::Match {
                 state.groups.remove(key);
             }
         } else if clear {
-            out.push(Detection {
-                rule: Arc::clone(&rule.meta),
-                group: key.to_owned(),
-                ts,
-                agent: g.agent.clone(),
-                exercise: g.exercise.clone(),
-                severity: rule.meta.severity,
-                count: 0,
-                evidence: vec![evidence_of(ctx.agent, ctx.event)],
-                clear: true,
-            });
+            let evidence = vec![evidence_of(ctx.agent, ctx.event)];
+            out.push(Detection::of(rule, key, g, ts, 0, evidence, true));
         }
     }
 
@@ -504,17 +505,8 @@ impl Engine {
                         {
                             *alarmed = true;
                             counters.fired += 1;
-                            out.push(Detection {
-                                rule: Arc::clone(&rule.meta),
-                                group: key.clone(),
-                                ts: now,
-                                agent: g.agent.clone(),
-                                exercise: g.exercise.clone(),
-                                severity: rule.meta.severity,
-                                count: 0,
-                                evidence: evidence_json(std::mem::take(&mut g.evidence)),
-                                clear: false,
-                            });
+                            let evidence = evidence_json(std::mem::take(&mut g.evidence));
+                            out.push(Detection::of(rule, key, g, now, 0, evidence, false));
                         }
                     }
                 }

@@ -68,6 +68,27 @@ struct Args {
     collector_config: String,
 }
 
+/// POSTs one zstd batch; returns the events the collector accepted.
+fn post(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<u64> {
+    let r = http
+        .post(url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-encoding", "zstd")
+        .body(body)
+        .send()?;
+    let status = r.status();
+    let v: serde_json::Value = r.json()?;
+    if !status.is_success() {
+        bail!("ingest answered {status}: {v}");
+    }
+    Ok(v["accepted"].as_u64().unwrap_or(0))
+}
+
 /// First sequence numbers in sustained mode have this many digits, so the
 /// number can be replaced in the JSON text without re-serialising.
 const SEQ_BASE: u64 = 1_000_000_000_000;
@@ -154,18 +175,7 @@ fn sustained(args: &Args, c: &Collector, duration: Duration) -> anyhow::Result<(
                 let mut accepted = 0;
                 let mut compressor = zstd::bulk::Compressor::new(1)?;
                 let send = |body: Vec<u8>, accepted: &mut u64| -> anyhow::Result<()> {
-                    let r = http
-                        .post(&url)
-                        .header("authorization", format!("Bearer {token}"))
-                        .header("content-encoding", "zstd")
-                        .body(body)
-                        .send()?;
-                    let status = r.status();
-                    let v: serde_json::Value = r.json()?;
-                    if !status.is_success() {
-                        bail!("ingest answered {status}: {v}");
-                    }
-                    *accepted += v["accepted"].as_u64().unwrap_or(0);
+                    *accepted += post(&http, &url, &token, body)?;
                     Ok(())
                 };
                 if let Some(ready) = ready {
@@ -521,18 +531,7 @@ fn main() -> anyhow::Result<()> {
                     .build()?;
                 let mut accepted = 0;
                 for body in bodies {
-                    let r = http
-                        .post(&url)
-                        .header("authorization", format!("Bearer {token}"))
-                        .header("content-encoding", "zstd")
-                        .body(body)
-                        .send()?;
-                    let status = r.status();
-                    let v: serde_json::Value = r.json()?;
-                    if !status.is_success() {
-                        bail!("ingest answered {status}: {v}");
-                    }
-                    accepted += v["accepted"].as_u64().unwrap_or(0);
+                    accepted += post(&http, &url, &token, body)?;
                 }
                 Ok(accepted)
             })
