@@ -63,6 +63,9 @@ pub struct AgentConfig {
     /// Live packet capture.
     #[serde(default)]
     pub packet: PacketConfig,
+    /// Web-root integrity and remote site checks.
+    #[serde(default)]
+    pub integrity: crate::integrity::IntegrityConfig,
 }
 
 /// Live packet capture settings.
@@ -491,6 +494,7 @@ impl AgentConfig {
             bail!("packet.max-flows must be at least 16");
         }
         self.packet.bpf_program()?;
+        self.integrity.validate()?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod host;
+pub mod integrity;
 pub mod packet;
 pub mod pcap_cmd;
 pub mod run;

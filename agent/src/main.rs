@@ -36,6 +36,53 @@ enum Command {
     /// agent's auth-log parser and print the events (offline analysis and
     /// the fail2ban-regex benchmark).
     AuthLog(AuthLogArgs),
+    /// Publish to a watched web root: changes made while this runs are
+    /// authorised and become the new baseline (restore leaves them alone).
+    Publish(PublishArgs),
+    /// Build the baseline of a web root and print what it holds (also the
+    /// baseline benchmark).
+    Baseline(BaselineArgs),
+    /// Check the configured sites (or one URL) once and print the results
+    /// as JSON lines.
+    CheckSite(CheckSiteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PublishArgs {
+    /// The web root (one of integrity.roots in the config).
+    root: PathBuf,
+    /// Copy this directory over the root (changed and new files).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// With --from, also delete files the source directory lacks.
+    #[arg(long, requires = "from")]
+    delete: bool,
+    /// How long to wait for the running agent to take the publish in.
+    #[arg(long, default_value = "60s", value_parser = humantime_serde::re::humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// A command to run with the publish window open (after `--`).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineArgs {
+    /// The directory. Settings come from its integrity.roots entry when
+    /// the config has one, else defaults.
+    root: PathBuf,
+    /// Keep the baseline here instead of the config's state-dir.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Hashing threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckSiteArgs {
+    /// Check this URL with default settings instead of the configured
+    /// sites.
+    url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +170,12 @@ fn run() -> anyhow::Result<()> {
     if let Some(Command::AuthLog(args)) = &cli.command {
         return auth_log(args);
     }
+    if let Some(Command::Publish(args)) = &cli.command {
+        return publish(&loaded, args);
+    }
+    if let Some(Command::Baseline(args)) = &cli.command {
+        return baseline(&loaded, args);
+    }
     // One async thread; /proc reads go to a blocking thread kept alive
     // across sampling intervals instead of being re-created each time.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -148,7 +201,12 @@ fn run() -> anyhow::Result<()> {
             println!("token: present");
             Ok(())
         }
-        Command::Pcap(_) | Command::Capture(_) | Command::AuthLog(_) => Ok(()),
+        Command::Pcap(_)
+        | Command::Capture(_)
+        | Command::AuthLog(_)
+        | Command::Publish(_)
+        | Command::Baseline(_) => Ok(()),
+        Command::CheckSite(args) => rt.block_on(check_site(&loaded, &args)),
         Command::Sample => rt.block_on(async {
             let utmp = loaded.config.host.utmp.clone();
             let mut sampler =
@@ -175,6 +233,99 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+fn publish(loaded: &LoadedConfig, args: &PublishArgs) -> anyhow::Result<()> {
+    use shouwang_agent::integrity::publish::{PublishRequest, publish};
+    let cfg = &loaded.config;
+    let req = PublishRequest {
+        root: args.root.clone(),
+        from: args.from.clone(),
+        delete: args.delete,
+        command: args.command.clone(),
+        timeout: args.timeout,
+    };
+    let report = publish(&cfg.integrity.roots, &cfg.state_dir, &req, &mut |line| {
+        eprintln!("publish: {line}");
+    })?;
+    println!(
+        "published {}: baseline +{} added, {} modified, -{} removed{}",
+        args.root.display(),
+        report.added,
+        report.modified,
+        report.removed,
+        if report.by_agent {
+            " (taken in by the running agent)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn baseline(loaded: &LoadedConfig, args: &BaselineArgs) -> anyhow::Result<()> {
+    use shouwang_agent::integrity::{RootConfig, fim::Monitor};
+    let cfg = &loaded.config;
+    let want = std::fs::canonicalize(&args.root)
+        .with_context(|| format!("{} cannot be read", args.root.display()))?;
+    let mut root = cfg
+        .integrity
+        .roots
+        .iter()
+        .find(|r| std::fs::canonicalize(&r.path).is_ok_and(|p| p == want))
+        .cloned()
+        .unwrap_or_else(|| RootConfig::new(&want));
+    if args.threads.is_some() {
+        root.hash_threads = args.threads;
+    }
+    let state = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.clone());
+    let started = std::time::Instant::now();
+    let (mut mon, _) = Monitor::open(&root, &state, false)?;
+    let stats = mon.rebuild()?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "baseline of {}: {} files, {} bytes, {} hashed, {} unreadable, {:.3} s -> {}",
+        want.display(),
+        stats.files,
+        stats.bytes,
+        stats.hashed,
+        stats.errors,
+        secs,
+        mon.baseline_path().display()
+    );
+    Ok(())
+}
+
+async fn check_site(loaded: &LoadedConfig, args: &CheckSiteArgs) -> anyhow::Result<()> {
+    use shouwang_agent::integrity::site::{Site, SiteConfig, lexicon::Lexicon};
+    let cfg = &loaded.config;
+    let sites = match &args.url {
+        Some(u) => {
+            let s = SiteConfig::new(u.clone());
+            s.validate()?;
+            vec![s]
+        }
+        None if cfg.integrity.sites.is_empty() => {
+            anyhow::bail!("no sites configured (integrity.sites); give a URL to check one")
+        }
+        None => cfg.integrity.sites.clone(),
+    };
+    let lexicon = std::sync::Arc::new(Lexicon::load(cfg.integrity.lexicons.as_deref())?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    for mut site in Site::prepare(&sites, lexicon, &cfg.state_dir)? {
+        let r = site.check(now).await;
+        let ev = Event::new(
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+            EventBody::SiteCheck(Box::new(r)),
+        );
+        println!("{}", serde_json::to_string(&ev)?);
+    }
+    Ok(())
 }
 
 fn auth_log(args: &AuthLogArgs) -> anyhow::Result<()> {

@@ -44,6 +44,7 @@ impl Identity {
                 boot_time: 0,
                 queue: Default::default(),
                 skipped: Vec::new(),
+                integrity: None,
             },
         }
     }
@@ -53,6 +54,7 @@ async fn run_heartbeat(
     identity: Identity,
     queue: ShipQueue,
     skipped: SkipList,
+    integrity: Option<crate::integrity::IntegrityStats>,
     every: Duration,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
@@ -68,6 +70,9 @@ async fn run_heartbeat(
         hb.boot_time = host::sampler::boot_time();
         hb.queue = queue.stats();
         hb.skipped = skipped.snapshot();
+        hb.integrity = integrity
+            .as_ref()
+            .map(crate::integrity::IntegrityStats::snapshot);
         let ev = Event::new(
             Timestamp::from_system_time(std::time::SystemTime::now()),
             EventBody::Heartbeat(Box::new(hb)),
@@ -123,6 +128,7 @@ pub async fn run_until(
     let skipped = SkipList::default();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let mut threads = Vec::new();
+    let integrity_stats = crate::integrity::IntegrityStats::default();
 
     if cfg.host.enabled {
         tasks.spawn(host::run_sampler(
@@ -167,10 +173,31 @@ pub async fn run_until(
             }
         }
     }
+    if !cfg.integrity.roots.is_empty() || !cfg.integrity.sites.is_empty() {
+        crate::integrity::publish::write_agent_pid(&cfg.state_dir)?;
+    }
+    for root in &cfg.integrity.roots {
+        threads.push(crate::integrity::spawn_root(
+            root.clone(),
+            cfg.state_dir.clone(),
+            tx.clone(),
+            sources.clone(),
+            integrity_stats.clone(),
+        )?);
+    }
+    if !cfg.integrity.sites.is_empty() {
+        tasks.spawn(crate::integrity::site::run_sites(
+            cfg.integrity.clone(),
+            cfg.state_dir.clone(),
+            tx.clone(),
+            sources.clone(),
+        ));
+    }
     tasks.spawn(run_heartbeat(
         Identity::from_config(&loaded),
         queue.clone(),
         skipped.clone(),
+        (!cfg.integrity.roots.is_empty()).then(|| integrity_stats.clone()),
         cfg.host.heartbeat,
         tx.clone(),
         sources.clone(),

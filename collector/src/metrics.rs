@@ -10,7 +10,7 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
-use shouwang_proto::{EventKind, Heartbeat, HostSample};
+use shouwang_proto::{EventKind, Heartbeat, HostSample, IntegrityStatus};
 
 /// Why an ingest request was refused (label values of
 /// `shouwang_ingest_rejected_requests_total`).
@@ -41,6 +41,8 @@ pub struct Metrics {
     agent_dropped: IntGaugeVec,
     agent_failed_uploads: IntGaugeVec,
     agent_skipped: IntGaugeVec,
+    /// Web-root integrity counters from heartbeats, one gauge per field.
+    agent_integrity: Vec<(IntGaugeVec, IntegrityField)>,
     host_gauges: Vec<(HostGauge, GaugeVec)>,
     pub host_net_rx: IntCounterVec,
     pub host_net_tx: IntCounterVec,
@@ -204,6 +206,68 @@ fn reg<C: Collector + Clone + 'static>(r: &Registry, c: C) -> prometheus::Result
     r.register(Box::new(c.clone()))?;
     Ok(c)
 }
+
+type IntegrityField = fn(&IntegrityStatus) -> u64;
+
+/// Heartbeat integrity counters exported per agent (values since the
+/// agent started; the agent sums over its web roots).
+const INTEGRITY_FIELDS: &[(&str, &str, IntegrityField)] = &[
+    (
+        "shouwang_agent_integrity_roots",
+        "Web roots the agent guards.",
+        |i| i.roots,
+    ),
+    (
+        "shouwang_agent_integrity_files",
+        "Files in the agent's web-root baselines.",
+        |i| i.files,
+    ),
+    (
+        "shouwang_agent_integrity_changes",
+        "Web-root changes reported since the agent started.",
+        |i| i.changes,
+    ),
+    (
+        "shouwang_agent_integrity_authorised",
+        "Web-root changes made through publish, a window or a publisher process.",
+        |i| i.authorised,
+    ),
+    (
+        "shouwang_agent_integrity_restores",
+        "Tampered web-root files the agent put back.",
+        |i| i.restores,
+    ),
+    (
+        "shouwang_agent_integrity_restore_failures",
+        "Restores that failed.",
+        |i| i.restore_failures,
+    ),
+    (
+        "shouwang_agent_integrity_quarantined",
+        "Tampered files kept in the agent's quarantine.",
+        |i| i.quarantined,
+    ),
+    (
+        "shouwang_agent_integrity_rescans",
+        "Full web-root rescans.",
+        |i| i.rescans,
+    ),
+    (
+        "shouwang_agent_integrity_rescan_found",
+        "Changes found by rescans that the watcher missed.",
+        |i| i.rescan_found,
+    ),
+    (
+        "shouwang_agent_integrity_overflows",
+        "Watcher overflows and errors that forced a rescan.",
+        |i| i.overflows,
+    ),
+    (
+        "shouwang_agent_integrity_polling_roots",
+        "Web roots polled because inotify's watch limit was reached.",
+        |i| i.polling_roots,
+    ),
+];
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
@@ -452,6 +516,10 @@ impl Metrics {
                 "shouwang_agent_skipped_components",
                 "Telemetry components the agent reports it cannot collect.",
             )?,
+            agent_integrity: INTEGRITY_FIELDS
+                .iter()
+                .map(|(name, help, f)| Ok((igauge(name, help)?, *f)))
+                .collect::<Result<_, prometheus::Error>>()?,
             host_net_rx: counter(
                 "shouwang_host_network_receive_bytes_total",
                 "Bytes received on all interfaces except loopback.",
@@ -512,6 +580,11 @@ impl Metrics {
         self.agent_skipped
             .with_label_values(&[agent])
             .set(hb.skipped.len() as i64);
+        if let Some(i) = &hb.integrity {
+            for (g, f) in &self.agent_integrity {
+                g.with_label_values(&[agent]).set(clamp(f(i)));
+            }
+        }
     }
 
     /// Per-agent liveness, set just before each scrape.
@@ -570,9 +643,18 @@ mod tests {
         };
         m.observe_heartbeat("a", None, &hb);
         hb.agent_version = "9.2.0".into();
+        hb.integrity = Some(IntegrityStatus {
+            roots: 1,
+            restores: 3,
+            ..Default::default()
+        });
         m.observe_heartbeat("a", Some("9.1.0"), &hb);
         let text = String::from_utf8(m.render()).unwrap();
         assert!(!text.contains("version=\"9.1.0\""), "{text}");
         assert!(text.contains("shouwang_agent_info{agent=\"a\",version=\"9.2.0\"} 1"));
+        assert!(
+            text.contains("shouwang_agent_integrity_restores{agent=\"a\"} 3"),
+            "{text}"
+        );
     }
 }

@@ -525,6 +525,31 @@ pub struct Heartbeat {
     /// Telemetry the agent is not collecting, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// Web-root integrity counters, when the agent guards any root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<IntegrityStatus>,
+}
+
+/// Web-root integrity counters of an agent since it started (summed over
+/// its roots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IntegrityStatus {
+    pub roots: u64,
+    /// Files in the baselines.
+    pub files: u64,
+    /// Changes reported (authorised or not).
+    pub changes: u64,
+    pub authorised: u64,
+    pub restores: u64,
+    pub restore_failures: u64,
+    pub quarantined: u64,
+    pub rescans: u64,
+    /// Changes found by rescans that the watcher missed.
+    pub rescan_found: u64,
+    /// Watcher overflows and errors that forced a rescan.
+    pub overflows: u64,
+    /// Roots polled because they cannot be watched (watch limit).
+    pub polling_roots: u64,
 }
 
 /// Counters of the agent's shipping pipeline since it started.
@@ -796,28 +821,29 @@ mod tests {
                     message: "y".into(),
                 }),
                 EventKind::FileChange => EventBody::FileChange(crate::FileChange {
-                    root: "/var/www".into(),
-                    path: "shell.php".into(),
-                    change: crate::FileChangeKind::Added,
                     size: Some(120),
                     sha256: Some("ab".repeat(32)),
-                    baseline_sha256: None,
                     restored: true,
+                    old_path: Some("x.php".into()),
+                    authorised: true,
+                    diff: Some("@@ -1 +1 @@\n-a\n+b\n".into()),
                     signatures: vec!["eval-post".into()],
+                    ..crate::FileChange::new(
+                        "/var/www",
+                        "shell.php",
+                        crate::FileChangeKind::Renamed,
+                    )
                 }),
                 EventKind::SiteCheck => EventBody::SiteCheck(Box::new(crate::SiteCheck {
-                    url: "https://www.example.gov.cn/".into(),
-                    up: false,
-                    status: None,
                     error: Some("timeout".into()),
                     response_ms: 10_000,
-                    defacement_score: 0.0,
-                    hidden_links: vec![],
-                    cloaking: false,
-                    sensitive_words: vec![],
                     tls_days_left: Some(12),
                     dns_addrs: vec!["192.0.2.1".into()],
-                    dns_unexpected: vec![],
+                    hidden_links: vec!["http://spam.example/".into()],
+                    slo_probes: 30,
+                    slo_success_ratio: 0.9,
+                    slo_failing: true,
+                    ..crate::SiteCheck::new("https://www.example.gov.cn/")
                 })),
                 other => packet_body(other),
             };

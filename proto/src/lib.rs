@@ -19,8 +19,8 @@ mod packet;
 
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
 pub use batch::{
-    AGENT_NAME_MAX, Batch, BatchError, Event, EventBody, EventKind, Heartbeat, Level,
-    MAX_EVENTS_PER_BATCH, Notice, PROTOCOL_VERSION, QueueStats, Skipped, Timestamp,
+    AGENT_NAME_MAX, Batch, BatchError, Event, EventBody, EventKind, Heartbeat, IntegrityStatus,
+    Level, MAX_EVENTS_PER_BATCH, Notice, PROTOCOL_VERSION, QueueStats, Skipped, Timestamp,
     valid_agent_name,
 };
 pub use host::{
