@@ -6,6 +6,8 @@
 //! built into (`cargo test --workspace` builds them), or from
 //! `SHOUWANG_BIN_DIR`.
 
+pub mod web;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -496,7 +496,8 @@ impl Site {
             self.judge_page(&page, &mut out);
             // The crawler's view, one crawler per check in turn.
             if !self.cfg.crawlers.is_empty() {
-                let i = usize::try_from(self.state.checks).unwrap_or(0) % self.cfg.crawlers.len();
+                let i = usize::try_from(self.state.checks.saturating_sub(1)).unwrap_or(0)
+                    % self.cfg.crawlers.len();
                 let name = self.cfg.crawlers[i].clone();
                 let ua = CRAWLERS
                     .iter()
@@ -542,8 +543,9 @@ impl Site {
         {
             out.slo_success_ratio = if n == 0 { 1.0 } else { good as f64 / n as f64 };
         }
-        out.slo_failing = out.slo_probes >= self.cfg.slo_min_probes
-            && 1.0 - out.slo_success_ratio > self.cfg.slo_max_failures;
+        #[allow(clippy::cast_precision_loss)]
+        let too_many = (n - good) as f64 > self.cfg.slo_max_failures * n as f64 + 1e-9;
+        out.slo_failing = out.slo_probes >= self.cfg.slo_min_probes && too_many;
         out
     }
 

@@ -432,7 +432,7 @@ pub fn analyse(html: &str, base: &url::Url, rules: &PageRules) -> Page {
                     continue;
                 }
                 let name = e.name();
-                if matches!(name, "script" | "style" | "noscript" | "template" | "head") {
+                if matches!(name, "script" | "style" | "noscript" | "template" | "title") {
                     if name == "script" {
                         if let Some(src) = e.attr("src") {
                             if let Ok(u) = base.join(src)
