@@ -918,8 +918,49 @@ static FILE_CHANGE: &[FieldDef] = &[
         FileChange,
         "change",
         Str,
-        "added, modified, removed or permissions",
+        "added, modified, removed, renamed or permissions",
         |f| s(f.change.as_str())
+    ),
+    field!(FileChange, "site", Str, "site the web root serves", |f| {
+        opt_s(f.site.as_ref())
+    }),
+    field!(
+        FileChange,
+        "old_path",
+        Str,
+        "where a renamed file was",
+        |f| opt_s(f.old_path.as_ref())
+    ),
+    field!(
+        FileChange,
+        "authorised",
+        Bool,
+        "made through publish, a publish window or a publisher process",
+        |f| Value::Bool(f.authorised)
+    ),
+    field!(
+        FileChange,
+        "authorised_by",
+        Str,
+        "publish, window or process:NAME",
+        |f| opt_s(f.authorised_by.as_ref())
+    ),
+    field!(FileChange, "mode", Num, "permission bits now (644)", |f| f
+        .mode
+        .map_or(Value::Missing, |m| n(f64::from(m)))),
+    field!(
+        FileChange,
+        "baseline_mode",
+        Num,
+        "permission bits in the baseline",
+        |f| f.baseline_mode.map_or(Value::Missing, |m| n(f64::from(m)))
+    ),
+    field!(
+        FileChange,
+        "quarantined",
+        Bool,
+        "the tampered content was kept for forensics",
+        |f| Value::Bool(f.quarantined.is_some())
     ),
     field!(FileChange, "size", Num, "new size in bytes", |f| f
         .size
@@ -965,6 +1006,163 @@ static SITE_CHECK: &[FieldDef] = &[
     field!(SiteCheck, "response_ms", Num, "response time in ms", |c| {
         big(c.response_ms)
     }),
+    field!(
+        SiteCheck,
+        "site",
+        Str,
+        "site name from the agent config",
+        |c| { opt_s(c.site.as_ref()) }
+    ),
+    field!(
+        SiteCheck,
+        "text_change",
+        Num,
+        "visible-text change against the baseline, 0 to 1",
+        |c| n(c.text_change)
+    ),
+    field!(
+        SiteCheck,
+        "structure_change",
+        Num,
+        "DOM-structure change against the baseline, 0 to 1",
+        |c| n(c.structure_change)
+    ),
+    field!(
+        SiteCheck,
+        "title_changed",
+        Bool,
+        "the title differs from the baseline",
+        |c| Value::Bool(c.title_changed)
+    ),
+    field!(
+        SiteCheck,
+        "defacement_signs",
+        StrList,
+        "title-changed, replaced, signature:TEXT",
+        |c| {
+            Value::List(
+                c.defacement_signs
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "defacement_sign_count",
+        Num,
+        "number of defacement signs",
+        |c| big(c.defacement_signs.len() as u64)
+    ),
+    field!(
+        SiteCheck,
+        "hidden_link_methods",
+        StrList,
+        "how hidden links were hidden",
+        |c| {
+            Value::List(
+                c.hidden_link_methods
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "cloaking_terms",
+        StrList,
+        "what only crawlers were shown",
+        |c| {
+            Value::List(
+                c.cloaking_terms
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "cloaking_agent",
+        Str,
+        "the crawler shown other content",
+        |c| opt_s(c.cloaking_agent.as_ref())
+    ),
+    field!(
+        SiteCheck,
+        "sensitive_categories",
+        StrList,
+        "lexicons the sensitive words came from",
+        |c| {
+            Value::List(
+                c.sensitive_categories
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "new_script_domains",
+        StrList,
+        "script and iframe domains new since the baseline",
+        |c| {
+            Value::List(
+                c.new_script_domains
+                    .iter()
+                    .map(|x| Cow::Borrowed(x.as_str()))
+                    .collect(),
+            )
+        }
+    ),
+    field!(
+        SiteCheck,
+        "new_script_domain_count",
+        Num,
+        "number of new script and iframe domains",
+        |c| big(c.new_script_domains.len() as u64)
+    ),
+    field!(SiteCheck, "tls_issuer", Str, "certificate issuer", |c| {
+        opt_s(c.tls_issuer.as_ref())
+    }),
+    field!(
+        SiteCheck,
+        "tls_changed",
+        Bool,
+        "the certificate differs from the last check's",
+        |c| Value::Bool(c.tls_changed)
+    ),
+    field!(
+        SiteCheck,
+        "tls_error",
+        Str,
+        "why the certificate does not verify",
+        |c| opt_s(c.tls_error.as_ref())
+    ),
+    field!(
+        SiteCheck,
+        "slo_probes",
+        Num,
+        "probes in the last day",
+        |c| big(u64::from(c.slo_probes))
+    ),
+    field!(
+        SiteCheck,
+        "slo_success_ratio",
+        Num,
+        "share of the last day's probes that succeeded in time",
+        |c| n(c.slo_success_ratio)
+    ),
+    field!(
+        SiteCheck,
+        "slo_failing",
+        Bool,
+        "enough probes and too many failed",
+        |c| Value::Bool(c.slo_failing)
+    ),
     field!(
         SiteCheck,
         "defacement_score",
