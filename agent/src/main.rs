@@ -284,7 +284,10 @@ fn baseline(loaded: &LoadedConfig, args: &BaselineArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| cfg.state_dir.clone());
     let started = std::time::Instant::now();
     let (mut mon, _) = Monitor::open(&root, &state, false)?;
-    let stats = mon.rebuild()?;
+    let stats = match mon.built {
+        Some(s) => s,
+        None => mon.rebuild()?,
+    };
     let secs = started.elapsed().as_secs_f64();
     println!(
         "baseline of {}: {} files, {} bytes, {} hashed, {} unreadable, {:.3} s -> {}",

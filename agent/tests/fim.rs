@@ -486,3 +486,30 @@ fn polling_finds_changes_and_a_restart_reports_what_changed_while_down() {
     );
     g2.stop().unwrap();
 }
+
+#[test]
+fn changes_while_a_publisher_process_runs_are_authorised_and_after_it_they_are_not() {
+    let mut g = Guard::start(|c| c.publishers = vec!["sleep".into()], system());
+    let mut publisher = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    // The process list is cached for a second: let it see the publisher.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(g.root.join("index.html"), "release by the publisher").unwrap();
+    let (c, _) = g.next();
+    assert!(c.authorised, "{c:?}");
+    assert_eq!(c.authorised_by.as_deref(), Some("process:sleep"));
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(g.root.join("index.html"), "tamper after the release").unwrap();
+    let (c, _) = g.next();
+    assert!(!c.authorised, "{c:?}");
+    // The release became the baseline: the tamper is compared with it.
+    assert_eq!(
+        c.baseline_sha256.as_deref(),
+        Some(sha(b"release by the publisher").as_str())
+    );
+    g.stop().unwrap();
+}

@@ -377,15 +377,16 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts an agent named `name` reporting to `collector` with `token`.
-    /// Samples every second; `extra` is appended to the `[host]` section.
-    pub fn start(
+    /// Writes the config of an agent named `name` reporting to
+    /// `collector` with `token`: samples every second; `host_extra` is
+    /// appended to the `[host]` section (and may open further tables).
+    pub fn write_config(
         dir: &Path,
         name: &str,
         collector: &str,
         token: &str,
         host_extra: &str,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<PathBuf> {
         let token_file = dir.join(format!("{name}.token"));
         std::fs::write(&token_file, format!("{token}\n"))?;
         let config = dir.join(format!("{name}.toml"));
@@ -400,8 +401,30 @@ impl Agent {
                 dir.join(format!("{name}-state")).display()
             ),
         )?;
+        Ok(config)
+    }
+
+    /// Starts an agent (see [`Agent::write_config`]).
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        collector: &str,
+        token: &str,
+        host_extra: &str,
+    ) -> anyhow::Result<Self> {
+        let config = Self::write_config(dir, name, collector, token, host_extra)?;
         let mut cmd = Command::new(bin("shouwang-agent")?);
         cmd.arg("--config").arg(&config).env("RUST_LOG", "info");
+        Ok(Self {
+            proc: Proc::spawn(cmd, None)?,
+            config,
+        })
+    }
+
+    /// Starts an agent with a config from [`Agent::write_config`] through
+    /// `cmd` (a wrapper such as `unshare …` ending in the agent binary).
+    pub fn start_cmd(mut cmd: Command, config: PathBuf) -> anyhow::Result<Self> {
+        cmd.env("RUST_LOG", "info");
         Ok(Self {
             proc: Proc::spawn(cmd, None)?,
             config,

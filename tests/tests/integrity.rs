@@ -192,3 +192,77 @@ fn publish_through_the_agent_binary_is_authorised_and_raises_nothing() {
     assert!(incidents(&c, "integrity.web-root.tamper").is_empty());
     agent.proc.terminate(Duration::from_secs(10)).unwrap();
 }
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn at_the_inotify_watch_limit_the_root_is_polled_and_changes_still_arrive() {
+    // A user namespace has its own inotify watch limit
+    // (/proc/sys/user/max_inotify_watches): the agent runs in one with a
+    // limit of 4 watches, below the 13 directories of its web root.
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "true"])
+        .status();
+    if !is_root() || !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: needs root and user namespaces (CI runs this as root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let webroot = dir.path().join("www");
+    for i in 0..12 {
+        std::fs::create_dir_all(webroot.join(format!("sec{i}/news"))).unwrap();
+        std::fs::write(webroot.join(format!("sec{i}/news/index.html")), "<p>ok</p>").unwrap();
+    }
+    let c = Collector::start(dir.path(), "").unwrap();
+    let token = c.add_agent("web-03").unwrap();
+    let config = Agent::write_config(
+        dir.path(),
+        "web-03",
+        &c.url,
+        &token,
+        &format!(
+            "\n[[integrity.roots]]\npath = \"{}\"\npoll-interval = \"300ms\"\n",
+            webroot.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "sh", "-c"])
+        .arg(format!(
+            "echo 4 > /proc/sys/user/max_inotify_watches && exec {} --config {}",
+            shouwang_e2e::bin("shouwang-agent").unwrap().display(),
+            config.display()
+        ));
+    let mut agent = Agent::start_cmd(cmd, config).unwrap();
+    wait_for(Duration::from_secs(20), "the fallback to polling", || {
+        let m = c
+            .metric("shouwang_agent_integrity_polling_roots{agent=\"web-03\"}")
+            .ok()??;
+        (m >= 1.0).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.proc.log()));
+    assert!(
+        agent.proc.log().contains("inotify watch limit reached"),
+        "{}",
+        agent.proc.log()
+    );
+    std::fs::write(webroot.join("sec11/news/index.html"), "<p>changed</p>").unwrap();
+    let ev = wait_for(
+        Duration::from_secs(10),
+        "the change, found by polling",
+        || c.events("web-03", "file_change").ok()?.into_iter().next(),
+    )
+    .unwrap();
+    assert_eq!(ev["event"]["path"], "sec11/news/index.html");
+    assert_eq!(ev["event"]["change"], "modified");
+    agent.proc.terminate(Duration::from_secs(10)).unwrap();
+}

@@ -239,6 +239,57 @@ pub fn read_entry(
     }
 }
 
+/// Files up to this size are copied from the buffer they were hashed
+/// from; larger ones are copied afterwards.
+const KEEP_IN_MEMORY: u64 = 8 * 1024 * 1024;
+
+/// Content copies made while hashing: files `wants` picks are read whole,
+/// hashed from memory and written to the golden store under `dir` (named
+/// by BLAKE3) unless already there.
+pub struct Keep<'a> {
+    pub dir: &'a Path,
+    pub wants: &'a (dyn Fn(&Path, &Entry) -> bool + Sync),
+}
+
+impl std::fmt::Debug for Keep<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keep").field("dir", &self.dir).finish()
+    }
+}
+
+/// Where the golden copy of content with BLAKE3 `b3` lives under `dir`
+/// (256 subdirectories keep directories small).
+pub fn golden_file(dir: &Path, b3: &[u8; 32]) -> PathBuf {
+    let h = hex::encode(b3);
+    dir.join(&h[..2]).join(h)
+}
+
+/// Hashes `path` from one read and stores the bytes as a golden copy.
+fn hash_and_keep(path: &Path, e: &mut Entry, keep: &Keep<'_>) -> std::io::Result<()> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path)?;
+    let b3 = *blake3::hash(&bytes).as_bytes();
+    e.blake3 = Some(b3);
+    e.sha256 = Some(sha2::Sha256::digest(&bytes).into());
+    e.size = bytes.len() as u64;
+    let dst = golden_file(keep.dir, &b3);
+    if !dst.exists() {
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = dst.with_extension(
+            format!("part{:?}", std::thread::current().id()).replace(['(', ')'], ""),
+        );
+        std::fs::write(&tmp, &bytes)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o400))?;
+        }
+        std::fs::rename(&tmp, &dst)?;
+    }
+    Ok(())
+}
+
 /// What a walk found besides entries.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WalkStats {
@@ -259,6 +310,7 @@ pub fn scan_tree(
     known: &BTreeMap<PathBuf, Entry>,
     max_hash: u64,
     threads: usize,
+    keep: Option<&Keep<'_>>,
 ) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
     let mut found: Vec<(PathBuf, Entry)> = Vec::new();
     let mut stats = WalkStats::default();
@@ -317,7 +369,16 @@ pub fn scan_tree(
                                 e.sha256 = k.sha256;
                                 continue;
                             }
-                            match hash_entry(&root.join(&*rel), e, max_hash, &mut buf) {
+                            let kept = keep.filter(|k| {
+                                e.kind == Kind::File
+                                    && e.size <= max_hash.min(KEEP_IN_MEMORY)
+                                    && (k.wants)(rel, e)
+                            });
+                            let done = match kept {
+                                Some(k) => hash_and_keep(&root.join(&*rel), e, k),
+                                None => hash_entry(&root.join(&*rel), e, max_hash, &mut buf),
+                            };
+                            match done {
                                 Ok(()) => {
                                     if e.blake3.is_some() {
                                         hashed.fetch_add(1, Ordering::Relaxed);
@@ -500,7 +561,15 @@ mod tests {
         std::fs::write(root.join("big.bin"), vec![7u8; 5000]).unwrap();
         std::fs::write(root.join("skip.log"), b"log").unwrap();
         let filter = Filter::new(&[], &["*.log".into()]).unwrap();
-        let (map, stats) = scan_tree(root, Path::new(""), &filter, &BTreeMap::new(), 4096, 2);
+        let (map, stats) = scan_tree(
+            root,
+            Path::new(""),
+            &filter,
+            &BTreeMap::new(),
+            4096,
+            2,
+            None,
+        );
         assert_eq!(stats.files, 5);
         assert_eq!(stats.hashed, 4, "big.bin is over the limit");
         let idx = &map[Path::new("index.html")];
@@ -545,7 +614,15 @@ mod tests {
         let root = dir.path();
         std::fs::write(root.join("a.html"), b"one").unwrap();
         let filter = Filter::all();
-        let (first, _) = scan_tree(root, Path::new(""), &filter, &BTreeMap::new(), 1 << 20, 1);
+        let (first, _) = scan_tree(
+            root,
+            Path::new(""),
+            &filter,
+            &BTreeMap::new(),
+            1 << 20,
+            1,
+            None,
+        );
         // Same size, mtime put back: ctime still moves, so it is re-hashed.
         let mtime = std::fs::metadata(root.join("a.html"))
             .unwrap()
@@ -558,10 +635,10 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (second, stats) = scan_tree(root, Path::new(""), &filter, &first, 1 << 20, 1);
+        let (second, stats) = scan_tree(root, Path::new(""), &filter, &first, 1 << 20, 1, None);
         assert_eq!(stats.hashed, 1);
         assert!(!second[Path::new("a.html")].same_content(&first[Path::new("a.html")]));
-        let (third, stats) = scan_tree(root, Path::new(""), &filter, &second, 1 << 20, 1);
+        let (third, stats) = scan_tree(root, Path::new(""), &filter, &second, 1 << 20, 1, None);
         assert_eq!(stats.hashed, 0, "nothing moved: hashes reused");
         assert_eq!(third, second);
     }

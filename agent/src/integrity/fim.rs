@@ -145,6 +145,12 @@ impl Default for Signatures {
     }
 }
 
+/// Whether a golden copy of `rel` is kept: every file when restoring,
+/// text files up to `text_max` for diffs.
+fn keeps_copy(restore: bool, diff_max: usize, text_max: u64, rel: &Path, e: &Entry) -> bool {
+    e.kind == Kind::File && (restore || (diff_max > 0 && e.size <= text_max && is_text(rel)))
+}
+
 /// Octal permission bits written as decimal digits (0o644 → 644).
 fn mode_digits(mode: u32) -> u32 {
     format!("{mode:o}").parse().unwrap_or(0)
@@ -176,6 +182,8 @@ pub struct Monitor {
     buf: Vec<u8>,
     signatures: Signatures,
     pub stats: Arc<RootStats>,
+    /// What building the baseline found, when `open` had to build it.
+    pub built: Option<baseline::WalkStats>,
 }
 
 /// Why a change is allowed, if it is.
@@ -232,6 +240,7 @@ impl Monitor {
             buf: Vec::new(),
             signatures: Signatures::new(),
             stats: Arc::new(RootStats::default()),
+            built: None,
             dir,
         };
         let changes = match baseline::load(&m.baseline_path())? {
@@ -251,6 +260,7 @@ impl Monitor {
             None => {
                 let started = std::time::Instant::now();
                 let stats = m.rebuild()?;
+                m.built = Some(stats);
                 info!(root = %m.root_label, files = stats.files, bytes = stats.bytes,
                     unreadable = stats.errors, secs = started.elapsed().as_secs_f64(),
                     "web root baseline built");
@@ -263,6 +273,13 @@ impl Monitor {
 
     /// Builds the baseline from what is on disk now, replacing the old one.
     pub fn rebuild(&mut self) -> anyhow::Result<baseline::WalkStats> {
+        let golden = self.dir.join("golden");
+        let (restore, diff_max, text_max) = (self.restore, self.diff_max, self.text_max);
+        let wants = move |rel: &Path, e: &Entry| keeps_copy(restore, diff_max, text_max, rel, e);
+        let keep = baseline::Keep {
+            dir: &golden,
+            wants: &wants,
+        };
         let (map, stats) = baseline::scan_tree(
             &self.root,
             Path::new(""),
@@ -270,16 +287,21 @@ impl Monitor {
             &self.baseline,
             self.max_hash,
             self.threads,
+            (restore || diff_max > 0).then_some(&keep),
         );
         self.baseline = map;
         self.observed.clear();
-        let keep: Vec<(PathBuf, Entry)> = self
+        // Unchanged files reused their hashes above; make sure their
+        // copies exist too.
+        let missing: Vec<(PathBuf, Entry)> = self
             .baseline
             .iter()
-            .filter(|(rel, e)| self.keeps_copy(rel, e))
+            .filter(|(rel, e)| {
+                self.keeps_copy(rel, e) && e.blake3.is_some_and(|b| !self.golden_path(&b).exists())
+            })
             .map(|(r, e)| (r.clone(), e.clone()))
             .collect();
-        for (rel, e) in keep {
+        for (rel, e) in missing {
             self.store_golden(&rel, &e);
         }
         self.dirty = true;
@@ -318,13 +340,11 @@ impl Monitor {
     }
 
     fn keeps_copy(&self, rel: &Path, e: &Entry) -> bool {
-        e.kind == Kind::File
-            && e.blake3.is_some()
-            && (self.restore || (self.diff_max > 0 && e.size <= self.text_max && is_text(rel)))
+        e.blake3.is_some() && keeps_copy(self.restore, self.diff_max, self.text_max, rel, e)
     }
 
     fn golden_path(&self, b3: &[u8; 32]) -> PathBuf {
-        self.dir.join("golden").join(hex::encode(b3))
+        baseline::golden_file(&self.dir.join("golden"), b3)
     }
 
     /// Copies `rel` into the golden store if its content still has the
@@ -334,6 +354,9 @@ impl Monitor {
         let dst = self.golden_path(&b3);
         if dst.exists() {
             return;
+        }
+        if let Some(parent) = dst.parent() {
+            let _ = std::fs::create_dir_all(parent);
         }
         let tmp = dst.with_extension("part");
         let ok = std::fs::copy(self.root.join(rel), &tmp).is_ok()
@@ -370,6 +393,7 @@ impl Monitor {
                     &self.baseline,
                     self.max_hash,
                     1,
+                    None,
                 );
                 candidates.extend(found.into_iter().map(|(r, e)| (r, Some(e))));
             }
@@ -443,6 +467,7 @@ impl Monitor {
             &known,
             self.max_hash,
             self.threads,
+            None,
         );
         let mut raws = Vec::new();
         let keys: BTreeSet<PathBuf> = disk

@@ -207,9 +207,25 @@ fn sync_dir(
         anyhow::bail!("--from {} is not a directory", from.display());
     }
     let all = Filter::all();
-    let (src, _) = baseline::scan_tree(from, Path::new(""), &all, &BTreeMap::new(), u64::MAX, 2);
+    let (src, _) = baseline::scan_tree(
+        from,
+        Path::new(""),
+        &all,
+        &BTreeMap::new(),
+        u64::MAX,
+        2,
+        None,
+    );
     let filter = Filter::new(&cfg.include, &cfg.exclude)?;
-    let (dst, _) = baseline::scan_tree(root, Path::new(""), &filter, &BTreeMap::new(), u64::MAX, 2);
+    let (dst, _) = baseline::scan_tree(
+        root,
+        Path::new(""),
+        &filter,
+        &BTreeMap::new(),
+        u64::MAX,
+        2,
+        None,
+    );
     for (rel, e) in &src {
         let same = dst
             .get(rel)

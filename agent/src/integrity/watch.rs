@@ -224,6 +224,17 @@ pub fn run_root(
                     if ev.need_rescan() {
                         rescan = true;
                     }
+                    // Reads change nothing, and our own reads (hashing,
+                    // scanning a directory) would feed back into more
+                    // events. A close after writing is kept.
+                    if let notify::EventKind::Access(a) = ev.kind
+                        && !matches!(
+                            a,
+                            notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+                        )
+                    {
+                        continue;
+                    }
                     for p in &ev.paths {
                         if let Ok(rel) = p.strip_prefix(&cfg.path) {
                             paths.insert(rel.to_path_buf());

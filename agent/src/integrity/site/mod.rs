@@ -54,6 +54,8 @@ pub const CRAWLERS: &[(&str, &str)] = &[
 
 /// Checks running at once across all sites.
 const MAX_CONCURRENT: usize = 64;
+/// The SLO history is written at least this often (in checks).
+const SAVE_EVERY_CHECKS: u64 = 10;
 /// SLO history kept.
 const SLO_WINDOW_SECS: i64 = 86_400;
 
@@ -320,6 +322,30 @@ pub struct Site {
     lexicon: Arc<Lexicon>,
     state_path: PathBuf,
     pub state: SiteState,
+    /// The baseline or certificate changed since the last save.
+    dirty: bool,
+    /// Lexicon terms on the visitor's page at this check.
+    visitor_terms: BTreeSet<String>,
+    /// Lexicon terms in the baseline's text sample (computed once).
+    baseline_terms: Option<BTreeSet<String>>,
+    /// Skeleton hash of the last analysed visitor page and its findings.
+    last: Option<(u64, SiteCheck)>,
+}
+
+/// Copies the page findings (not availability, TLS, DNS or SLO) of `from`.
+fn copy_findings(from: &SiteCheck, to: &mut SiteCheck) {
+    to.title.clone_from(&from.title);
+    to.text_change = from.text_change;
+    to.structure_change = from.structure_change;
+    to.defacement_score = from.defacement_score;
+    to.title_changed = from.title_changed;
+    to.defacement_signs.clone_from(&from.defacement_signs);
+    to.hidden_links.clone_from(&from.hidden_links);
+    to.hidden_link_methods.clone_from(&from.hidden_link_methods);
+    to.sensitive_words.clone_from(&from.sensitive_words);
+    to.sensitive_categories
+        .clone_from(&from.sensitive_categories);
+    to.new_script_domains.clone_from(&from.new_script_domains);
 }
 
 /// Builds the HTTP client for sites sharing a CA file.
@@ -382,6 +408,10 @@ impl Site {
                 lexicon: lexicon.clone(),
                 state: SiteState::load(&state_path),
                 state_path,
+                dirty: false,
+                visitor_terms: BTreeSet::new(),
+                baseline_terms: None,
+                last: None,
                 cfg: s.clone(),
             });
         }
@@ -487,13 +517,30 @@ impl Site {
             {
                 out.tls_changed = true;
             }
+            if self.state.tls_fingerprint.as_deref() != Some(c.fingerprint.as_str()) {
+                self.dirty = true;
+            }
             self.state.tls_fingerprint = Some(c.fingerprint.clone());
             out.tls_fingerprint = Some(c.fingerprint);
         }
 
         if out.up {
-            let page = page::analyse(&f.body, &self.url, &self.rules);
-            self.judge_page(&page, &mut out);
+            // A page that differs from the last one only in digits and long
+            // hex tokens (times, counters, CSRF tokens, nonces) reads the
+            // same: its findings are reused instead of parsing it again.
+            let skel = page::skeleton_hash(&f.body);
+            let mut visitor: Option<Page> = None;
+            match &self.last {
+                Some((s, prev)) if *s == skel && self.state.baseline.is_some() => {
+                    copy_findings(prev, &mut out);
+                }
+                _ => {
+                    let p = page::analyse(&f.body, &self.url, &self.rules);
+                    self.judge_page(&p, &mut out);
+                    self.last = Some((skel, out.clone()));
+                    visitor = Some(p);
+                }
+            }
             // The crawler's view, one crawler per check in turn.
             if !self.cfg.crawlers.is_empty() {
                 let i = usize::try_from(self.state.checks.saturating_sub(1)).unwrap_or(0)
@@ -511,9 +558,13 @@ impl Site {
                     self.cfg.max_body,
                 )
                 .await;
-                if cf.error.is_none() {
+                // The crawler got the visitor's page (up to digits and
+                // tokens): nothing can be shown only to it.
+                if cf.error.is_none() && page::skeleton_hash(&cf.body) != skel {
+                    let vpage =
+                        visitor.unwrap_or_else(|| page::analyse(&f.body, &self.url, &self.rules));
                     let cpage = page::analyse(&cf.body, &self.url, &self.rules);
-                    let terms = self.cloaked(&page, &cpage);
+                    let terms = self.cloaked(&vpage, &cpage);
                     if !terms.is_empty() {
                         out.cloaking = true;
                         out.cloaking_agent = Some(name);
@@ -567,6 +618,7 @@ impl Site {
         out.hidden_link_methods = methods.into_iter().map(str::to_owned).collect();
 
         let hits = self.lexicon.find(&page.searchable);
+        self.visitor_terms = hits.iter().map(|h| h.term.clone()).collect();
         let mut words = BTreeSet::new();
         let mut cats = BTreeSet::new();
         let mut signatures = BTreeSet::new();
@@ -585,6 +637,7 @@ impl Site {
         let Some(base) = &self.state.baseline else {
             info!(url = %self.cfg.url, title = %page.title, "page baseline learned");
             self.state.baseline = Some(fp);
+            self.dirty = true;
             return;
         };
         out.text_change = page::set_change(&base.shingles, &fp.shingles);
@@ -599,12 +652,14 @@ impl Site {
             signs.push("replaced".to_owned());
         }
         // Signatures the baseline page did not already carry.
-        let base_sigs: BTreeSet<String> = self
-            .lexicon
-            .find(&base.text_sample)
-            .into_iter()
-            .map(|h| h.term)
-            .collect();
+        let lexicon = &self.lexicon;
+        let base_sigs = self.baseline_terms.get_or_insert_with(|| {
+            lexicon
+                .find(&base.text_sample)
+                .into_iter()
+                .map(|h| h.term)
+                .collect()
+        });
         for s in signatures {
             if !base_sigs.contains(&s) {
                 signs.push(format!("signature:{s}"));
@@ -621,12 +676,7 @@ impl Site {
     /// What a crawler is shown that a visitor is not: spam terms, off-site
     /// link hosts, or a different page altogether.
     fn cloaked(&self, visitor: &Page, crawler: &Page) -> Vec<String> {
-        let seen: BTreeSet<String> = self
-            .lexicon
-            .find(&visitor.searchable)
-            .into_iter()
-            .map(|h| h.term)
-            .collect();
+        let seen = &self.visitor_terms;
         let mut terms: BTreeSet<String> = self
             .lexicon
             .find(&crawler.searchable)
@@ -652,10 +702,16 @@ impl Site {
         terms.into_iter().collect()
     }
 
-    /// Persists the state.
-    pub fn save(&self) {
-        if let Err(e) = self.state.save(&self.state_path) {
-            warn!(url = %self.cfg.url, "{e:#}");
+    /// Persists the state when the baseline or certificate changed, and
+    /// every `SAVE_EVERY_CHECKS` checks for the SLO history (at most that
+    /// many probes are lost in a crash).
+    pub fn save(&mut self) {
+        if !self.dirty && !self.state.checks.is_multiple_of(SAVE_EVERY_CHECKS) {
+            return;
+        }
+        match self.state.save(&self.state_path) {
+            Ok(()) => self.dirty = false,
+            Err(e) => warn!(url = %self.cfg.url, "{e:#}"),
         }
     }
 }

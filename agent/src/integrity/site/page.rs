@@ -85,6 +85,40 @@ fn fnv(s: &[char]) -> u64 {
     h
 }
 
+/// Hex runs at least this long are tokens (CSRF, nonces), not content.
+const TOKEN_RUN: usize = 24;
+
+/// FNV-1a over `body` without ASCII digits and without runs of
+/// [`TOKEN_RUN`] or more hex digits: equal for two loads of a page that
+/// differ only in times, counters and tokens.
+pub fn skeleton_hash(body: &str) -> u64 {
+    let b = body.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_hexdigit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            if i - start >= TOKEN_RUN {
+                continue;
+            }
+            for &c in &b[start..i] {
+                if !c.is_ascii_digit() {
+                    h ^= u64::from(c);
+                    h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            continue;
+        }
+        h ^= u64::from(b[i]);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
 /// Shingles (4 characters, whitespace removed) of `text`, sorted, unique.
 pub fn shingles(text: &str) -> Vec<u64> {
     let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -608,6 +642,24 @@ mod tests {
         r.ignore_patterns = vec![Regex::new(r"Updated [0-9: -]+").unwrap()];
         let p = analyse(html, &base(), &r);
         assert_eq!(p.text, "welcome to the portal 访问量 0");
+    }
+
+    #[test]
+    fn skeletons_ignore_digits_and_tokens_only() {
+        let a = skeleton_hash(
+            "<p>2026-11-21 10:31</p><input value=\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b\">",
+        );
+        let b = skeleton_hash(
+            "<p>2026-11-22 08:02</p><input value=\"60303ae22b998861bce3b28f33eec1be758a213c\">",
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            skeleton_hash("<p>welcome</p>"),
+            skeleton_hash("<p>hacked</p>")
+        );
+        assert_ne!(skeleton_hash("<a href=x>"), skeleton_hash("<a href=y>"));
+        // Short hex words are content.
+        assert_ne!(skeleton_hash("<p>cafe</p>"), skeleton_hash("<p>face</p>"));
     }
 
     #[test]
