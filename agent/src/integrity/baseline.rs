@@ -123,12 +123,48 @@ impl Filter {
         }
     }
 
-    /// Whether the file at `rel` is watched.
+    /// Whether the file at `rel` is watched (never our own temporary
+    /// files, see [`temp_beside`]).
     pub fn wants(&self, rel: &Path) -> bool {
+        if rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(TEMP_SUFFIX))
+        {
+            return false;
+        }
         if self.exclude.is_match(rel) {
             return false;
         }
         self.include.as_ref().is_none_or(|i| i.is_match(rel))
+    }
+}
+
+/// Suffix of the temporary files restores and publishes write beside their
+/// target before renaming over it; never reported.
+pub const TEMP_SUFFIX: &str = ".shouwang-tmp";
+
+/// A temporary path beside `path` (same directory, so a rename is atomic),
+/// creating the directory if needed.
+pub fn temp_beside(path: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(path.with_file_name(format!(".{name}{TEMP_SUFFIX}")))
+}
+
+/// Whether two states of a path are the same: both absent, or same content
+/// and permissions.
+pub fn same_state(a: Option<&Entry>, b: Option<&Entry>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same_content(b) && a.same_perms(b),
+        _ => false,
     }
 }
 
@@ -587,6 +623,9 @@ mod tests {
         assert_eq!(map[Path::new("home.html")].kind, Kind::Symlink);
         assert!(map[Path::new("big.bin")].blake3.is_none());
         assert!(!map.contains_key(Path::new("skip.log")));
+        // Our own temporary files are never part of a root.
+        assert!(!Filter::all().wants(Path::new("a/.index.html.shouwang-tmp")));
+        assert!(Filter::all().wants(Path::new("a/index.html")));
         let state = tempfile::tempdir().unwrap();
         let file = state.path().join("b");
         save(&file, &map).unwrap();

@@ -433,12 +433,7 @@ impl Monitor {
                 }
             };
             let before = self.reference(&rel).cloned();
-            let same = match (&before, &after) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a.same_content(b) && a.same_perms(b),
-                _ => false,
-            };
-            if !same {
+            if !baseline::same_state(before.as_ref(), after.as_ref()) {
                 raws.push(Raw { rel, before, after });
             }
         }
@@ -479,12 +474,7 @@ impl Monitor {
         for rel in keys {
             let after = disk.get(&rel).cloned();
             let before = self.reference(&rel).cloned();
-            let same = match (&before, &after) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a.same_content(b) && a.same_perms(b),
-                _ => false,
-            };
-            if !same {
+            if !baseline::same_state(before.as_ref(), after.as_ref()) {
                 raws.push(Raw { rel, before, after });
             }
         }
@@ -639,13 +629,7 @@ impl Monitor {
 
     /// Remembers `rel`'s reported state (forgotten when it is the baseline).
     fn record(&mut self, rel: &Path, state: Option<Entry>) {
-        let base = self.baseline.get(rel);
-        let back = match (&state, base) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.same_content(b) && a.same_perms(b),
-            _ => false,
-        };
-        if back {
+        if baseline::same_state(state.as_ref(), self.baseline.get(rel)) {
             self.observed.remove(rel);
         } else {
             self.observed.insert(rel.to_path_buf(), state);
@@ -752,16 +736,7 @@ impl Monitor {
     /// Writes the baseline content of `rel` back (temporary file, rename).
     fn put_back(&mut self, rel: &Path, b: &Entry) -> anyhow::Result<()> {
         let abs = self.root.join(rel);
-        if let Some(parent) = abs.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let tmp = abs.with_file_name(format!(
-            ".{}.shouwang-restore",
-            abs.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
+        let tmp = baseline::temp_beside(&abs)?;
         match b.kind {
             Kind::Symlink => anyhow::bail!("symlinks are not restored (no copy kept)"),
             Kind::File => {

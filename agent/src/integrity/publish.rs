@@ -234,16 +234,7 @@ fn sync_dir(
             continue;
         }
         let to = root.join(rel);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let tmp = to.with_file_name(format!(
-            ".{}.shouwang-publish",
-            to.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
+        let tmp = baseline::temp_beside(&to)?;
         std::fs::copy(from.join(rel), &tmp)
             .with_context(|| format!("cannot copy {}", from.join(rel).display()))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(e.mode))?;
