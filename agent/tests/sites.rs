@@ -321,3 +321,28 @@ fn a_site_failing_more_than_5_percent_of_a_days_probes_fails_its_slo() {
     assert!((c.slo_success_ratio - 19.0 / 21.0).abs() < 1e-9);
     assert!(c.slo_failing, "2 of 21 failed");
 }
+
+#[test]
+fn a_swapped_certificate_is_a_change_and_an_unknown_issuer() {
+    let root = docroot();
+    let mut r = rig(root.path(), Validity::Good, |_| {});
+    let first = r.check();
+    assert!(first.up && !first.tls_changed);
+    // The same address now answers with a certificate from another CA
+    // (an attacker's, or a renewal nobody announced).
+    let addr = r.server.as_ref().unwrap().addr;
+    r.server = None;
+    let other = WebServer::start_on(root.path(), HOST, Validity::Good, 1, true, addr).unwrap();
+    assert_eq!(other.addr, addr);
+    std::net::TcpStream::connect(addr).expect("the new server listens");
+    r.server = Some(other);
+    let c = r.check();
+    assert!(!c.up, "{c:?}");
+    assert_eq!(
+        c.tls_error.as_deref(),
+        Some("tls: certificate from an unknown issuer"),
+        "{c:?}"
+    );
+    assert!(c.tls_changed, "{c:?}");
+    assert_ne!(c.tls_fingerprint, first.tls_fingerprint);
+}

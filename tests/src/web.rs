@@ -106,6 +106,26 @@ impl WebServer {
         threads: usize,
         tls: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_on(
+            docroot,
+            host,
+            validity,
+            threads,
+            tls,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        )
+    }
+
+    /// Like [`WebServer::start_with`] on a given address (a server that
+    /// comes back on the same port with another certificate).
+    pub fn start_on(
+        docroot: &Path,
+        host: &str,
+        validity: Validity,
+        threads: usize,
+        tls: bool,
+        bind: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let certs = Certs::new(host, validity)?;
         let acceptor = if tls {
             let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -122,8 +142,7 @@ impl WebServer {
         } else {
             None
         };
-        let listener =
-            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+        let listener = std::net::TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();

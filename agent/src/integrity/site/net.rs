@@ -71,13 +71,20 @@ fn classify(e: &reqwest::Error) -> (String, bool) {
     } else if tls {
         let why = if lower.contains("expired") {
             "certificate expired"
-        } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        } else if lower.contains("unknownissuer")
+            || lower.contains("unknown issuer")
+            || lower.contains("badsignature")
+            || lower.contains("bad signature")
+        {
+            // A bad signature under a known issuer name: another CA using
+            // the trusted one's name.
             "certificate from an unknown issuer"
         } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
             "certificate not valid for this name"
         } else if lower.contains("notvalidyet") {
             "certificate not yet valid"
         } else {
+            tracing::debug!("unclassified certificate error: {chain}");
             "certificate rejected"
         };
         format!("tls: {why}")
