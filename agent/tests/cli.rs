@@ -63,3 +63,101 @@ fn sample_prints_host_and_listening_json() {
     assert!(lines[0]["memory"]["total"].as_u64().unwrap() > 0);
     assert_eq!(lines[1]["kind"], "listen_snapshot");
 }
+
+/// `check-config` on `text`: its stderr, asserting it failed.
+fn config_error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(&cfg, format!("name = \"a\"\ntoken = \"t\"\n{text}")).unwrap();
+    let out = agent()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{text}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn broken_integrity_settings_get_clear_errors() {
+    for (text, want) in [
+        (
+            "[[integrity.roots]]\npath = \"www\"\n",
+            "integrity.roots: path www must be absolute",
+        ),
+        (
+            "[[integrity.roots]]\npath = \"/srv/www\"\nexclude = [\"a[\"]\n",
+            "exclude glob \"a[\" is not a valid glob",
+        ),
+        (
+            "[[integrity.roots]]\npath = \"/srv/www\"\npublish-windows = [\"22:00\"]\n",
+            "publish window \"22:00\": expected HH:MM-HH:MM",
+        ),
+        (
+            "[[integrity.roots]]\npath = \"/srv/www\"\nrestor = true\n",
+            "unknown field `restor`",
+        ),
+        (
+            "[[integrity.sites]]\nurl = \"ftp://example.gov.cn/\"\n",
+            "must be http(s)://host/",
+        ),
+        (
+            "[[integrity.sites]]\nurl = \"https://example.gov.cn/\"\ncrawlers = [\"Bingbot\"]\n",
+            "unknown crawler \"Bingbot\"",
+        ),
+        (
+            "[[integrity.sites]]\nurl = \"https://example.gov.cn/\"\nignore-selectors = [\"div[\"]\n",
+            "ignore selector \"div[\"",
+        ),
+        (
+            "[[integrity.sites]]\nurl = \"https://example.gov.cn/\"\nresolvers = [\"dns.example\"]\n",
+            "resolver \"dns.example\" is not ip or ip:port",
+        ),
+    ] {
+        let err = config_error(text);
+        assert!(err.contains(want), "{text}\n=> {err}");
+    }
+}
+
+#[test]
+fn publish_of_an_unwatched_root_says_which_roots_are_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"a\"\ntoken = \"t\"\nstate-dir = \"{}\"\n[[integrity.roots]]\npath = \"{}\"\n",
+            dir.path().join("state").display(),
+            www.display()
+        ),
+    )
+    .unwrap();
+    let out = agent()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["publish", "/tmp"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/tmp is not a watched web root"), "{err}");
+    assert!(err.contains(&www.display().to_string()), "{err}");
+    // With no agent running, publish updates the baseline itself.
+    std::fs::write(www.join("index.html"), "v1").unwrap();
+    let out = agent()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["publish", www.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("published"), "{text}");
+}

@@ -346,3 +346,29 @@ fn a_swapped_certificate_is_a_change_and_an_unknown_issuer() {
     assert!(c.tls_changed, "{c:?}");
     assert_ne!(c.tls_fingerprint, first.tls_fingerprint);
 }
+
+#[test]
+fn an_oversized_hostile_page_is_read_up_to_the_limit_and_judged() {
+    let root = docroot();
+    // 6 MB: a title, 200 000 unclosed nested divs, then spam the checker
+    // never reads (past the 1 MiB limit).
+    let mut page = String::from("<html><head><title>某某县人民政府门户网站</title></head><body>");
+    page.push_str(&"<div>".repeat(200_000));
+    while page.len() < 6_000_000 {
+        page.push_str("<p>博彩 bet365</p>");
+    }
+    std::fs::write(root.path().join("index.html"), &page).unwrap();
+    let mut r = rig(root.path(), Validity::Good, |c| c.max_body = 1 << 20);
+    let started = std::time::Instant::now();
+    let c = r.check();
+    assert!(c.up, "{c:?}");
+    assert_eq!(c.title.as_deref(), Some("某某县人民政府门户网站"));
+    assert!(
+        c.sensitive_words.is_empty(),
+        "only the first MiB is read: {c:?}"
+    );
+    println!(
+        "6 MB hostile page checked in {} ms",
+        started.elapsed().as_millis()
+    );
+}

@@ -266,3 +266,40 @@ fn at_the_inotify_watch_limit_the_root_is_polled_and_changes_still_arrive() {
     assert_eq!(ev["event"]["change"], "modified");
     agent.proc.terminate(Duration::from_secs(10)).unwrap();
 }
+
+#[test]
+fn check_site_prints_one_check_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let webroot = dir.path().join("www");
+    std::fs::create_dir_all(&webroot).unwrap();
+    std::fs::write(webroot.join("index.html"), PAGE).unwrap();
+    let server = WebServer::start(&webroot, "portal.gov.test", Validity::ExpiresIn(9)).unwrap();
+    let ca = server.write_ca(dir.path()).unwrap();
+    let config = Agent::write_config(
+        dir.path(),
+        "probe",
+        "http://127.0.0.1:1",
+        "unused",
+        &format!(
+            "\n[[integrity.sites]]\nurl = \"https://portal.gov.test:{}/\"\nconnect-to = \"{}\"\nca-file = \"{}\"\n",
+            server.addr.port(),
+            server.addr,
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(shouwang_e2e::bin("shouwang-agent").unwrap())
+        .arg("--config")
+        .arg(&config)
+        .arg("check-site")
+        .output()
+        .unwrap();
+    let lines = shouwang_e2e::jsonl_output("check-site", &out);
+    assert_eq!(lines.len(), 1);
+    let c = &lines[0];
+    assert_eq!(c["kind"], "site_check");
+    assert_eq!(c["up"], true);
+    assert_eq!(c["status"], 200);
+    assert_eq!(c["tls_days_left"], 9);
+    assert_eq!(c["title"], "某某县人民政府");
+}
