@@ -391,6 +391,19 @@ fn publish_marks_its_changes_authorised_and_restore_then_keeps_them() {
         ]
     );
     assert!(changes.iter().all(|c| !c.restored));
+    // The golden store holds the published versions, not the replaced ones.
+    let golden: Vec<PathBuf> = walk(&g.state.join("integrity"))
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "golden"))
+        .collect();
+    assert_eq!(golden.len(), 3, "index v2, news/1, news/2: {golden:?}");
+    for old in [
+        "<html><title>Portal</title>\n<p>Welcome</p>\n</html>\n",
+        "body { color: #333 }\n",
+    ] {
+        let name = blake3::hash(old.as_bytes()).to_hex().to_string();
+        assert!(!golden.iter().any(|p| p.ends_with(&name)), "{old} kept");
+    }
     assert!(
         std::fs::read_to_string(root.join("index.html"))
             .unwrap()
@@ -512,4 +525,17 @@ fn changes_while_a_publisher_process_runs_are_authorised_and_after_it_they_are_n
         Some(sha(b"release by the publisher").as_str())
     );
     g.stop().unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -330,6 +330,36 @@ impl Monitor {
         self.observed.len()
     }
 
+    /// Removes golden copies no baseline file refers to any more (after a
+    /// publish replaced them). Returns how many went.
+    pub fn collect_garbage(&self) -> usize {
+        let keep: std::collections::HashSet<String> = self
+            .baseline
+            .values()
+            .filter_map(Entry::blake3_hex)
+            .collect();
+        let mut removed = 0;
+        let Ok(shards) = std::fs::read_dir(self.dir.join("golden")) else {
+            return 0;
+        };
+        for shard in shards.flatten() {
+            let Ok(files) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.len() == 64
+                    && !keep.contains(name)
+                    && std::fs::remove_file(f.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Writes the baseline if it changed since the last write.
     pub fn save_if_dirty(&mut self) -> anyhow::Result<()> {
         if self.dirty {

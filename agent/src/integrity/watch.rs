@@ -294,7 +294,9 @@ pub fn run_root(
                 }
                 last_save = Instant::now();
                 let _ = std::fs::remove_file(&marker_path);
-                info!(root = %root_label, changes = changes.len(), "publish taken into the baseline");
+                let dropped = mon.collect_garbage();
+                info!(root = %root_label, changes = changes.len(), old_copies_removed = dropped,
+                    "publish taken into the baseline");
                 if !send(&tx, changes) {
                     break;
                 }
