@@ -502,8 +502,13 @@ fn polling_finds_changes_and_a_restart_reports_what_changed_while_down() {
 
 #[test]
 fn changes_while_a_publisher_process_runs_are_authorised_and_after_it_they_are_not() {
-    let mut g = Guard::start(|c| c.publishers = vec!["sleep".into()], system());
-    let mut publisher = std::process::Command::new("sleep")
+    // A publisher with a name no other process has (`sleep` under another
+    // name; comm is the file name, at most 15 characters).
+    let bin = tempfile::tempdir().unwrap();
+    let name = format!("swpub{}", std::process::id() % 1_000_000);
+    std::fs::copy("/bin/sleep", bin.path().join(&name)).unwrap();
+    let mut g = Guard::start(|c| c.publishers = vec![name.clone()], system());
+    let mut publisher = std::process::Command::new(bin.path().join(&name))
         .arg("30")
         .spawn()
         .unwrap();
@@ -512,7 +517,7 @@ fn changes_while_a_publisher_process_runs_are_authorised_and_after_it_they_are_n
     std::fs::write(g.root.join("index.html"), "release by the publisher").unwrap();
     let (c, _) = g.next();
     assert!(c.authorised, "{c:?}");
-    assert_eq!(c.authorised_by.as_deref(), Some("process:sleep"));
+    assert_eq!(c.authorised_by, Some(format!("process:{name}")));
     publisher.kill().unwrap();
     publisher.wait().unwrap();
     std::thread::sleep(Duration::from_millis(1100));
