@@ -378,12 +378,33 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
         Some(loaded),
         "old rules still loaded"
     );
+    // The rules view says so, naming the error.
+    let view = c.get_json("/v1/rules").unwrap();
+    let errors = view["load_errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("dst_prot")),
+        "{view}"
+    );
     scan(&c, &sensor, 0, 1_700_000_000);
     assert_eq!(
         scan_incident(&c)["detections"],
         1,
         "the previous rules still detect"
     );
+    let view = c.get_json("/v1/rules").unwrap();
+    let rule = view["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "network.scan.tcp-ports")
+        .cloned()
+        .unwrap();
+    assert_eq!(rule["fired"], 1, "{rule}");
+    assert_eq!(rule["last_fired"], 1_700_000_000_000_000_000i64, "{rule}");
+    assert_eq!(rule["severity"], "medium", "{rule}");
+    assert_eq!(rule["enabled"], true);
 
     // A good change (a higher count) is picked up.
     std::fs::write(&scan_rule, good.replace("count = 30", "count = 100")).unwrap();
@@ -397,6 +418,8 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
         1,
         "40 ports are now below the bar"
     );
+    let view = c.get_json("/v1/rules").unwrap();
+    assert_eq!(view["load_errors"], serde_json::json!([]), "{view}");
 }
 
 /// A local HTTP receiver: records (target, body) and answers like the robots.

@@ -109,6 +109,21 @@ fn a_tampered_file_that_the_site_serves_gives_one_correlated_defacement_incident
     .unwrap();
     let all = incidents(&c, "integrity.site.defacement-confirmed");
     assert_eq!(all.len(), 1, "{all:?}");
+    // The sites view shows the page as defaced, from this agent.
+    let board = c.get_json("/v1/sites").unwrap();
+    let sites = board["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 1, "{board}");
+    assert_eq!(sites[0]["agent"], "web-01");
+    assert_eq!(sites[0]["site"], "portal");
+    assert_eq!(sites[0]["state"], "degraded", "{board}");
+    assert!(
+        sites[0]["findings"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("defaced")),
+        "{board}"
+    );
+    assert_eq!(sites[0]["tls_days_left"], 364);
     // The other integrity rules saw their side too.
     assert_eq!(incidents(&c, "integrity.web-root.tamper").len(), 1);
     assert_eq!(incidents(&c, "integrity.site.defacement").len(), 1);

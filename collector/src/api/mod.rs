@@ -92,6 +92,8 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::delete(incidents::delete_silence),
         )
         .route("/v1/audit", get(incidents::audit))
+        .route("/v1/rules", get(rules_view))
+        .route("/v1/sites", get(sites_view))
         .route("/v1/stream", get(incidents::stream))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -290,6 +292,22 @@ fn agent_view(row: AgentRow, now_ms: i64, offline_after: Duration, detail: bool)
         },
         name: row.name,
     }
+}
+
+async fn rules_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
+    Ok(axum::Json(app.detector.rules_view().await).into_response())
+}
+
+async fn sites_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
+    let sites = app
+        .detector
+        .sites
+        .lock()
+        .map(|b| b.list())
+        .unwrap_or_default();
+    Ok(axum::Json(serde_json::json!({ "sites": sites })).into_response())
 }
 
 async fn list_agents(

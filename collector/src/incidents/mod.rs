@@ -10,6 +10,7 @@
 pub mod book;
 pub mod store;
 
+pub mod board;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -128,6 +129,11 @@ pub struct Detector {
     metrics: Metrics,
     pub false_positive_for: Duration,
     retention: Duration,
+    /// The last reload that failed: when (ms) and its errors; cleared by a
+    /// good reload.
+    reload_errors: std::sync::Mutex<Option<(i64, Vec<String>)>>,
+    /// Latest remote check of each page from each agent.
+    pub sites: std::sync::Mutex<board::SiteBoard>,
 }
 
 /// Raises a Prometheus counter to `total`, a running count kept elsewhere
@@ -201,6 +207,8 @@ impl Detector {
             metrics: metrics.clone(),
             false_positive_for: config.incidents.false_positive_for,
             retention: config.incidents.retention,
+            reload_errors: std::sync::Mutex::new(None),
+            sites: std::sync::Mutex::new(board::SiteBoard::default()),
         };
         d.refresh_gauges(&*d.inner.lock().await);
         Ok(d)
@@ -256,6 +264,58 @@ impl Detector {
         }
     }
 
+    /// The rules view: every rule with its counters, and the errors of the
+    /// last failed reload (the previous rules keep running meanwhile).
+    pub async fn rules_view(&self) -> serde_json::Value {
+        let inner = self.lock().await;
+        let set = inner.engine.ruleset();
+        let groups = inner.engine.group_counts();
+        let rules: Vec<serde_json::Value> = set
+            .rules
+            .iter()
+            .zip(&inner.engine.counters)
+            .enumerate()
+            .map(|(i, (r, c))| {
+                serde_json::json!({
+                    "id": r.meta.id,
+                    "title": { "en": r.meta.title.en, "zh": r.meta.title.zh },
+                    "kind": r.meta.kind.as_str(),
+                    "severity": r.meta.severity,
+                    "attack": r.meta.attack,
+                    "file": r.meta.file,
+                    "enabled": r.enabled,
+                    "evaluated": c.evaluated,
+                    "matched": c.matched,
+                    "fired": c.fired,
+                    "last_fired": (c.last_fired != 0).then_some(c.last_fired),
+                    "groups": groups.get(i).copied().unwrap_or(0),
+                    "evictions": c.evictions,
+                })
+            })
+            .collect();
+        drop(inner);
+        let errors = self.reload_errors.lock().ok().and_then(|e| e.clone());
+        serde_json::json!({
+            "dir": self.rules_dir.display().to_string(),
+            "rules": rules,
+            "load_errors": errors.as_ref().map(|(_, e)| e.clone()).unwrap_or_default(),
+            "load_errors_at_ms": errors.map(|(at, _)| at),
+        })
+    }
+
+    /// Keeps the latest site checks for the sites view.
+    pub fn observe_sites(&self, agent: &str, events: &[&Event]) {
+        if !events
+            .iter()
+            .any(|e| e.kind() == shouwang_proto::EventKind::SiteCheck)
+        {
+            return;
+        }
+        if let Ok(mut b) = self.sites.lock() {
+            b.observe(agent, events);
+        }
+    }
+
     /// Live tail: accepted events to stream clients (only when someone
     /// listens).
     pub fn tail(&self, agent: &str, events: &[&Event]) {
@@ -291,6 +351,9 @@ impl Detector {
                 self.lock().await.engine.replace(Arc::new(set));
                 self.metrics.rules_loaded.set(n as i64);
                 self.metrics.rules_reloads.inc();
+                if let Ok(mut e) = self.reload_errors.lock() {
+                    *e = None;
+                }
                 info!(dir = %self.rules_dir.display(), rules = n, "rules reloaded");
                 true
             }
@@ -298,6 +361,12 @@ impl Detector {
                 self.metrics.rules_reload_errors.inc();
                 for e in &errors {
                     error!("{e}");
+                }
+                if let Ok(mut e) = self.reload_errors.lock() {
+                    let at = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                    *e = Some((at, errors.iter().map(ToString::to_string).collect()));
                 }
                 error!(
                     dir = %self.rules_dir.display(),

@@ -80,6 +80,8 @@ pub struct RuleCounters {
     pub matched: u64,
     pub fired: u64,
     pub evictions: u64,
+    /// Event time (ns) of the last detection; 0 before the first.
+    pub last_fired: i64,
 }
 
 /// The running engine: a ruleset and its state.
@@ -162,6 +164,11 @@ impl Engine {
 
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.set
+    }
+
+    /// Groups each rule tracks now, index-aligned with the ruleset.
+    pub fn group_counts(&self) -> Vec<usize> {
+        self.state.iter().map(|s| s.groups.len()).collect()
     }
 
     /// Swaps in a new ruleset. Rules whose source did not change keep their
@@ -264,7 +271,10 @@ impl Engine {
             Self::step(
                 rule, ci, state, counters, key_buf, hasher, &ctx, exercise, holds, ts, out,
             );
-            counters.fired += (out.len() - before) as u64;
+            if out.len() > before {
+                counters.fired += (out.len() - before) as u64;
+                counters.last_fired = ts;
+            }
         }
     }
 
@@ -505,6 +515,7 @@ impl Engine {
                         {
                             *alarmed = true;
                             counters.fired += 1;
+                            counters.last_fired = now;
                             let evidence = evidence_json(std::mem::take(&mut g.evidence));
                             out.push(Detection::of(rule, key, g, now, 0, evidence, false));
                         }
