@@ -114,6 +114,11 @@ fn opt_s(v: Option<&String>) -> Value<'_> {
     v.map_or(Value::Missing, |v| s(v))
 }
 
+/// A list of strings, borrowed.
+fn strs(v: &[String]) -> Value<'_> {
+    Value::List(v.iter().map(|x| Cow::Borrowed(x.as_str())).collect())
+}
+
 /// Bytes → f64 without a lossy-cast lint at every use (exact below 2^53).
 #[allow(clippy::cast_precision_loss)]
 fn big(v: u64) -> Value<'static> {
@@ -450,7 +455,7 @@ static TLS: &[FieldDef] = &[
         &t.version
     )),
     field!(Tls, "alpn", StrList, "offered ALPN protocols", |t| {
-        Value::List(t.alpn.iter().map(|a| Cow::Borrowed(a.as_str())).collect())
+        strs(&t.alpn)
     }),
     field!(Tls, "ja4", Str, "JA4 fingerprint", |t| s(&t.ja4)),
 ];
@@ -977,14 +982,7 @@ static FILE_CHANGE: &[FieldDef] = &[
         "signatures",
         StrList,
         "web-shell signatures the content matched",
-        |f| {
-            Value::List(
-                f.signatures
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |f| strs(&f.signatures)
     ),
 ];
 
@@ -1039,14 +1037,7 @@ static SITE_CHECK: &[FieldDef] = &[
         "defacement_signs",
         StrList,
         "title-changed, replaced, signature:TEXT",
-        |c| {
-            Value::List(
-                c.defacement_signs
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.defacement_signs)
     ),
     field!(
         SiteCheck,
@@ -1060,28 +1051,14 @@ static SITE_CHECK: &[FieldDef] = &[
         "hidden_link_methods",
         StrList,
         "how hidden links were hidden",
-        |c| {
-            Value::List(
-                c.hidden_link_methods
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.hidden_link_methods)
     ),
     field!(
         SiteCheck,
         "cloaking_terms",
         StrList,
         "what only crawlers were shown",
-        |c| {
-            Value::List(
-                c.cloaking_terms
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.cloaking_terms)
     ),
     field!(
         SiteCheck,
@@ -1095,28 +1072,14 @@ static SITE_CHECK: &[FieldDef] = &[
         "sensitive_categories",
         StrList,
         "lexicons the sensitive words came from",
-        |c| {
-            Value::List(
-                c.sensitive_categories
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.sensitive_categories)
     ),
     field!(
         SiteCheck,
         "new_script_domains",
         StrList,
         "script and iframe domains new since the baseline",
-        |c| {
-            Value::List(
-                c.new_script_domains
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.new_script_domains)
     ),
     field!(
         SiteCheck,
@@ -1175,14 +1138,7 @@ static SITE_CHECK: &[FieldDef] = &[
         "hidden_links",
         StrList,
         "off-site links hidden from visitors",
-        |c| {
-            Value::List(
-                c.hidden_links
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.hidden_links)
     ),
     field!(
         SiteCheck,
@@ -1203,14 +1159,7 @@ static SITE_CHECK: &[FieldDef] = &[
         "sensitive_words",
         StrList,
         "sensitive words found",
-        |c| {
-            Value::List(
-                c.sensitive_words
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.sensitive_words)
     ),
     field!(
         SiteCheck,
@@ -1236,14 +1185,7 @@ static SITE_CHECK: &[FieldDef] = &[
         "dns_unexpected",
         StrList,
         "resolved addresses outside the expected set",
-        |c| {
-            Value::List(
-                c.dns_unexpected
-                    .iter()
-                    .map(|x| Cow::Borrowed(x.as_str()))
-                    .collect(),
-            )
-        }
+        |c| strs(&c.dns_unexpected)
     ),
     field!(
         SiteCheck,
