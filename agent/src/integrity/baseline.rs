@@ -26,8 +26,8 @@ pub enum Kind {
     Symlink,
 }
 
-/// What the baseline knows about one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the baseline knows about one path (plain data, cheap to copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
     pub size: u64,
@@ -338,12 +338,13 @@ pub struct WalkStats {
 
 /// Walks `root` (not following symlinks) and returns every wanted file and
 /// symlink under it, hashed on `threads` threads. Hashes are reused from
-/// `known` where metadata is unchanged.
+/// `known` (the state each path is compared with) where metadata is
+/// unchanged.
 pub fn scan_tree(
     root: &Path,
     sub: &Path,
     filter: &Filter,
-    known: &BTreeMap<PathBuf, Entry>,
+    known: &(dyn Fn(&Path) -> Option<Entry> + Sync),
     max_hash: u64,
     threads: usize,
     keep: Option<&Keep<'_>>,
@@ -398,7 +399,7 @@ pub fn scan_tree(
                         let Some(slot) = slices.get(i) else { break };
                         let Ok(mut slice) = slot.lock() else { break };
                         for (rel, e) in slice.iter_mut() {
-                            if let Some(k) = known.get(rel.as_path())
+                            if let Some(k) = known(rel)
                                 && k.same_stat(e)
                             {
                                 e.blake3 = k.blake3;
@@ -597,15 +598,7 @@ mod tests {
         std::fs::write(root.join("big.bin"), vec![7u8; 5000]).unwrap();
         std::fs::write(root.join("skip.log"), b"log").unwrap();
         let filter = Filter::new(&[], &["*.log".into()]).unwrap();
-        let (map, stats) = scan_tree(
-            root,
-            Path::new(""),
-            &filter,
-            &BTreeMap::new(),
-            4096,
-            2,
-            None,
-        );
+        let (map, stats) = scan_tree(root, Path::new(""), &filter, &|_| None, 4096, 2, None);
         assert_eq!(stats.files, 5);
         assert_eq!(stats.hashed, 4, "big.bin is over the limit");
         let idx = &map[Path::new("index.html")];
@@ -653,15 +646,7 @@ mod tests {
         let root = dir.path();
         std::fs::write(root.join("a.html"), b"one").unwrap();
         let filter = Filter::all();
-        let (first, _) = scan_tree(
-            root,
-            Path::new(""),
-            &filter,
-            &BTreeMap::new(),
-            1 << 20,
-            1,
-            None,
-        );
+        let (first, _) = scan_tree(root, Path::new(""), &filter, &|_| None, 1 << 20, 1, None);
         // Same size, mtime put back: ctime still moves, so it is re-hashed.
         let mtime = std::fs::metadata(root.join("a.html"))
             .unwrap()
@@ -674,10 +659,26 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (second, stats) = scan_tree(root, Path::new(""), &filter, &first, 1 << 20, 1, None);
+        let (second, stats) = scan_tree(
+            root,
+            Path::new(""),
+            &filter,
+            &|p| first.get(p).copied(),
+            1 << 20,
+            1,
+            None,
+        );
         assert_eq!(stats.hashed, 1);
         assert!(!second[Path::new("a.html")].same_content(&first[Path::new("a.html")]));
-        let (third, stats) = scan_tree(root, Path::new(""), &filter, &second, 1 << 20, 1, None);
+        let (third, stats) = scan_tree(
+            root,
+            Path::new(""),
+            &filter,
+            &|p| second.get(p).copied(),
+            1 << 20,
+            1,
+            None,
+        );
         assert_eq!(stats.hashed, 0, "nothing moved: hashes reused");
         assert_eq!(third, second);
     }

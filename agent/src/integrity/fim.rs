@@ -284,7 +284,7 @@ impl Monitor {
             &self.root,
             Path::new(""),
             &self.filter,
-            &self.baseline,
+            &|p| self.baseline.get(p).copied(),
             self.max_hash,
             self.threads,
             (restore || diff_max > 0).then_some(&keep),
@@ -299,7 +299,7 @@ impl Monitor {
             .filter(|(rel, e)| {
                 self.keeps_copy(rel, e) && e.blake3.is_some_and(|b| !self.golden_path(&b).exists())
             })
-            .map(|(r, e)| (r.clone(), e.clone()))
+            .map(|(r, e)| (r.clone(), *e))
             .collect();
         for (rel, e) in missing {
             self.store_golden(&rel, &e);
@@ -420,7 +420,7 @@ impl Monitor {
                     &self.root,
                     rel,
                     &self.filter,
-                    &self.baseline,
+                    &|p| self.reference(p).copied(),
                     self.max_hash,
                     1,
                     None,
@@ -444,25 +444,22 @@ impl Monitor {
         }
         let mut raws = Vec::new();
         for (rel, scanned) in candidates {
+            let before = self.reference(&rel).copied();
             let after = match scanned {
                 Some(e) => Some(e),
-                None => {
-                    let known = self.reference(&rel).cloned();
-                    match baseline::read_entry(
-                        &self.root.join(&rel),
-                        known.as_ref(),
-                        self.max_hash,
-                        &mut self.buf,
-                    ) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            warn!(root = %self.root_label, path = %rel.display(), "cannot read: {e}");
-                            continue;
-                        }
+                None => match baseline::read_entry(
+                    &self.root.join(&rel),
+                    before.as_ref(),
+                    self.max_hash,
+                    &mut self.buf,
+                ) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(root = %self.root_label, path = %rel.display(), "cannot read: {e}");
+                        continue;
                     }
-                }
+                },
             };
-            let before = self.reference(&rel).cloned();
             if !baseline::same_state(before.as_ref(), after.as_ref()) {
                 raws.push(Raw { rel, before, after });
             }
@@ -474,22 +471,11 @@ impl Monitor {
     /// and the answer to a watcher overflow.
     pub fn rescan(&mut self, auth: &Authorised) -> Vec<FileChange> {
         self.stats.rescans.fetch_add(1, Ordering::Relaxed);
-        let mut known = self.baseline.clone();
-        for (k, v) in &self.observed {
-            match v {
-                Some(e) => {
-                    known.insert(k.clone(), e.clone());
-                }
-                None => {
-                    known.remove(k);
-                }
-            }
-        }
         let (disk, _) = baseline::scan_tree(
             &self.root,
             Path::new(""),
             &self.filter,
-            &known,
+            &|p| self.reference(p).copied(),
             self.max_hash,
             self.threads,
             None,
@@ -502,8 +488,8 @@ impl Monitor {
             .cloned()
             .collect();
         for rel in keys {
-            let after = disk.get(&rel).cloned();
-            let before = self.reference(&rel).cloned();
+            let after = disk.get(&rel).copied();
+            let before = self.reference(&rel).copied();
             if !baseline::same_state(before.as_ref(), after.as_ref()) {
                 raws.push(Raw { rel, before, after });
             }
@@ -571,8 +557,8 @@ impl Monitor {
         let base = self
             .baseline
             .get(&r.rel)
-            .cloned()
-            .or_else(|| renamed_from.and_then(|o| self.baseline.get(&o.rel).cloned()));
+            .copied()
+            .or_else(|| renamed_from.and_then(|o| self.baseline.get(&o.rel).copied()));
         let mut fc = FileChange::new(&self.root_label, r.rel.display().to_string(), kind);
         fc.site.clone_from(&self.site);
         fc.old_path = renamed_from.map(|o| o.rel.display().to_string());
@@ -622,7 +608,7 @@ impl Monitor {
                     if self.keeps_copy(&r.rel, a) {
                         self.store_golden(&r.rel, a);
                     }
-                    self.baseline.insert(r.rel.clone(), a.clone());
+                    self.baseline.insert(r.rel.clone(), *a);
                 }
                 None => {
                     self.baseline.remove(&r.rel);
@@ -653,7 +639,7 @@ impl Monitor {
         if let Some(o) = renamed_from {
             self.record(&o.rel, None);
         }
-        self.record(&r.rel, r.after.clone());
+        self.record(&r.rel, r.after);
         fc
     }
 
@@ -703,7 +689,7 @@ impl Monitor {
     ) -> anyhow::Result<Option<String>> {
         let abs = self.root.join(&r.rel);
         let mut quarantined = None;
-        let base = self.baseline.get(&r.rel).cloned();
+        let base = self.baseline.get(&r.rel).copied();
         match (&base, &r.after) {
             // A file that should not be there (new, or a rename target).
             (None, Some(_)) => {
@@ -724,7 +710,7 @@ impl Monitor {
             (None, None) => {}
         }
         if let Some(o) = renamed_from
-            && let Some(b) = self.baseline.get(&o.rel).cloned()
+            && let Some(b) = self.baseline.get(&o.rel).copied()
         {
             self.put_back(&o.rel, &b)?;
         }
