@@ -281,9 +281,9 @@ pub fn run_root(
         }
 
         // Publishing: `open` authorises; `done` ends it with a rescan.
-        let mut why = auth.check();
+        let mut publishing = false;
         match Marker::read(&marker_path) {
-            Some(Marker::Open(pid)) if pid_alive(pid) => why = Some("publish".to_owned()),
+            Some(Marker::Open(pid)) if pid_alive(pid) => publishing = true,
             Some(Marker::Done(_)) => {
                 let mut changes = mon.changed(&paths, &Some("publish".to_owned()));
                 changes.extend(mon.rescan(&Some("publish".to_owned())));
@@ -309,13 +309,23 @@ pub fn run_root(
             None => {}
         }
 
+        // Windows and publisher processes are looked at only when there is
+        // something to judge.
+        let mut why = || {
+            if publishing {
+                Some("publish".to_owned())
+            } else {
+                auth.check()
+            }
+        };
         let changes = if rescan {
             last_rescan = Instant::now();
+            let why = why();
             let mut c = mon.changed(&paths, &why);
             c.extend(mon.rescan(&why));
             c
         } else if !paths.is_empty() {
-            mon.changed(&paths, &why)
+            mon.changed(&paths, &why())
         } else {
             Vec::new()
         };
