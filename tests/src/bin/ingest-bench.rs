@@ -106,18 +106,7 @@ fn sustained(args: &Args, c: &Collector, duration: Duration) -> anyhow::Result<(
     for k in 0..args.clients {
         let name = format!("bench-{k}");
         let token = c.add_agent(&name)?;
-        let bodies: Vec<Vec<u8>> = (0..batches)
-            .map(|b| {
-                let events = (0..args.batch)
-                    .map(|j| event(args.kind, b * args.batch + j))
-                    .collect();
-                serde_json::to_vec(&shouwang_proto::Batch::new(
-                    name.clone(),
-                    SEQ_BASE + (b * args.batch) as u64,
-                    events,
-                ))
-            })
-            .collect::<Result<_, _>>()?;
+        let bodies = batch_bodies(&name, args.kind, args.batch, batches, SEQ_BASE)?;
         work.push((token, bodies));
     }
     let url = format!("{}{}", c.url, shouwang_proto::INGEST_PATH);
@@ -435,6 +424,29 @@ fn mix_event(i: usize) -> EventBody {
     }
 }
 
+/// `batches` JSON batches of `per_batch` events of `kind` from agent
+/// `name`, numbered from `first_seq`.
+fn batch_bodies(
+    name: &str,
+    kind: Kind,
+    per_batch: usize,
+    batches: usize,
+    first_seq: u64,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    (0..batches)
+        .map(|b| {
+            let events = (0..per_batch)
+                .map(|j| event(kind, b * per_batch + j))
+                .collect();
+            Ok(serde_json::to_vec(&shouwang_proto::Batch::new(
+                name,
+                first_seq + (b * per_batch) as u64,
+                events,
+            ))?)
+        })
+        .collect()
+}
+
 fn event(kind: Kind, i: usize) -> Event {
     let ts = Timestamp::from_nanos(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
     let body = match kind {
@@ -497,25 +509,13 @@ fn main() -> anyhow::Result<()> {
     for k in 0..args.clients {
         let name = format!("bench-{k}");
         let token = c.add_agent(&name)?;
-        let bodies: Vec<Vec<u8>> = (0..batches_per_client)
-            .map(|b| {
-                let events = (0..args.batch)
-                    .map(|j| event(args.kind, b * args.batch + j))
-                    .collect();
-                let json = serde_json::to_vec(&shouwang_proto::Batch::new(
-                    name.clone(),
-                    (b * args.batch) as u64,
-                    events,
-                ))?;
-                Ok((json.len(), zstd::bulk::compress(&json, 3)?))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?
+        let bodies = batch_bodies(&name, args.kind, args.batch, batches_per_client, 0)?
             .into_iter()
-            .map(|(len, body)| {
-                json_bytes += len;
-                body
+            .map(|json| {
+                json_bytes += json.len();
+                zstd::bulk::compress(&json, 3)
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         work.push((token, bodies));
     }
     let wire: usize = work.iter().flat_map(|(_, b)| b).map(Vec::len).sum();
