@@ -120,6 +120,15 @@ impl Lab {
             .output()
             .unwrap()
     }
+
+    /// A 2-second hping3 SYN flood at the victim's port 80 (bounded by
+    /// `timeout`), with `extra` hping3 options.
+    fn syn_flood(&self, extra: &[&str]) {
+        let mut cmd = vec!["timeout", "2", "hping3", "-q", "-S", "-p", "80", "--flood"];
+        cmd.extend_from_slice(extra);
+        cmd.push(&self.victim_ip);
+        let _ = self.in_attacker(&cmd);
+    }
 }
 
 impl Drop for Lab {
@@ -191,17 +200,7 @@ fn nmap_syn_scan_shows_a_thousand_ports_and_hping_flood_shows_rates() {
     // A 2-second hping3 SYN flood: interval statistics report rate and drops.
     let mut cap = lab.capture(8, "1s");
     let _stderr = wait_opened(&mut cap);
-    let _ = lab.in_attacker(&[
-        "timeout",
-        "2",
-        "hping3",
-        "-q",
-        "-S",
-        "-p",
-        "80",
-        "--flood",
-        &lab.victim_ip,
-    ]);
+    lab.syn_flood(&[]);
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(cap.id().to_string())
@@ -423,18 +422,7 @@ fn real_attacks_raise_the_right_incidents() {
     assert_eq!(found[0]["id"], t1046[0]["id"]);
 
     // 2. hping3 SYN flood from random sources: one T1499 keyed on the victim.
-    let _ = lab.in_attacker(&[
-        "timeout",
-        "2",
-        "hping3",
-        "-q",
-        "-S",
-        "-p",
-        "80",
-        "--flood",
-        "--rand-source",
-        &lab.victim_ip,
-    ]);
+    lab.syn_flood(&["--rand-source"]);
     let t1499 =
         shouwang_e2e::wait_for(std::time::Duration::from_secs(30), "T1499 incident", || {
             let v = incidents_with(&c, "T1499");
