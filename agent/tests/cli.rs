@@ -12,16 +12,7 @@ fn agent() -> Command {
 #[test]
 fn bad_duration_is_located() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("a.toml");
-    std::fs::write(&cfg, "name = \"a\"\n[host]\ninterval = \"soon\"\n").unwrap();
-    let out = agent()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (err, cfg) = check_config_fails(dir.path(), "name = \"a\"\n[host]\ninterval = \"soon\"\n");
     assert!(err.contains(&format!("{}:3:12:", cfg.display())), "{err}");
 }
 
@@ -64,11 +55,11 @@ fn sample_prints_host_and_listening_json() {
     assert_eq!(lines[1]["kind"], "listen_snapshot");
 }
 
-/// `check-config` on `text`: its stderr, asserting it failed.
-fn config_error(text: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("a.toml");
-    std::fs::write(&cfg, format!("name = \"a\"\ntoken = \"t\"\n{text}")).unwrap();
+/// `check-config` on a file holding `text`: its stderr and the file's
+/// path, asserting it failed.
+fn check_config_fails(dir: &std::path::Path, text: &str) -> (String, std::path::PathBuf) {
+    let cfg = dir.join("a.toml");
+    std::fs::write(&cfg, text).unwrap();
     let out = agent()
         .arg("--config")
         .arg(&cfg)
@@ -76,7 +67,13 @@ fn config_error(text: &str) -> String {
         .output()
         .unwrap();
     assert!(!out.status.success(), "{text}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    (String::from_utf8_lossy(&out.stderr).into_owned(), cfg)
+}
+
+/// The error for integrity settings `text` in an otherwise good config.
+fn config_error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    check_config_fails(dir.path(), &format!("name = \"a\"\ntoken = \"t\"\n{text}")).0
 }
 
 #[test]

@@ -209,12 +209,7 @@ fn sustained(args: &Args, c: &Collector, duration: Duration) -> anyhow::Result<(
         samples.push((started.elapsed().as_secs_f64(), rss));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut accepted = 0;
-    for h in handles {
-        accepted += h
-            .join()
-            .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
-    }
+    let accepted = join_clients(handles)?;
     let secs = started.elapsed().as_secs_f64();
     let m = c.metrics()?;
     let detections: f64 = m
@@ -424,6 +419,17 @@ fn mix_event(i: usize) -> EventBody {
     }
 }
 
+/// Waits for the client threads; the events they had accepted, summed.
+fn join_clients(handles: Vec<std::thread::JoinHandle<anyhow::Result<u64>>>) -> anyhow::Result<u64> {
+    let mut accepted = 0;
+    for h in handles {
+        accepted += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+    }
+    Ok(accepted)
+}
+
 /// `batches` JSON batches of `per_batch` events of `kind` from agent
 /// `name`, numbered from `first_seq`.
 fn batch_bodies(
@@ -537,12 +543,7 @@ fn main() -> anyhow::Result<()> {
             })
         })
         .collect();
-    let mut accepted = 0;
-    for h in handles {
-        accepted += h
-            .join()
-            .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
-    }
+    let accepted = join_clients(handles)?;
     let secs = started.elapsed().as_secs_f64();
     let sent = (batches_per_client * args.batch * args.clients) as u64;
     if accepted != sent {
