@@ -14,6 +14,7 @@
 pub mod api;
 pub mod config;
 pub mod demo;
+pub mod duty;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;

@@ -25,7 +25,7 @@ use crate::ingest::seqset::SeqSet;
 const INSERT_CHUNK: usize = 500;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &[&str] = &[
     "CREATE TABLE agents (
@@ -118,6 +118,15 @@ const SCHEMA_V2: &[&str] = &[
         created_ms INTEGER NOT NULL
     )",
 ];
+
+/// The duty (shift) log.
+const SCHEMA_V3: &[&str] = &["CREATE TABLE duty_log (
+        id INTEGER PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL
+    )"];
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -242,6 +251,16 @@ impl Store {
                 sqlx::query(*stmt).execute(&mut *tx).await?;
             }
             sqlx::query("PRAGMA user_version = 2")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        if version < 3 {
+            let mut tx = self.writer.begin().await?;
+            for stmt in SCHEMA_V3 {
+                sqlx::query(*stmt).execute(&mut *tx).await?;
+            }
+            sqlx::query("PRAGMA user_version = 3")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -179,3 +179,52 @@ pub struct Silence {
     #[serde(default)]
     pub comment: String,
 }
+
+/// What an entry of the duty (shift) log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DutyKind {
+    /// An engineer took the watch; the text is the name shown as on duty.
+    Start,
+    /// A note for the next shift.
+    Handover,
+    /// Anything worth writing down during the shift.
+    Note,
+    /// The watch ended without a successor taking it yet.
+    End,
+}
+
+impl DutyKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Handover => "handover",
+            Self::Note => "note",
+            Self::End => "end",
+        }
+    }
+}
+
+/// One entry of the duty log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DutyEntry {
+    pub id: i64,
+    pub ts_ms: i64,
+    /// Token name of whoever wrote it.
+    pub actor: String,
+    pub kind: DutyKind,
+    #[serde(default)]
+    pub text: String,
+}
+
+/// `GET /v1/duty`: who is on duty and the log of the current and previous
+/// shift.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DutyView {
+    /// The `start` entry of the shift under way, if one is.
+    #[serde(default)]
+    pub on_duty: Option<DutyEntry>,
+    /// Newest first: the current shift's entries, then the previous
+    /// shift's (its handover notes are what the current shift read).
+    pub entries: Vec<DutyEntry>,
+}

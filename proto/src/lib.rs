@@ -28,7 +28,8 @@ pub use host::{
     LoadAverage, MemorySample, ProcessInfo, ProcessSummary, Session, SocketChange, TransportProto,
 };
 pub use incident::{
-    Bilingual, Incident, IncidentState, Matcher, Resolution, Severity, Silence, TimelineEntry,
+    Bilingual, DutyEntry, DutyKind, DutyView, Incident, IncidentState, Matcher, Resolution,
+    Severity, Silence, TimelineEntry,
 };
 pub use integrity::{FileChange, FileChangeKind, SiteCheck};
 pub use packet::{

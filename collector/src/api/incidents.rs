@@ -221,7 +221,7 @@ const MAX_ACTION_BODY: usize = 64 * 1024;
 
 /// Reads a JSON body of at most `MAX_ACTION_BODY` bytes; with
 /// `empty_is_default`, an empty (or blank) body is `T::default()`.
-async fn json_body<T: serde::de::DeserializeOwned + Default>(
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned + Default>(
     body: axum::body::Body,
     empty_is_default: bool,
 ) -> Result<T, ApiError> {

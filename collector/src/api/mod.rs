@@ -94,6 +94,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/audit", get(incidents::audit))
         .route("/v1/rules", get(rules_view))
         .route("/v1/sites", get(sites_view))
+        .route(
+            "/v1/duty",
+            get(crate::duty::get_duty).post(crate::duty::post_duty),
+        )
+        .route("/v1/stats", get(stats))
         .route("/v1/stream", get(incidents::stream))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -246,6 +251,9 @@ struct AgentView {
     queue: Option<shouwang_proto::QueueStats>,
     skipped: Vec<shouwang_proto::Skipped>,
     host: Option<HostSummary>,
+    /// Capture totals since the collector started (agents that capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<crate::incidents::board::CaptureStatus>,
     /// Only in `/v1/agents/{name}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     host_sample: Option<HostSample>,
@@ -253,7 +261,13 @@ struct AgentView {
     listening: Option<Vec<ListenSocket>>,
 }
 
-fn agent_view(row: AgentRow, now_ms: i64, offline_after: Duration, detail: bool) -> AgentView {
+fn agent_view(
+    row: AgentRow,
+    now_ms: i64,
+    offline_after: Duration,
+    detail: bool,
+    capture: Option<crate::incidents::board::CaptureStatus>,
+) -> AgentView {
     let hb: Option<Heartbeat> = row
         .heartbeat
         .as_deref()
@@ -279,6 +293,7 @@ fn agent_view(row: AgentRow, now_ms: i64, offline_after: Duration, detail: bool)
         host: host
             .as_ref()
             .map(|h| HostSummary::new(row.host_ts.unwrap_or_default(), h)),
+        capture,
         host_sample: if detail { host } else { None },
         listening: if detail {
             Some(
@@ -322,10 +337,15 @@ async fn list_agents(
         .map_err(|e| ApiError::internal(&e))?;
     let now = app.clock.now_ms();
     let offline_after = app.config.agents.offline_after;
+    let captures = app.detector.captures.lock().ok();
     let agents: Vec<AgentView> = rows
         .into_iter()
-        .map(|r| agent_view(r, now, offline_after, false))
+        .map(|r| {
+            let c = captures.as_ref().and_then(|b| b.get(&r.name));
+            agent_view(r, now, offline_after, false, c)
+        })
         .collect();
+    drop(captures);
     Ok(axum::Json(serde_json::json!({ "agents": agents })).into_response())
 }
 
@@ -347,11 +367,18 @@ async fn agent_detail(
             format!("no agent named {name:?}"),
         ));
     };
+    let capture = app
+        .detector
+        .captures
+        .lock()
+        .ok()
+        .and_then(|b| b.get(&row.name));
     Ok(axum::Json(agent_view(
         row,
         app.clock.now_ms(),
         app.config.agents.offline_after,
         true,
+        capture,
     ))
     .into_response())
 }
@@ -389,6 +416,28 @@ async fn events(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(serde_json::json!({ "events": evs })).into_response())
+}
+
+/// `GET /v1/stats`: running totals a client turns into rates (the
+/// console's sparklines), and the collector's clock.
+async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
+    let m = &app.metrics;
+    let events: u64 = shouwang_proto::EventKind::ALL
+        .iter()
+        .map(|k| m.ingest_events.with_label_values(&[k.as_str()]).get())
+        .sum();
+    let opened = m.incidents_changes.with_label_values(&["opened"]).get()
+        + m.incidents_changes.with_label_values(&["reopened"]).get();
+    Ok(axum::Json(serde_json::json!({
+        "now_ms": app.clock.now_ms(),
+        "events_total": events,
+        "duplicate_events_total": m.ingest_duplicate_events.get(),
+        "batches_total": m.ingest_batches.get(),
+        "incidents_opened_total": opened,
+        "stream_clients": m.stream_clients.get(),
+    }))
+    .into_response())
 }
 
 async fn healthz() -> Response {

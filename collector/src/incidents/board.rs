@@ -1,5 +1,6 @@
-//! What the console's Rules and Sites views show: each rule with its
-//! counters, and the latest remote check of each page from each agent.
+//! What the console's Rules, Sites and Agents views show: each rule with its
+//! counters, the latest remote check of each page from each agent, and each
+//! agent's capture health.
 
 use std::collections::BTreeMap;
 
@@ -130,6 +131,60 @@ impl SiteBoard {
     }
 }
 
+/// Capture health of one agent, summed over its interfaces since the
+/// collector started (from `iface_stats` events).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CaptureStatus {
+    pub packets: u64,
+    /// Packets the kernel dropped.
+    pub kernel_drops: u64,
+    /// Packets the agent could not keep (its queue was full).
+    pub agent_drops: u64,
+    /// Event time of the latest interval, ns.
+    pub last_ts: i64,
+    /// Packets per second over the interfaces in the latest interval seen
+    /// for each.
+    pub packets_per_sec: f64,
+}
+
+/// Agents whose capture is tracked at most (more are ignored).
+pub const MAX_CAPTURE_AGENTS: usize = 100_000;
+
+/// Capture health per agent.
+#[derive(Debug, Default)]
+pub struct CaptureBoard {
+    agents: BTreeMap<String, (CaptureStatus, BTreeMap<String, f64>)>,
+}
+
+impl CaptureBoard {
+    /// Adds the `iface_stats` among `events`.
+    pub fn observe(&mut self, agent: &str, events: &[&Event]) {
+        for e in events {
+            let EventBody::IfaceStats(s) = &e.body else {
+                continue;
+            };
+            if !self.agents.contains_key(agent) && self.agents.len() >= MAX_CAPTURE_AGENTS {
+                return;
+            }
+            let (c, rates) = self.agents.entry(agent.to_owned()).or_default();
+            c.packets = c.packets.saturating_add(s.packets);
+            c.kernel_drops = c.kernel_drops.saturating_add(s.kernel_drops);
+            c.agent_drops = c.agent_drops.saturating_add(s.agent_drops);
+            if e.ts.0 >= c.last_ts {
+                c.last_ts = e.ts.0;
+                if rates.len() < 64 || rates.contains_key(&s.iface) {
+                    rates.insert(s.iface.clone(), s.packets_per_sec);
+                }
+                c.packets_per_sec = rates.values().sum();
+            }
+        }
+    }
+
+    pub fn get(&self, agent: &str) -> Option<CaptureStatus> {
+        self.agents.get(agent).map(|(c, _)| *c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +234,42 @@ mod tests {
         assert_eq!(l[0].findings, ["hidden-links", "tls-expiring"]);
         assert_eq!((l[1].agent.as_str(), l[1].state), ("probe-2", "up"));
         assert_eq!(l[2].state, "down");
+    }
+
+    #[test]
+    fn capture_drops_add_up_per_agent_and_the_rate_is_the_latest_per_interface() {
+        use shouwang_proto::IfaceStats;
+        let stats = |iface: &str, ts: i64, pps: f64, kd: u64, ad: u64| {
+            Event::new(
+                Timestamp(ts),
+                EventBody::IfaceStats(IfaceStats {
+                    iface: iface.into(),
+                    interval_ms: 10_000,
+                    packets: 100,
+                    bytes: 6400,
+                    packets_per_sec: pps,
+                    bits_per_sec: 0.0,
+                    syn: 0,
+                    syn_per_sec: 0.0,
+                    kernel_drops: kd,
+                    agent_drops: ad,
+                    malformed: 0,
+                    flow_evictions: 0,
+                }),
+            )
+        };
+        let mut b = CaptureBoard::default();
+        let (a, c, d) = (
+            stats("eth0", 10, 10.0, 3, 0),
+            stats("eth1", 11, 5.0, 0, 2),
+            stats("eth0", 20, 7.0, 4, 1),
+        );
+        b.observe("h1", &[&a, &c]);
+        b.observe("h1", &[&d]);
+        let s = b.get("h1").unwrap();
+        assert_eq!((s.packets, s.kernel_drops, s.agent_drops), (300, 7, 3));
+        assert_eq!(s.last_ts, 20);
+        assert!((s.packets_per_sec - 12.0).abs() < 1e-9);
+        assert_eq!(b.get("h2"), None);
     }
 }

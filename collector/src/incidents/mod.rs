@@ -134,6 +134,8 @@ pub struct Detector {
     reload_errors: std::sync::Mutex<Option<(i64, Vec<String>)>>,
     /// Latest remote check of each page from each agent.
     pub sites: std::sync::Mutex<board::SiteBoard>,
+    /// Capture drops and rates per agent.
+    pub captures: std::sync::Mutex<board::CaptureBoard>,
 }
 
 /// Raises a Prometheus counter to `total`, a running count kept elsewhere
@@ -209,6 +211,7 @@ impl Detector {
             retention: config.incidents.retention,
             reload_errors: std::sync::Mutex::new(None),
             sites: std::sync::Mutex::new(board::SiteBoard::default()),
+            captures: std::sync::Mutex::new(board::CaptureBoard::default()),
         };
         d.refresh_gauges(&*d.inner.lock().await);
         Ok(d)
@@ -303,8 +306,16 @@ impl Detector {
         })
     }
 
-    /// Keeps the latest site checks for the sites view.
-    pub fn observe_sites(&self, agent: &str, events: &[&Event]) {
+    /// Keeps the latest site checks for the sites view and capture health
+    /// for the agents view.
+    pub fn observe_boards(&self, agent: &str, events: &[&Event]) {
+        if events
+            .iter()
+            .any(|e| e.kind() == shouwang_proto::EventKind::IfaceStats)
+            && let Ok(mut b) = self.captures.lock()
+        {
+            b.observe(agent, events);
+        }
         if !events
             .iter()
             .any(|e| e.kind() == shouwang_proto::EventKind::SiteCheck)

@@ -398,7 +398,10 @@ impl Store {
     }
 }
 
-async fn insert_audit(tx: &mut sqlx::SqliteConnection, a: &AuditRecord) -> anyhow::Result<()> {
+pub(crate) async fn insert_audit(
+    tx: &mut sqlx::SqliteConnection,
+    a: &AuditRecord,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO audit (ts_ms, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
     )

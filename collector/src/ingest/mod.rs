@@ -401,7 +401,7 @@ impl Ingestor {
             self.detector.publish(&detector, changes);
         }
         self.detector.tail(agent, &fresh);
-        self.detector.observe_sites(agent, &fresh);
+        self.detector.observe_boards(agent, &fresh);
 
         // Committed: now update memory and metrics.
         let accepted: u64 = kinds.values().sum();

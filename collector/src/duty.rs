@@ -1,0 +1,216 @@
+//! The duty (shift) log: who is on watch, handover notes and notes made
+//! during a shift. The console's Duty view reads and writes it; every entry
+//! is also an audit record.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use shouwang_proto::{DutyEntry, DutyKind, DutyView};
+use sqlx::Row;
+
+use crate::App;
+use crate::api::ApiError;
+use crate::api::incidents::{Role, authorize, json_body};
+use crate::incidents::AuditRecord;
+use crate::store::Store;
+
+/// Entries read to build the view (a shift rarely writes more).
+pub const MAX_DUTY_ENTRIES: u32 = 500;
+
+/// Longest text of an entry, bytes.
+pub const MAX_DUTY_TEXT: usize = 8192;
+
+fn kind_of(s: &str) -> DutyKind {
+    match s {
+        "start" => DutyKind::Start,
+        "handover" => DutyKind::Handover,
+        "end" => DutyKind::End,
+        _ => DutyKind::Note,
+    }
+}
+
+impl Store {
+    /// Appends an entry and its audit record in one transaction; returns
+    /// the entry's id.
+    pub async fn add_duty(&self, e: &DutyEntry, audit: &AuditRecord) -> anyhow::Result<i64> {
+        let mut tx = self.writer.begin().await?;
+        let r = sqlx::query("INSERT INTO duty_log (ts_ms, actor, kind, text) VALUES (?, ?, ?, ?)")
+            .bind(e.ts_ms)
+            .bind(&e.actor)
+            .bind(e.kind.as_str())
+            .bind(&e.text)
+            .execute(&mut *tx)
+            .await?;
+        crate::incidents::store::insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    /// The newest `limit` entries, newest first.
+    pub async fn duty_entries(&self, limit: u32) -> anyhow::Result<Vec<DutyEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, ts_ms, actor, kind, text FROM duty_log ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DutyEntry {
+                id: r.get(0),
+                ts_ms: r.get(1),
+                actor: r.get(2),
+                kind: kind_of(r.get::<&str, _>(3)),
+                text: r.get(4),
+            })
+            .collect())
+    }
+}
+
+/// Builds the view from entries newest first: on duty is the newest
+/// `start` unless an `end` came after it; the entries are the current
+/// shift's and the previous shift's.
+pub fn duty_view(newest_first: Vec<DutyEntry>) -> DutyView {
+    let mut on_duty = None;
+    let mut starts = 0;
+    let mut keep = newest_first.len();
+    let mut ended = false;
+    for (i, e) in newest_first.iter().enumerate() {
+        match e.kind {
+            DutyKind::End if starts == 0 => ended = true,
+            DutyKind::Start => {
+                if starts == 0 && !ended {
+                    on_duty = Some(e.clone());
+                }
+                starts += 1;
+                if starts == 2 {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut entries = newest_first;
+    entries.truncate(keep);
+    DutyView { on_duty, entries }
+}
+
+/// `GET /v1/duty`.
+pub async fn get_duty(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&app, &headers, Role::Viewer).await?;
+    let entries = app
+        .store
+        .duty_entries(MAX_DUTY_ENTRIES)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(duty_view(entries)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyBody {
+    /// `start`, `handover`, `note` or `end`.
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /v1/duty` (operator): `{"kind": "start", "text": "张伟"}`.
+pub async fn post_duty(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&app, &headers, Role::Operator).await?;
+    let b: DutyBody = json_body(body, false).await?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
+    let kind = match b.kind.as_str() {
+        "start" | "handover" | "note" | "end" => kind_of(&b.kind),
+        other => {
+            return Err(bad(format!(
+                "kind is start, handover, note or end, not {other:?}"
+            )));
+        }
+    };
+    let text = b.text.trim().to_owned();
+    if text.len() > MAX_DUTY_TEXT {
+        return Err(bad(format!("text is at most {MAX_DUTY_TEXT} bytes")));
+    }
+    if text.is_empty() && matches!(kind, DutyKind::Handover | DutyKind::Note) {
+        return Err(bad(format!("a {} needs a text", kind.as_str())));
+    }
+    let now = app.clock.now_ms();
+    let mut entry = DutyEntry {
+        id: 0,
+        ts_ms: now,
+        actor: caller.name.clone(),
+        kind,
+        text: if kind == DutyKind::Start && text.is_empty() {
+            caller.name.clone()
+        } else {
+            text
+        },
+    };
+    let audit = AuditRecord {
+        id: 0,
+        ts_ms: now,
+        actor: caller.name,
+        role: caller.role.as_str().into(),
+        action: format!("duty.{}", kind.as_str()),
+        target: String::new(),
+        detail: entry.text.clone(),
+    };
+    entry.id = app
+        .store
+        .add_duty(&entry, &audit)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(id: i64, kind: DutyKind) -> DutyEntry {
+        DutyEntry {
+            id,
+            ts_ms: id * 1000,
+            actor: format!("op{id}"),
+            kind,
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn on_duty_is_the_newest_start_and_the_view_keeps_two_shifts() {
+        use DutyKind::*;
+        // Oldest to newest: start(1) note(2) start(3) handover(4) start(5) note(6)
+        let log = vec![
+            e(6, Note),
+            e(5, Start),
+            e(4, Handover),
+            e(3, Start),
+            e(2, Note),
+            e(1, Start),
+        ];
+        let v = duty_view(log);
+        assert_eq!(v.on_duty.as_ref().map(|e| e.id), Some(5));
+        assert_eq!(
+            v.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [6, 5, 4, 3]
+        );
+        // An end after the newest start: nobody is on duty.
+        let v = duty_view(vec![e(3, End), e(2, Start), e(1, Note)]);
+        assert_eq!(v.on_duty, None);
+        assert_eq!(v.entries.len(), 3);
+        assert_eq!(duty_view(Vec::new()), DutyView::default());
+    }
+}

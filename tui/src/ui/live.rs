@@ -1,0 +1,68 @@
+//! Live: a tail of incoming events, newest first, with a filter.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+use super::text::{clock_time, fit};
+use super::window_start;
+use crate::app::App;
+
+pub fn render(app: &App, f: &mut Frame, area: Rect) {
+    let t = app.txt();
+    let th = app.theme();
+    if app.live_order.is_empty() {
+        let msg = if app.live.is_empty() {
+            t.loading
+        } else {
+            t.none
+        };
+        f.render_widget(Paragraph::new(format!(" {msg}")).style(th.dim()), area);
+        return;
+    }
+    let height = usize::from(area.height.saturating_sub(1));
+    let start = window_start(app.live_ui.selected, height);
+    let sum_w = usize::from(area.width.saturating_sub(9 + 15 + 14 + 3));
+    let rows: Vec<Row> = app
+        .live_order
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(n, &i)| {
+            let e = &app.live[i];
+            let row = Row::new(vec![
+                Cell::from(clock_time(e.ts / 1_000_000, app.settings.utc_offset_secs)),
+                Cell::from(e.agent.clone()),
+                Cell::from(e.kind.clone()).style(Style::new().fg(th.accent)),
+                Cell::from(fit(&e.summary, sum_w)),
+            ]);
+            if app.live_paused && n == app.live_ui.selected {
+                row.style(th.selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let mut header = vec![t.col_time, t.col_agent, t.col_kind];
+    let missed = if app.live_missed > 0 {
+        format!("{} (−{})", t.col_event, app.live_missed)
+    } else {
+        t.col_event.to_owned()
+    };
+    header.push(&missed);
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(14),
+                Constraint::Length(13),
+                Constraint::Min(10),
+            ],
+        )
+        .header(Row::new(header).style(th.header())),
+        area,
+    );
+}
