@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Stop by itself after this long (default: run until Ctrl-C).
     #[arg(long = "for", value_parser = humantime_serde::re::humantime::parse_duration)]
     pub run_for: Option<Duration>,
+    /// Do not open the duty console (it opens by default when this runs in
+    /// a terminal and `shouwang-console` sits next to this program).
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 fn agent_binary() -> anyhow::Result<PathBuf> {
@@ -195,7 +199,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         api.token
     );
     println!("             curl -s http://{addr}/metrics | grep '^shouwang_'");
-    println!("  skipped    console: the duty console is not part of this build yet");
+    // The duty console takes over the terminal when there is one.
+    let console_bin = std::env::current_exe()
+        .ok()
+        .map(|e| e.with_file_name("shouwang-console"))
+        .filter(|p| p.is_file());
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let duty = token::generate_api("demo-duty")?;
+    app.store
+        .put_api_token("demo-duty", "operator", &duty.digest, clock.now_ms())
+        .await?;
+    let duty_token_file = dir.join("console.token");
+    write_private(&duty_token_file, &format!("{}\n", duty.token))?;
+    let console_cmd = format!(
+        "shouwang-console --collector http://{addr} --token-file {}",
+        duty_token_file.display()
+    );
+    let mut console = match (&console_bin, tty, args.no_console) {
+        (Some(bin), true, false) => {
+            println!("  console    opening the duty console (q quits it and stops the demo)…");
+            Some(
+                tokio::process::Command::new(bin)
+                    .arg("--collector")
+                    .arg(format!("http://{addr}"))
+                    .arg("--token-file")
+                    .arg(&duty_token_file)
+                    .arg("--log-file")
+                    .arg(dir.join("console.log"))
+                    .arg("--report-dir")
+                    .arg(&dir)
+                    .kill_on_drop(true)
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", bin.display()))?,
+            )
+        }
+        (None, _, _) => {
+            println!(
+                "  console    shouwang-console not built next to this program (cargo build --release)"
+            );
+            None
+        }
+        (Some(_), _, _) => {
+            println!("  console    {console_cmd}   (operator token demo-duty)");
+            None
+        }
+    };
+    // The listener is bound already: the console's first requests wait in
+    // its backlog until the server task accepts them.
     let uid = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
         .unwrap_or(0);
@@ -221,6 +272,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            status = async { match console.as_mut() { Some(c) => c.wait().await, None => std::future::pending().await } } => {
+                if let Ok(s) = status && !s.success() {
+                    outcome = Err(anyhow::anyhow!("the console exited with {s}; its log: {}", dir.join("console.log").display()));
+                }
+                break;
+            }
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
             status = child.wait() => {
                 let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -233,6 +290,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 break;
             }
             _ = ticker.tick() => {
+                // The console owns the terminal: print nothing under it.
+                if console.is_some() {
+                    continue;
+                }
                 let Ok(Some(row)) = app.store.agent(DEMO_AGENT).await else { continue };
                 let hb: Option<Heartbeat> = row.heartbeat.as_deref().and_then(|s| serde_json::from_str(s).ok());
                 if let (Some(hb), false) = (&hb, skipped_shown) {

@@ -403,7 +403,11 @@ fn demo_runs_and_reports_the_local_agent() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("demo-local online"), "{stdout}");
-    assert!(stdout.contains("skipped    console"), "{stdout}");
+    // Not a terminal: the console is not opened, its command is printed.
+    assert!(
+        stdout.contains("console    shouwang-console --collector http://127.0.0.1:"),
+        "{stdout}"
+    );
     assert!(stdout.contains("demo stopped"), "{stdout}");
 }
 
