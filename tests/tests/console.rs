@@ -285,3 +285,140 @@ fn the_demo_opens_the_console_in_a_terminal_and_q_ends_both() {
     assert!(screen.contains("DEMO-EXIT=0"), "{screen}");
     assert!(dir.path().join("console.log").is_file());
 }
+
+#[test]
+fn the_duty_log_api_refuses_bad_input_and_viewers_and_stats_count_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), "").unwrap();
+    let post = |token: &str, body: &str| {
+        let r = c
+            .http
+            .post(format!("{}/v1/duty", c.url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let viewer = c.api_token("wall", "viewer").unwrap();
+    let op = c.api_token("duty-li", "operator").unwrap();
+    for (token, body, status, needle) in [
+        (
+            viewer.as_str(),
+            r#"{"kind":"note","text":"x"}"#,
+            403,
+            "needs operator",
+        ),
+        (
+            "swa1:duty-li:wrong",
+            r#"{"kind":"note","text":"x"}"#,
+            401,
+            "unknown or wrong",
+        ),
+        (
+            op.as_str(),
+            r#"{"kind":"lunch","text":"x"}"#,
+            400,
+            "start, handover, note or end",
+        ),
+        (
+            op.as_str(),
+            r#"{"kind":"note","text":"   "}"#,
+            400,
+            "needs a text",
+        ),
+        (
+            op.as_str(),
+            r#"{"kind":"note","text":"x","who":"y"}"#,
+            400,
+            "unknown field",
+        ),
+        (op.as_str(), "{not json", 400, "body"),
+    ] {
+        let (s, v) = post(token, body);
+        assert_eq!(s, status, "{body}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    let huge = format!(r#"{{"kind":"note","text":"{}"}}"#, "x".repeat(9000));
+    assert_eq!(post(&op, &huge).0, 400);
+    let oversized = format!(r#"{{"kind":"note","text":"{}"}}"#, "x".repeat(70_000));
+    assert_eq!(post(&op, &oversized).0, 413);
+    // Nothing bad was written.
+    let duty = c.get_json("/v1/duty").unwrap();
+    assert_eq!(duty["entries"].as_array().unwrap().len(), 0, "{duty}");
+    assert!(duty["on_duty"].is_null());
+    // A start with no text shows the token name.
+    let (s, v) = post(&op, r#"{"kind":"start"}"#);
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["text"], "duty-li");
+    let (s, _) = post(&op, r#"{"kind":"handover","text":"UPS 测试 14:00"}"#);
+    assert_eq!(s, 201);
+    let duty = c.get_json("/v1/duty").unwrap();
+    assert_eq!(duty["on_duty"]["actor"], "duty-li");
+    assert_eq!(duty["entries"][0]["kind"], "handover");
+    assert_eq!(duty["entries"][0]["text"], "UPS 测试 14:00");
+    let (s, _) = post(&op, r#"{"kind":"end"}"#);
+    assert_eq!(s, 201);
+    assert!(c.get_json("/v1/duty").unwrap()["on_duty"].is_null());
+
+    // Stats: the event total follows ingest.
+    let before = c.get_json("/v1/stats").unwrap()["events_total"]
+        .as_u64()
+        .unwrap();
+    let sensor = c.add_agent("sensor").unwrap();
+    scan(&c, &sensor, "198.51.100.7", 1, 1_780_000_000);
+    let stats = c.get_json("/v1/stats").unwrap();
+    assert_eq!(
+        stats["events_total"].as_u64().unwrap(),
+        before + 40,
+        "{stats}"
+    );
+    assert_eq!(stats["incidents_opened_total"], 1, "{stats}");
+
+    // Capture drops reach the agents view (summed over intervals).
+    let interval = |ts: i64, kernel_drops: u64| {
+        shouwang_proto::Event::new(
+            shouwang_proto::Timestamp(ts * 1_000_000_000),
+            shouwang_proto::EventBody::IfaceStats(shouwang_proto::IfaceStats {
+                iface: "eth0".into(),
+                interval_ms: 10_000,
+                packets: 5000,
+                bytes: 3_000_000,
+                packets_per_sec: 500.0,
+                bits_per_sec: 2.4e6,
+                syn: 0,
+                syn_per_sec: 0.0,
+                kernel_drops,
+                agent_drops: 1,
+                malformed: 0,
+                flow_evictions: 0,
+            }),
+        )
+    };
+    let (status, body) = c
+        .post_ingest(
+            Some(&sensor),
+            batch_json(
+                "sensor",
+                100,
+                vec![interval(1_780_000_010, 7), interval(1_780_000_020, 5)],
+            ),
+            false,
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let agents = c.get_json("/v1/agents").unwrap();
+    let a = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "sensor")
+        .unwrap()
+        .clone();
+    assert_eq!(a["capture"]["kernel_drops"], 12, "{a}");
+    assert_eq!(a["capture"]["agent_drops"], 2, "{a}");
+    assert_eq!(a["capture"]["packets"], 10_000, "{a}");
+}
