@@ -408,5 +408,34 @@ pub fn app(lang: Lang, n_incidents: usize, n_agents: usize, spacing_ms: i64) -> 
         feed(NetMsg::Event(e));
     }
     app.prepare();
+    // The detail of the first incident in the table, as fetched on Enter.
+    if let Some(id) = app.inc.selected_id {
+        let mut incident = incidents(n_incidents, spacing_ms)
+            .into_iter()
+            .find(|i| i.id == id)
+            .unwrap_or_else(|| incidents(1, 0).remove(0));
+        incident.evidence.push(serde_json::json!({
+            "kind": "file_change", "agent": "web-01", "ts": incident.opened_ms * 1_000_000,
+            "path": "/var/www/portal/index.html", "change": "modified", "site": "portal"
+        }));
+        let timeline = vec![
+            shouwang_proto::TimelineEntry {
+                ts_ms: incident.opened_ms,
+                actor: "system".into(),
+                action: "opened".into(),
+                text: String::new(),
+            },
+            shouwang_proto::TimelineEntry {
+                ts_ms: incident.opened_ms + 20_000,
+                actor: "duty-zhang".into(),
+                action: "note".into(),
+                text: "已电话通知门户网站运维".into(),
+            },
+        ];
+        let _ = app.handle(Input::Net(NetMsg::Detail {
+            incident: Box::new(incident),
+            timeline,
+        }));
+    }
     app
 }

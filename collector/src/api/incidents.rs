@@ -121,6 +121,9 @@ pub struct ListQuery {
     exercise: Option<String>,
     before: Option<i64>,
     limit: Option<u32>,
+    /// `false` leaves the evidence samples out (list views that fetch one
+    /// incident's detail when it is opened).
+    evidence: Option<bool>,
 }
 
 pub async fn list(
@@ -148,7 +151,7 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit must be 1 to 1000"));
     }
-    let rows = app
+    let mut rows = app
         .store
         .incidents(&IncidentFilter {
             state,
@@ -161,6 +164,11 @@ pub async fn list(
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    if q.evidence == Some(false) {
+        for r in &mut rows {
+            r.evidence = Vec::new();
+        }
+    }
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|i| i.id))
         .flatten();

@@ -520,7 +520,10 @@ impl App {
     /// Adds or updates an incident; pins new open high/critical ones and
     /// unpins the rest. `initial`: the first load (pinned, but no flash
     /// or bell for what was already there).
-    fn track(&mut self, i: Incident, initial: bool, fx: &mut Vec<Effect>) {
+    fn track(&mut self, mut i: Incident, initial: bool, fx: &mut Vec<Effect>) {
+        // The list keeps no evidence: the detail pane shows the evidence of
+        // the incident it fetched (memory stays flat with many incidents).
+        i.evidence = Vec::new();
         let id = i.id;
         if self.detail.as_ref().is_some_and(|(d, _)| d.id == id) && self.inc.show_detail {
             fx.push(Effect::Api(Request::Detail { id }));

@@ -224,15 +224,15 @@ fn detail_pane(app: &App, f: &mut Frame, area: Rect) {
                     w,
                 )));
             }
+            lines.push(Line::styled(
+                format!("{} ({}):", t.evidence, d.evidence.len()),
+                th.header(),
+            ));
+            for ev in d.evidence.iter().take(6) {
+                lines.push(Line::raw(fit(&format!("  {}", evidence_line(ev)), w)));
+            }
         }
         _ => lines.push(Line::styled(format!("  {}", t.loading), th.dim())),
-    }
-    lines.push(Line::styled(
-        format!("{} ({}):", t.evidence, i.evidence.len()),
-        th.header(),
-    ));
-    for ev in i.evidence.iter().take(6) {
-        lines.push(Line::raw(fit(&format!("  {}", evidence_line(ev)), w)));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }

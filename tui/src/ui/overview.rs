@@ -214,20 +214,31 @@ fn attention_list(app: &App, f: &mut Frame, area: Rect) {
     let block = boxed(app, t.needs_attention);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    // Pinned and overdue first, then the rest of the open ones by severity.
+    // Pinned and overdue first, then the rest of the open ones by severity
+    // and age. Only the rows that fit are sorted (a top-k selection), so
+    // this stays linear in the number of incidents.
+    let rank = |i: &shouwang_proto::Incident| {
+        let urgent = app.pinned.contains(&i.id) || app.overdue(i);
+        (
+            std::cmp::Reverse(urgent),
+            std::cmp::Reverse(i.severity),
+            i.opened_ms,
+            i.id,
+        )
+    };
     let mut open: Vec<_> = app
         .incidents
         .values()
         .filter(|i| i.state == IncidentState::Open)
+        .map(|i| (rank(i), i))
         .collect();
-    open.sort_by(|a, b| {
-        let ua = app.pinned.contains(&a.id) || app.overdue(a);
-        let ub = app.pinned.contains(&b.id) || app.overdue(b);
-        ub.cmp(&ua)
-            .then(b.severity.cmp(&a.severity))
-            .then(a.opened_ms.cmp(&b.opened_ms))
-            .then(a.id.cmp(&b.id))
-    });
+    let k = usize::from(inner.height).min(open.len());
+    if k > 0 && k < open.len() {
+        open.select_nth_unstable_by(k - 1, |a, b| a.0.cmp(&b.0));
+        open.truncate(k);
+    }
+    open.sort_unstable_by_key(|a| a.0);
+    let open: Vec<_> = open.into_iter().map(|(_, i)| i).collect();
     if open.is_empty() {
         f.render_widget(
             Paragraph::new(format!(" {}", t.all_quiet)).style(Style::new().fg(th.ok)),
