@@ -23,15 +23,6 @@ pub const MAX_DUTY_ENTRIES: u32 = 500;
 /// Longest text of an entry, bytes.
 pub const MAX_DUTY_TEXT: usize = 8192;
 
-fn kind_of(s: &str) -> DutyKind {
-    match s {
-        "start" => DutyKind::Start,
-        "handover" => DutyKind::Handover,
-        "end" => DutyKind::End,
-        _ => DutyKind::Note,
-    }
-}
-
 impl Store {
     /// Appends an entry and its audit record in one transaction; returns
     /// the entry's id.
@@ -63,7 +54,7 @@ impl Store {
                 id: r.get(0),
                 ts_ms: r.get(1),
                 actor: r.get(2),
-                kind: kind_of(r.get::<&str, _>(3)),
+                kind: DutyKind::parse(r.get::<&str, _>(3)).unwrap_or(DutyKind::Note),
                 text: r.get(4),
             })
             .collect())
@@ -131,14 +122,12 @@ pub async fn post_duty(
     let caller = authorize(&app, &headers, Role::Operator).await?;
     let b: DutyBody = json_body(body, false).await?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
-    let kind = match b.kind.as_str() {
-        "start" | "handover" | "note" | "end" => kind_of(&b.kind),
-        other => {
-            return Err(bad(format!(
-                "kind is start, handover, note or end, not {other:?}"
-            )));
-        }
-    };
+    let kind = DutyKind::parse(&b.kind).ok_or_else(|| {
+        bad(format!(
+            "kind is start, handover, note or end, not {:?}",
+            b.kind
+        ))
+    })?;
     let text = b.text.trim().to_owned();
     if text.len() > MAX_DUTY_TEXT {
         return Err(bad(format!("text is at most {MAX_DUTY_TEXT} bytes")));

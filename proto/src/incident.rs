@@ -203,6 +203,12 @@ impl DutyKind {
             Self::End => "end",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Start, Self::Handover, Self::Note, Self::End]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 /// One entry of the duty log.

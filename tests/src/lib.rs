@@ -240,18 +240,7 @@ impl Collector {
 
     /// `shouwang-collector agents add NAME`; returns the token.
     pub fn add_agent(&self, name: &str) -> anyhow::Result<String> {
-        let out = Command::new(&self.exe)
-            .arg("--config")
-            .arg(&self.config)
-            .args(["agents", "add", name])
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "agents add failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+        cli(&self.exe, &self.config, &["agents", "add", name])
     }
 
     /// A token of another role (`viewer`, `operator`, `admin`).

@@ -399,7 +399,8 @@ pub fn app(lang: Lang, n_incidents: usize, n_agents: usize, spacing_ms: i64) -> 
             incidents_opened_total: k * k / 6,
         }));
     }
-    feed(NetMsg::Incidents(incidents(n_incidents, spacing_ms)));
+    let list = incidents(n_incidents, spacing_ms);
+    feed(NetMsg::Incidents(list.clone()));
     feed(NetMsg::Agents(agents(n_agents)));
     feed(NetMsg::Sites(sites()));
     feed(NetMsg::Rules(rules()));
@@ -409,11 +410,11 @@ pub fn app(lang: Lang, n_incidents: usize, n_agents: usize, spacing_ms: i64) -> 
     }
     app.prepare();
     // The detail of the first incident in the table, as fetched on Enter.
-    if let Some(id) = app.inc.selected_id {
-        let mut incident = incidents(n_incidents, spacing_ms)
-            .into_iter()
-            .find(|i| i.id == id)
-            .unwrap_or_else(|| incidents(1, 0).remove(0));
+    if let Some(mut incident) = app
+        .inc
+        .selected_id
+        .and_then(|id| list.into_iter().find(|i| i.id == id))
+    {
         incident.evidence.push(serde_json::json!({
             "kind": "file_change", "agent": "web-01", "ts": incident.opened_ms * 1_000_000,
             "path": "/var/www/portal/index.html", "change": "modified", "site": "portal"

@@ -484,6 +484,15 @@ impl Txt {
         }
     }
 
+    pub fn duty_kind(&self, k: shouwang_proto::DutyKind) -> &'static str {
+        match k {
+            shouwang_proto::DutyKind::Start => self.shift_start,
+            shouwang_proto::DutyKind::End => self.shift_end,
+            shouwang_proto::DutyKind::Handover => self.handover,
+            shouwang_proto::DutyKind::Note => self.note,
+        }
+    }
+
     pub fn site_state(&self, s: &str) -> &'static str {
         match s {
             "up" => self.up,

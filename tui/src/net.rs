@@ -63,18 +63,15 @@ fn short(e: &reqwest::Error) -> String {
 
 impl Client {
     pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder().timeout(Duration::from_secs(10)).build()?;
         // No total timeout on the stream; a read timeout well above the
         // server's 15 s keep-alive detects a dead connection.
-        let stream_http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .read_timeout(Duration::from_secs(45))
-            .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let stream_http = builder().read_timeout(Duration::from_secs(45)).build()?;
         Ok(Self {
             http,
             stream_http,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use shouwang_proto::{DutyKind, DutyView, Incident, IncidentState, Resolution, Severity};
+use shouwang_proto::{DutyView, Incident, IncidentState, Resolution, Severity};
 
 use crate::i18n::Lang;
 use crate::ui::text::{clock_time, date_time, duration};
@@ -140,12 +140,7 @@ pub fn shift_markdown(
         let _ = writeln!(md, "{}", t.none);
     }
     for e in log {
-        let what = match e.kind {
-            DutyKind::Start => t.shift_start,
-            DutyKind::End => t.shift_end,
-            DutyKind::Handover => t.handover,
-            DutyKind::Note => t.note,
-        };
+        let what = t.duty_kind(e.kind);
         let _ = writeln!(
             md,
             "- {} {} {}: {}",

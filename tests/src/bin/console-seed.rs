@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use shouwang_e2e::{batch_json, syn_probe};
+use shouwang_e2e::{batch_json, cli, syn_probe};
 use shouwang_proto::{Event, EventBody, Heartbeat, Timestamp};
 
 #[derive(Parser)]
@@ -30,18 +30,7 @@ struct Args {
 }
 
 fn add_agent(a: &Args, name: &str) -> String {
-    let out = std::process::Command::new(&a.exe)
-        .arg("--config")
-        .arg(&a.config)
-        .args(["agents", "add", name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    cli(&a.exe, &a.config, &["agents", "add", name]).unwrap()
 }
 
 fn post(http: &reqwest::blocking::Client, url: &str, token: &str, body: Vec<u8>) {

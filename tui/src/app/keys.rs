@@ -233,7 +233,7 @@ fn on_live_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
 }
 
 fn on_duty_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
-    let len = app.duty.entries.len();
+    let len = app.duty_order.len();
     if move_list(&mut app.duty_ui, k.code, len) {
         return Vec::new();
     }

@@ -333,6 +333,8 @@ pub struct App {
     pub site_order: Vec<usize>,
     pub rule_order: Vec<usize>,
     pub live_order: Vec<usize>,
+    /// Duty log entries shown (indexes into `duty.entries`, newest first).
+    pub duty_order: Vec<usize>,
     dirty: bool,
 }
 
@@ -376,6 +378,7 @@ impl App {
             site_order: Vec::new(),
             rule_order: Vec::new(),
             live_order: Vec::new(),
+            duty_order: Vec::new(),
             dirty: true,
         }
     }
@@ -438,24 +441,20 @@ impl App {
 
     fn on_net(&mut self, m: NetMsg) -> Vec<Effect> {
         let mut fx = Vec::new();
-        match m {
-            NetMsg::Connected => {
-                self.link.connected = true;
-                self.link.error = None;
-                self.link.last_data_ms = Some(self.now_ms);
-                return fx;
-            }
-            NetMsg::Disconnected { error } => {
-                self.link.connected = false;
-                self.link.error = Some(error);
-                return fx;
-            }
-            _ => {}
+        if let NetMsg::Disconnected { error } = m {
+            self.link.connected = false;
+            self.link.error = Some(error);
+            return fx;
         }
+        // Anything else is data from the collector.
         self.link.last_data_ms = Some(self.now_ms);
         self.dirty = true;
         match m {
-            NetMsg::Connected | NetMsg::Disconnected { .. } => {}
+            NetMsg::Disconnected { .. } => {}
+            NetMsg::Connected => {
+                self.link.connected = true;
+                self.link.error = None;
+            }
             NetMsg::Incidents(list) => {
                 let initial = !self.loaded_incidents;
                 self.loaded_incidents = true;
@@ -573,6 +572,7 @@ impl App {
         self.derive_sites();
         self.derive_rules();
         self.derive_live();
+        self.derive_duty();
     }
 
     pub(crate) fn mark_dirty(&mut self) {
@@ -736,6 +736,19 @@ impl App {
             self.live_ui.selected = 0;
         }
         clamp(&mut self.live_ui, self.live_order.len());
+    }
+
+    fn derive_duty(&mut self) {
+        let f = self.duty_ui.filter.to_lowercase();
+        self.duty_order = (0..self.duty.entries.len())
+            .filter(|&i| {
+                let e = &self.duty.entries[i];
+                f.is_empty()
+                    || e.text.to_lowercase().contains(&f)
+                    || e.actor.to_lowercase().contains(&f)
+            })
+            .collect();
+        clamp(&mut self.duty_ui, self.duty_order.len());
     }
 
     /// Counts of active incidents by severity (info … critical).

@@ -66,33 +66,28 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     );
     f.render_widget(Paragraph::new(vec![who, handover, keys]), head);
 
-    if app.duty.entries.is_empty() {
+    if app.duty_order.is_empty() {
         f.render_widget(Paragraph::new(format!(" {}", t.none)).style(th.dim()), list);
         return;
     }
     let height = usize::from(list.height.saturating_sub(1));
     let start = window_start(app.duty_ui.selected, height);
     let text_w = usize::from(list.width.saturating_sub(17 + 14 + 10 + 3));
-    let f_lower = app.duty_ui.filter.to_lowercase();
     let rows: Vec<Row> = app
-        .duty
-        .entries
+        .duty_order
         .iter()
-        .filter(|e| {
-            f_lower.is_empty()
-                || e.text.to_lowercase().contains(&f_lower)
-                || e.actor.to_lowercase().contains(&f_lower)
-        })
         .enumerate()
         .skip(start)
         .take(height)
-        .map(|(n, e)| {
-            let (what, style) = match e.kind {
-                DutyKind::Start => (t.shift_start, Style::new().fg(th.ok)),
-                DutyKind::End => (t.shift_end, th.dim()),
-                DutyKind::Handover => (t.handover, th.header()),
-                DutyKind::Note => (t.note, Style::new()),
+        .map(|(n, &i)| {
+            let e = &app.duty.entries[i];
+            let style = match e.kind {
+                DutyKind::Start => Style::new().fg(th.ok),
+                DutyKind::End => th.dim(),
+                DutyKind::Handover => th.header(),
+                DutyKind::Note => Style::new(),
             };
+            let what = t.duty_kind(e.kind);
             let row = Row::new(vec![
                 Cell::from(date_time(e.ts_ms, off)),
                 Cell::from(e.actor.clone()),

@@ -89,6 +89,15 @@ fn duty_line(app: &App, f: &mut Frame, area: Rect) {
     );
 }
 
+/// `color` when there is something to see, dim at zero.
+fn alarm(th: &crate::theme::Theme, n: u64, color: ratatui::style::Color) -> Style {
+    if n > 0 {
+        Style::new().fg(color)
+    } else {
+        th.dim()
+    }
+}
+
 fn count_line<'a>(label: &'a str, n: usize, style: Style) -> Line<'a> {
     Line::from(vec![
         Span::styled(format!("{n:>6} "), style.add_modifier(Modifier::BOLD)),
@@ -128,31 +137,15 @@ fn agents_box(app: &App, f: &mut Frame, area: Rect) {
         .sum();
     let lines = vec![
         count_line(t.online, on, Style::new().fg(th.ok)),
-        count_line(
-            t.offline,
-            off,
-            if off > 0 {
-                Style::new().fg(th.bad)
-            } else {
-                th.dim()
-            },
-        ),
+        count_line(t.offline, off, alarm(th, off as u64, th.bad)),
         count_line(t.never_seen, never, th.dim()),
         Line::styled(
             format!("{:>6} {}", super::text::count(drops), t.col_drops),
-            if drops > 0 {
-                Style::new().fg(th.warn)
-            } else {
-                th.dim()
-            },
+            alarm(th, drops, th.warn),
         ),
         Line::styled(
             format!("{:>6} {}", super::text::count(spool), t.col_spool),
-            if spool > 0 {
-                Style::new().fg(th.warn)
-            } else {
-                th.dim()
-            },
+            alarm(th, spool, th.warn),
         ),
     ];
     let title = format!("{} {}", t.agents, app.agents.len());
@@ -165,24 +158,8 @@ fn sites_box(app: &App, f: &mut Frame, area: Rect) {
     let (up, degraded, down) = app.site_counts();
     let lines = vec![
         count_line(t.up, up, Style::new().fg(th.ok)),
-        count_line(
-            t.degraded,
-            degraded,
-            if degraded > 0 {
-                Style::new().fg(th.warn)
-            } else {
-                th.dim()
-            },
-        ),
-        count_line(
-            t.down,
-            down,
-            if down > 0 {
-                Style::new().fg(th.bad)
-            } else {
-                th.dim()
-            },
-        ),
+        count_line(t.degraded, degraded, alarm(th, degraded as u64, th.warn)),
+        count_line(t.down, down, alarm(th, down as u64, th.bad)),
     ];
     let title = format!("{} {}", t.sites, app.sites.len());
     f.render_widget(Paragraph::new(lines).block(boxed(app, &title)), area);
