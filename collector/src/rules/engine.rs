@@ -267,6 +267,15 @@ impl Engine {
                 key_buf.push('=');
                 (f.get)(&ctx).write_key(key_buf);
             }
+            // A drill's state never mixes with real traffic's: its groups
+            // (and so its incidents) are its own.
+            if let Some(x) = exercise {
+                if !key_buf.is_empty() {
+                    key_buf.push(' ');
+                }
+                key_buf.push_str("exercise=");
+                key_buf.push_str(x);
+            }
             let before = out.len();
             Self::step(
                 rule, ci, state, counters, key_buf, hasher, &ctx, exercise, holds, ts, out,
@@ -617,6 +626,26 @@ zh = "t"
             1,
             "replay's old group aged out on replay's clock; other's stays"
         );
+    }
+
+    #[test]
+    fn a_drill_never_counts_towards_real_traffic_or_another_drill() {
+        let mut e = Engine::new(set());
+        let mut out = Vec::new();
+        e.process("a", None, &flow(100), &mut out);
+        e.process("a", Some("drill-1"), &flow(101), &mut out);
+        e.process("a", None, &flow(102), &mut out);
+        e.process("a", Some("drill-2"), &flow(103), &mut out);
+        e.process("a", Some("drill-1"), &flow(104), &mut out);
+        assert!(out.is_empty(), "no group reached 3: {out:?}");
+        e.process("a", Some("drill-1"), &flow(105), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].group, "dst=10.0.0.2 exercise=drill-1");
+        assert_eq!(out[0].exercise.as_deref(), Some("drill-1"));
+        e.process("a", None, &flow(106), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].group, "dst=10.0.0.2");
+        assert_eq!(out[1].exercise, None);
     }
 
     #[test]

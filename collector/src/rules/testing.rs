@@ -168,27 +168,35 @@ fn dur(v: &toml::Value, key: &str) -> Result<i64, String> {
 }
 
 /// What a test feeds the engine, in order.
-enum Step {
+pub enum Step {
     Event {
         agent: String,
         exercise: Option<String>,
         event: Box<Event>,
     },
+    /// Move the clock to this capture time (ns) without an event.
     Tick(i64),
 }
 
 /// Expands a test's events.
 fn expand(spec: &TestSpec) -> Result<Vec<Step>, String> {
+    let tables: Vec<&toml::Table> = spec.events.iter().map(Spanned::get_ref).collect();
+    expand_events(&tables, TEST_EPOCH_NS)
+}
+
+/// Expands events written in the test syntax (see the module docs) into
+/// engine input, the first at capture time `start_ns`. `shouwang-drill`
+/// uses it for its `inject` steps.
+pub fn expand_events(events: &[&toml::Table], start_ns: i64) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     let mut at = 0i64;
-    for (n, e) in spec.events.iter().enumerate() {
-        let t = e.get_ref();
+    for (n, t) in events.iter().enumerate() {
         let which = format!("event {}", n + 1);
         if let Some(v) = t.get("at") {
             at = dur(v, "at")?;
         }
         if let Some(v) = t.get("tick") {
-            steps.push(Step::Tick(TEST_EPOCH_NS + dur(v, "tick")?));
+            steps.push(Step::Tick(start_ns + dur(v, "tick")?));
             continue;
         }
         let kind_name = t
@@ -219,7 +227,7 @@ fn expand(spec: &TestSpec) -> Result<Vec<Step>, String> {
             .and_then(toml::Value::as_str)
             .map(str::to_owned);
         let mut fields = Map::new();
-        for (k, v) in t {
+        for (k, v) in *t {
             if !matches!(
                 k.as_str(),
                 "kind" | "at" | "repeat" | "step" | "agent" | "exercise"
@@ -228,7 +236,7 @@ fn expand(spec: &TestSpec) -> Result<Vec<Step>, String> {
             }
         }
         for i in 0..repeat {
-            let ts = TEST_EPOCH_NS + at + step * i64::try_from(i).unwrap_or(0);
+            let ts = start_ns + at + step * i64::try_from(i).unwrap_or(0);
             let mut body = template(kind);
             if kind == EventKind::Flow
                 && let Some(o) = body.as_object_mut()
