@@ -6,6 +6,7 @@
 //! built into (`cargo test --workspace` builds them), or from
 //! `SHOUWANG_BIN_DIR`.
 
+pub mod lab;
 pub mod web;
 
 use std::io::{BufRead, BufReader};
