@@ -171,6 +171,7 @@ fn on_incidents_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
     match k.code {
         KeyCode::Char('s') => app.inc.sort = app.inc.sort.next(),
         KeyCode::Char('S') => app.inc.reverse = !app.inc.reverse,
+        KeyCode::Char('x') => app.inc.drills = app.inc.drills.next(),
         KeyCode::Char('v') => {
             app.inc.min_severity = match app.inc.min_severity {
                 None => Some(Severity::Low),

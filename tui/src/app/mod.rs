@@ -252,6 +252,33 @@ pub struct ListUi {
     pub filter: String,
 }
 
+/// Which incidents of exercises (`exercise` set) the list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DrillFilter {
+    #[default]
+    All,
+    Hidden,
+    Only,
+}
+
+impl DrillFilter {
+    pub fn next(self) -> Self {
+        match self {
+            Self::All => Self::Hidden,
+            Self::Hidden => Self::Only,
+            Self::Only => Self::All,
+        }
+    }
+
+    pub fn keeps(self, i: &Incident) -> bool {
+        match self {
+            Self::All => true,
+            Self::Hidden => i.exercise.is_none(),
+            Self::Only => i.exercise.is_some(),
+        }
+    }
+}
+
 /// The incidents view's own state.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentsUi {
@@ -261,6 +288,9 @@ pub struct IncidentsUi {
     pub sort: SortKey,
     pub reverse: bool,
     pub min_severity: Option<Severity>,
+    /// Incidents raised by exercises (drills, replays): shown, hidden or
+    /// the only ones shown.
+    pub drills: DrillFilter,
     pub show_detail: bool,
     /// Incident ids in display order.
     pub order: Vec<i64>,
@@ -586,6 +616,7 @@ impl App {
             .incidents
             .values()
             .filter(|i| self.inc.min_severity.is_none_or(|m| i.severity >= m))
+            .filter(|i| self.inc.drills.keeps(i))
             .filter(|i| f.is_empty() || incident_matches(i, &f, lang))
             .collect();
         let by = self.inc.sort;

@@ -526,3 +526,34 @@ fn agents_are_grouped_by_region_with_online_counts() {
         AgentRow::Agent(i) => a.agents[*i].label("district") == "安宁区",
     }));
 }
+
+#[test]
+fn drill_incidents_can_be_shown_hidden_or_shown_alone() {
+    let mut a = small();
+    a.prepare();
+    let all = a.inc.order.len();
+    let drill_ids: Vec<i64> = a.inc.order.iter().copied().take(3).collect();
+    for id in &drill_ids {
+        a.incidents.get_mut(id).unwrap().exercise = Some(format!("drill-x.p{id}"));
+    }
+    a.mark_dirty();
+    a.prepare();
+    assert_eq!(a.inc.order.len(), all, "shown by default");
+    a.handle(key('x'));
+    a.prepare();
+    assert_eq!(a.inc.drills, DrillFilter::Hidden);
+    assert_eq!(a.inc.order.len(), all - 3);
+    assert!(a.inc.order.iter().all(|id| !drill_ids.contains(id)));
+    a.handle(key('x'));
+    a.prepare();
+    assert_eq!(a.inc.drills, DrillFilter::Only);
+    let mut only = a.inc.order.clone();
+    only.sort_unstable();
+    let mut want = drill_ids.clone();
+    want.sort_unstable();
+    assert_eq!(only, want);
+    a.handle(key('x'));
+    a.prepare();
+    assert_eq!(a.inc.drills, DrillFilter::All);
+    assert_eq!(a.inc.order.len(), all);
+}

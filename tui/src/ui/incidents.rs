@@ -79,6 +79,10 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
                 " "
             };
             let title = app.settings.lang.pick(&i.title);
+            let title = match &i.exercise {
+                Some(_) => format!("{}{title}", t.drill_mark),
+                None => title.to_owned(),
+            };
             let mut cells = vec![
                 Cell::from(format!("{mark}{}", i.id)),
                 Cell::from(t.severity(i.severity)).style(th.sev(i.severity)),
@@ -88,7 +92,7 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
             if wide {
                 cells.push(Cell::from(count(i.count)));
             }
-            cells.push(Cell::from(fit(title, usize::from(title_w))));
+            cells.push(Cell::from(fit(&title, usize::from(title_w))));
             cells.push(Cell::from(i.agents.join(",")));
             if wide {
                 cells.push(Cell::from(

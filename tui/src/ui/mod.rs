@@ -286,8 +286,13 @@ fn view_hint(app: &App) -> String {
                 .min_severity
                 .map(|s| format!("  {} ≥ {}", t.min_severity, t.severity(s)))
                 .unwrap_or_default();
+            let drills = match app.inc.drills {
+                crate::app::DrillFilter::All => "",
+                crate::app::DrillFilter::Hidden => t.drills_hidden,
+                crate::app::DrillFilter::Only => t.drills_only,
+            };
             format!(
-                "{}{sort}{min}  a ack  r resolve  F fp  o owner  n note  m mute  ⏎",
+                "{}{sort}{min}{drills}  a ack  r resolve  F fp  o owner  n note  m mute  ⏎",
                 filter(&app.inc.list.filter)
             )
         }
