@@ -319,7 +319,8 @@ pub fn case_line(r: &PlaybookResult) -> String {
 pub fn extra(results: &[PlaybookResult]) -> usize {
     results
         .iter()
-        .filter(|r| r.false_positives.is_empty())
+        // Attack cases name the techniques they must raise; benign ones none.
+        .filter(|r| !r.attack.is_empty())
         .map(|r| {
             r.incidents
                 .iter()

@@ -265,6 +265,23 @@ pub struct Totals {
     pub errors: usize,
 }
 
+impl Totals {
+    /// "N passed, N failed, N skipped, N errors" and "N detected, N late,
+    /// N missed, N too many, N noisy", for the text and Markdown cards.
+    fn parts(&self) -> (String, String) {
+        (
+            format!(
+                "{} passed, {} failed, {} skipped, {} errors",
+                self.passed, self.failed, self.skipped, self.errors
+            ),
+            format!(
+                "{} detected, {} late, {} missed, {} too many, {} noisy",
+                self.detected, self.late, self.missed, self.too_many, self.noisy
+            ),
+        )
+    }
+}
+
 impl Report {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
@@ -352,19 +369,11 @@ impl Report {
             }
         }
         let t = self.totals();
+        let (books, expectations) = t.parts();
         let _ = writeln!(
             s,
-            "\n{} playbooks: {} passed, {} failed, {} skipped, {} errors; expectations: {} detected, {} late, {} missed, {} too many, {} noisy; {} false positives",
+            "\n{} playbooks: {books}; expectations: {expectations}; {} false positives",
             self.playbooks.len(),
-            t.passed,
-            t.failed,
-            t.skipped,
-            t.errors,
-            t.detected,
-            t.late,
-            t.missed,
-            t.too_many,
-            t.noisy,
             t.false_positives
         );
         s
@@ -380,19 +389,11 @@ impl Report {
             "Collector {} · started {} · finished {}\n",
             self.collector, self.started, self.finished
         );
+        let (books, expectations) = t.parts();
         let _ = writeln!(
             s,
-            "**{} playbooks**: {} passed, {} failed, {} skipped, {} errors. **Expectations**: {} detected, {} late, {} missed, {} too many, {} noisy. **False positives**: {}.\n",
+            "**{} playbooks**: {books}. **Expectations**: {expectations}. **False positives**: {}.\n",
             self.playbooks.len(),
-            t.passed,
-            t.failed,
-            t.skipped,
-            t.errors,
-            t.detected,
-            t.late,
-            t.missed,
-            t.too_many,
-            t.noisy,
             t.false_positives
         );
         let _ = writeln!(

@@ -208,3 +208,97 @@ impl Drop for Mgmt {
             .status();
     }
 }
+
+impl Lab {
+    /// A real sshd on the victim's address (port 22) in the victim
+    /// namespace, logging to `dir/auth.log`; returns it and the log path.
+    pub fn sshd(&self, dir: &std::path::Path) -> (Child, std::path::PathBuf) {
+        let sshd_bin = std::path::Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd_bin.exists(),
+            "sshd (Debian openssh-server; .ci/run installs it)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let key = dir.join("host_ed25519");
+        sh(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            key.to_str().unwrap(),
+        ]);
+        let log = dir.join("auth.log");
+        std::fs::write(&log, "").unwrap();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "ListenAddress {}\nPort 22\nHostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile {}\nLogLevel INFO\nMaxStartups 100\n",
+                self.victim_ip,
+                key.display(),
+                dir.join("pid").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.victim])
+            .arg(sshd_bin)
+            .args(["-D", "-f"])
+            .arg(dir.join("sshd_config"))
+            .arg("-E")
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        (child, log)
+    }
+
+    /// The agent `victim` in the victim namespace, capturing the lab
+    /// interface (and following `auth_log`), shipping to `collector` over
+    /// the management link; returns once its capture is open.
+    pub fn victim_agent(
+        &self,
+        dir: &std::path::Path,
+        collector: &str,
+        token: &str,
+        auth_log: Option<&std::path::Path>,
+    ) -> crate::Proc {
+        let token_file = dir.join("victim.token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        let auth = auth_log
+            .map(|l| {
+                format!(
+                    "auth-log = \"{}\"\nauth-log-poll = \"100ms\"\n",
+                    l.display()
+                )
+            })
+            .unwrap_or_default();
+        let agent_cfg = dir.join("victim.toml");
+        std::fs::write(
+            &agent_cfg,
+            format!(
+                "name = \"victim\"\ncollector = \"{collector}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
+                 [host]\ninterval = \"5s\"\n{auth}\
+                 [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n\
+                 [packet]\ninterfaces = [\"{}\"]\nstats-interval = \"1s\"\n",
+                token_file.display(),
+                dir.join("agent-state").display(),
+                self.victim_if,
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.victim])
+            .arg(bin("shouwang-agent").unwrap())
+            .arg("--config")
+            .arg(&agent_cfg)
+            .env("RUST_LOG", "info");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let agent = crate::Proc::spawn(cmd, Some(("capture opened", tx))).unwrap();
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
+        agent
+    }
+}

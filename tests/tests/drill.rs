@@ -251,67 +251,10 @@ fn packets_and_exec_playbooks_pass_through_a_real_agent() {
     let c = Collector::start_at(dir.path(), &format!("{}:0", mgmt.host_ip), "").unwrap();
     let token = c.add_agent("victim").unwrap();
 
-    // sshd in the victim namespace for hydra.
-    let sshd_dir = dir.path().join("sshd");
-    std::fs::create_dir_all(&sshd_dir).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let key = sshd_dir.join("host_ed25519");
-    sh(&[
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        key.to_str().unwrap(),
-    ]);
-    std::fs::write(
-        sshd_dir.join("sshd_config"),
-        format!(
-            "ListenAddress {}\nPort 22\nHostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile {}\nMaxStartups 100\n",
-            lab.victim_ip,
-            key.display(),
-            sshd_dir.join("pid").display()
-        ),
-    )
-    .unwrap();
-    let mut sshd = Command::new("ip")
-        .args(["netns", "exec", &lab.victim, "/usr/sbin/sshd", "-D", "-f"])
-        .arg(sshd_dir.join("sshd_config"))
-        .arg("-E")
-        .arg(sshd_dir.join("sshd.log"))
-        .spawn()
-        .unwrap();
-
-    // The agent in the victim namespace captures its lab interface.
-    let token_file = dir.path().join("victim.token");
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let agent_cfg = dir.path().join("victim.toml");
-    std::fs::write(
-        &agent_cfg,
-        format!(
-            "name = \"victim\"\ncollector = \"{}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
-             [host]\ninterval = \"5s\"\n\
-             [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n\
-             [packet]\ninterfaces = [\"{}\"]\nstats-interval = \"1s\"\n",
-            c.url,
-            token_file.display(),
-            dir.path().join("agent-state").display(),
-            lab.victim_if,
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.victim])
-        .arg(bin("shouwang-agent").unwrap())
-        .arg("--config")
-        .arg(&agent_cfg)
-        .env("RUST_LOG", "info");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let agent = shouwang_e2e::Proc::spawn(cmd, Some(("capture opened", tx))).unwrap();
-    rx.recv_timeout(std::time::Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
+    // sshd in the victim namespace for hydra; the agent captures the lab
+    // interface.
+    let (mut sshd, _) = lab.sshd(&dir.path().join("sshd"));
+    let agent = lab.victim_agent(dir.path(), &c.url, &token, None);
 
     let sweep = format!("{}.0/26", lab.victim_ip.rsplit_once('.').unwrap().0);
     let out = dir.path().join("reports");

@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command};
 
 use serde_json::Value;
-use shouwang_e2e::bin;
-use shouwang_e2e::lab::{Lab, Mgmt, is_root, sh};
+use shouwang_e2e::lab::{Lab, Mgmt, is_root};
 
 fn events(child: Child) -> Vec<Value> {
     shouwang_e2e::jsonl_output("capture", &child.wait_with_output().unwrap())
@@ -125,11 +124,6 @@ fn real_attacks_raise_the_right_incidents() {
         eprintln!("SKIPPED: network namespaces need root (CI runs this as root)");
         return;
     }
-    let sshd_bin = std::path::Path::new("/usr/sbin/sshd");
-    assert!(
-        sshd_bin.exists(),
-        "sshd (Debian openssh-server; .ci/run installs it)"
-    );
     let lab = Lab::new("d");
     let mgmt = Mgmt::new(&lab, "d");
     let dir = tempfile::tempdir().unwrap();
@@ -137,73 +131,10 @@ fn real_attacks_raise_the_right_incidents() {
         shouwang_e2e::Collector::start_at(dir.path(), &format!("{}:0", mgmt.host_ip), "").unwrap();
     let token = c.add_agent("victim").unwrap();
 
-    // sshd in the victim namespace, logging to a file.
-    let sshd_dir = dir.path().join("sshd");
-    std::fs::create_dir_all(&sshd_dir).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let key = sshd_dir.join("host_ed25519");
-    sh(&[
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        key.to_str().unwrap(),
-    ]);
-    let log = sshd_dir.join("auth.log");
-    std::fs::write(&log, "").unwrap();
-    std::fs::write(
-        sshd_dir.join("sshd_config"),
-        format!(
-            "ListenAddress {}\nPort 22\nHostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile {}\nLogLevel INFO\nMaxStartups 100\n",
-            lab.victim_ip,
-            key.display(),
-            sshd_dir.join("pid").display()
-        ),
-    )
-    .unwrap();
-    let mut sshd = Command::new("ip")
-        .args(["netns", "exec", &lab.victim])
-        .arg(sshd_bin)
-        .args(["-D", "-f"])
-        .arg(sshd_dir.join("sshd_config"))
-        .arg("-E")
-        .arg(&log)
-        .spawn()
-        .unwrap();
-
-    // The agent in the victim namespace: capture + auth log, shipping over
-    // the management link.
-    let token_file = dir.path().join("victim.token");
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let agent_cfg = dir.path().join("victim.toml");
-    std::fs::write(
-        &agent_cfg,
-        format!(
-            "name = \"victim\"\ncollector = \"{}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
-             [host]\ninterval = \"5s\"\nauth-log = \"{}\"\nauth-log-poll = \"100ms\"\n\
-             [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n\
-             [packet]\ninterfaces = [\"{}\"]\nstats-interval = \"1s\"\n",
-            c.url,
-            token_file.display(),
-            dir.path().join("agent-state").display(),
-            log.display(),
-            lab.victim_if,
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.victim])
-        .arg(bin("shouwang-agent").unwrap())
-        .arg("--config")
-        .arg(&agent_cfg)
-        .env("RUST_LOG", "info");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let agent = shouwang_e2e::Proc::spawn(cmd, Some(("capture opened", tx))).unwrap();
-    rx.recv_timeout(std::time::Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
+    // sshd in the victim namespace, logging to a file; the agent captures
+    // and follows that log, shipping over the management link.
+    let (mut sshd, log) = lab.sshd(&dir.path().join("sshd"));
+    let agent = lab.victim_agent(dir.path(), &c.url, &token, Some(&log));
 
     // 1. nmap -sS: one T1046 incident keyed on the attacker, within 5 s.
     lab.nmap_syn_scan();
