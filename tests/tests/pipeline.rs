@@ -461,7 +461,10 @@ fn dashboard_uses_only_exported_metrics() {
         "agent, detection and notification series",
         || {
             let m = c.metrics().ok()?;
+            // Host samples and heartbeats (the agent_* gauges) arrive
+            // separately: wait for both.
             (m.contains("shouwang_host_memory_total_bytes{agent=\"e2e-dash\"}")
+                && m.contains("shouwang_agent_dropped_events{agent=\"e2e-dash\"}")
                 && m.contains("shouwang_rule_detections_total{rule=\"network.scan.tcp-ports\"} 1")
                 && m.contains(
                     "shouwang_notifications_total{notifier=\"dead\",outcome=\"failed\"} 1",
