@@ -24,10 +24,10 @@ pub const DEFAULT_AUTH_LOG_POLL: Duration = Duration::from_millis(500);
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
 /// A batch is sent at the latest this long after its first event.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// Batches held in memory while the collector is unreachable.
-pub const DEFAULT_QUEUE_MAX_BATCHES: usize = 2048;
-/// Compressed bytes held in memory while the collector is unreachable.
-pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Batches held (in the spool) while the collector is unreachable.
+pub const DEFAULT_QUEUE_MAX_BATCHES: usize = 100_000;
+/// Compressed bytes held (in the spool) while the collector is unreachable.
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The whole agent configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -266,8 +266,14 @@ pub struct ShipConfig {
     /// A batch is closed at the latest this long after its first event.
     #[serde(default = "default_flush_interval", with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// Batches wait on disk (`<state-dir>/spool`) until the collector
+    /// acknowledges them, surviving agent, host and collector restarts.
+    /// `false` keeps them in memory only (lost when the agent stops).
+    #[serde(default = "yes")]
+    pub spool: bool,
     /// Batches kept while the collector is unreachable; past this the oldest
-    /// batch is dropped and counted.
+    /// batch of the lowest class is dropped (host samples first, security
+    /// events last), counted and reported as a data-gap event.
     #[serde(default = "default_queue_max_batches")]
     pub queue_max_batches: usize,
     /// Compressed bytes kept while the collector is unreachable.
@@ -364,6 +370,7 @@ impl Default for ShipConfig {
         Self {
             batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
+            spool: true,
             queue_max_batches: DEFAULT_QUEUE_MAX_BATCHES,
             queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             connect_timeout: default_connect_timeout(),

@@ -456,7 +456,7 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
                     }
                 };
                 tokio::select! {
-                    () = shouwang_agent::run::shutdown_signal() => {}
+                    _ = shouwang_agent::run::shutdown_signal() => {}
                     () = limit => {}
                 }
             });

@@ -188,7 +188,7 @@ fn send(
         let seq = SeqAllocator::open(state_dir)?;
         // Offline replay must not drop: the queue is sized so the batcher
         // never evicts, and any drop fails the command.
-        let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)));
+        let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)), "memory queue full");
         let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30))?;
         let (tx, rx) = mpsc::channel::<Event>(8192);
         let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3));

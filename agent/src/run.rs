@@ -1,6 +1,7 @@
 //! Assembles sources, batcher and uploader, and shuts them down in order:
-//! sources stop → the batcher flushes what it holds → the uploader sends
-//! what is queued, for a few seconds at most.
+//! sources stop → a goodbye heartbeat (`stopping`) → the batcher flushes
+//! what it holds into the spool → the uploader sends what is queued, for a
+//! few seconds at most; the rest waits in the spool for the next start.
 
 use std::time::Duration;
 
@@ -12,8 +13,9 @@ use tracing::{error, info, warn};
 
 use crate::config::LoadedConfig;
 use crate::host::{self, ResolvedAuthLog, SkipList};
-use crate::ship::queue::{MemoryStore, ShipQueue};
+use crate::ship::queue::{BatchStore, MemoryStore, ShipQueue};
 use crate::ship::run_batcher;
+use crate::ship::spool::DiskSpool;
 use crate::ship::upload::{HttpSink, run_uploader};
 use crate::state::SeqAllocator;
 
@@ -45,16 +47,41 @@ impl Identity {
                 queue: Default::default(),
                 skipped: Vec::new(),
                 integrity: None,
+                stopping: None,
             },
         }
     }
 }
 
-async fn run_heartbeat(
+/// What a heartbeat is made of.
+#[derive(Debug, Clone)]
+struct HeartbeatSource {
     identity: Identity,
     queue: ShipQueue,
     skipped: SkipList,
     integrity: Option<crate::integrity::IntegrityStats>,
+}
+
+impl HeartbeatSource {
+    fn event(&self, stopping: Option<String>) -> Event {
+        let mut hb = self.identity.heartbeat.clone();
+        hb.boot_time = host::sampler::boot_time();
+        hb.queue = self.queue.stats();
+        hb.skipped = self.skipped.snapshot();
+        hb.integrity = self
+            .integrity
+            .as_ref()
+            .map(crate::integrity::IntegrityStats::snapshot);
+        hb.stopping = stopping;
+        Event::new(
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+            EventBody::Heartbeat(Box::new(hb)),
+        )
+    }
+}
+
+async fn run_heartbeat(
+    source: HeartbeatSource,
     every: Duration,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
@@ -66,25 +93,14 @@ async fn run_heartbeat(
             () = cancel.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
         }
-        let mut hb = identity.heartbeat.clone();
-        hb.boot_time = host::sampler::boot_time();
-        hb.queue = queue.stats();
-        hb.skipped = skipped.snapshot();
-        hb.integrity = integrity
-            .as_ref()
-            .map(crate::integrity::IntegrityStats::snapshot);
-        let ev = Event::new(
-            Timestamp::from_system_time(std::time::SystemTime::now()),
-            EventBody::Heartbeat(Box::new(hb)),
-        );
-        if tx.send(ev).await.is_err() {
+        if tx.send(source.event(None)).await.is_err() {
             return Ok(());
         }
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
+/// Resolves when SIGINT or SIGTERM arrives, with the signal's name.
+pub async fn shutdown_signal() -> String {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -94,9 +110,27 @@ pub async fn shutdown_signal() {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        _ = tokio::signal::ctrl_c() => "SIGINT".to_owned(),
+        () = term => "SIGTERM".to_owned(),
     }
+}
+
+/// The upload queue: the disk spool (default) or memory.
+fn open_queue(cfg: &crate::config::AgentConfig) -> anyhow::Result<ShipQueue> {
+    let (max_b, max_bytes) = (cfg.ship.queue_max_batches, cfg.ship.queue_max_bytes);
+    let bound = format!("{} bytes / {} batches", max_bytes, max_b);
+    let store: Box<dyn BatchStore> = if cfg.ship.spool {
+        let dir = cfg.state_dir.join("spool");
+        Box::new(DiskSpool::open(&dir, max_b, max_bytes)?)
+    } else {
+        Box::new(MemoryStore::new(max_b, max_bytes))
+    };
+    let what = if cfg.ship.spool {
+        "spool"
+    } else {
+        "memory queue"
+    };
+    Ok(ShipQueue::new(store, format!("{what} full ({bound})")))
 }
 
 /// Runs the agent until a shutdown signal.
@@ -104,19 +138,17 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
     run_until(loaded, shutdown_signal()).await
 }
 
-/// Runs the agent until `until` resolves.
+/// Runs the agent until `until` resolves (with the reason, sent to the
+/// collector in the goodbye heartbeat).
 pub async fn run_until(
     loaded: LoadedConfig,
-    until: impl Future<Output = ()>,
+    until: impl Future<Output = String>,
 ) -> anyhow::Result<()> {
     let cfg = loaded.config.clone();
     let name = cfg.agent_name()?;
     let token = cfg.read_token()?;
     let seq = SeqAllocator::open(&cfg.state_dir)?;
-    let queue = ShipQueue::new(Box::new(MemoryStore::new(
-        cfg.ship.queue_max_batches,
-        cfg.ship.queue_max_bytes,
-    )));
+    let queue = open_queue(&cfg)?;
     let sink = HttpSink::new(
         &cfg.collector,
         &token,
@@ -193,16 +225,20 @@ pub async fn run_until(
             sources.clone(),
         ));
     }
+    let heartbeat = HeartbeatSource {
+        identity: Identity::from_config(&loaded),
+        queue: queue.clone(),
+        skipped: skipped.clone(),
+        integrity: (!cfg.integrity.roots.is_empty()).then(|| integrity_stats.clone()),
+    };
     tasks.spawn(run_heartbeat(
-        Identity::from_config(&loaded),
-        queue.clone(),
-        skipped.clone(),
-        (!cfg.integrity.roots.is_empty()).then(|| integrity_stats.clone()),
+        heartbeat.clone(),
         cfg.host.heartbeat,
         tx.clone(),
         sources.clone(),
     ));
-    drop(tx);
+    // Kept for the goodbye; dropped after it so the batcher can finish.
+    let goodbye = tx;
 
     let batcher = tokio::spawn(run_batcher(
         rx,
@@ -234,10 +270,11 @@ pub async fn run_until(
     // A source that fails ends the agent (with its error); otherwise run
     // until asked to stop.
     let mut failure = None;
+    let mut reason = String::new();
     tokio::pin!(until);
     loop {
         tokio::select! {
-            () = &mut until => break,
+            r = &mut until => { reason = r; break; }
             Some(done) = tasks.join_next() => match done {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => { failure = Some(e); break; }
@@ -255,6 +292,14 @@ pub async fn run_until(
     for t in threads {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    // The goodbye: the collector marks the agent stopped rather than silent.
+    let why = match &failure {
+        Some(e) => format!("error: {e:#}"),
+        None if reason.is_empty() => "stopped".to_owned(),
+        None => reason,
+    };
+    let _ = goodbye.send(heartbeat.event(Some(why))).await;
+    drop(goodbye);
     match batcher.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => error!("batcher failed: {e:#}"),
@@ -266,6 +311,7 @@ pub async fn run_until(
     info!(
         sent_batches = st.sent_batches,
         unsent_batches = st.queued_batches,
+        spooled = st.durable,
         dropped_events = st.dropped_events,
         "shouwang-agent stopped"
     );

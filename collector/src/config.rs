@@ -129,6 +129,17 @@ pub struct IngestConfig {
     /// Whole-request timeout.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Ingest requests handled at once; more wait `queue-wait`, then get
+    /// 429 with `Retry-After`.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// How long a request may wait for a turn before 429.
+    #[serde(default = "default_queue_wait", with = "humantime_serde")]
+    pub queue_wait: Duration,
+    /// Resident memory the collector must stay under; above 80 % of it,
+    /// ingest answers 503 with `Retry-After` until memory drops. 0: no limit.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_bytes: u64,
 }
 
 /// Agent registry settings.
@@ -182,6 +193,15 @@ fn default_max_decompressed() -> usize {
 }
 fn default_decode_concurrency() -> usize {
     4
+}
+fn default_max_concurrent() -> usize {
+    16
+}
+fn default_queue_wait() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_memory_limit() -> u64 {
+    1024 * 1024 * 1024
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(30)
@@ -239,6 +259,9 @@ impl Default for IngestConfig {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
             decode_concurrency: default_decode_concurrency(),
             request_timeout: default_request_timeout(),
+            max_concurrent: default_max_concurrent(),
+            queue_wait: default_queue_wait(),
+            memory_limit_bytes: default_memory_limit(),
         }
     }
 }
@@ -290,6 +313,13 @@ impl CollectorConfig {
         }
         if self.ingest.max_decompressed_bytes < self.ingest.max_body_bytes {
             bail!("ingest.max-decompressed-bytes must be at least ingest.max-body-bytes");
+        }
+        if self.ingest.max_concurrent == 0 {
+            bail!("ingest.max-concurrent must be at least 1");
+        }
+        if self.ingest.memory_limit_bytes != 0 && self.ingest.memory_limit_bytes < 64 * 1024 * 1024
+        {
+            bail!("ingest.memory-limit-bytes must be 0 (no limit) or at least 64 MiB");
         }
         if self.ingest.decode_concurrency == 0 {
             bail!("ingest.decode-concurrency must be at least 1");

@@ -59,6 +59,8 @@ pub struct App {
     pub store: Store,
     pub metrics: Metrics,
     pub ingest: Ingestor,
+    /// Who may send a batch now (backpressure).
+    pub admission: Arc<ingest::admit::Admission>,
     pub detector: Arc<incidents::Detector>,
     pub clock: Arc<dyn Clock>,
     /// Taken by `serve` to start the notifiers.
@@ -110,11 +112,17 @@ impl App {
                 .filter(|k| config.store.keeps(*k))
                 .collect(),
         );
+        let admission = Arc::new(ingest::admit::Admission::new(
+            config.ingest.max_concurrent,
+            config.ingest.queue_wait,
+            config.ingest.memory_limit_bytes,
+        ));
         Ok(Arc::new(Self {
             config,
             store,
             metrics,
             ingest,
+            admission,
             detector,
             clock,
             notify_rx: std::sync::Mutex::new(notify_rx),
@@ -204,6 +212,7 @@ pub async fn serve(
         app.config.rules.reload_interval.min(Duration::from_secs(5)),
         cancel.clone(),
     ));
+    let sampler = app.admission.spawn_sampler(Duration::from_millis(250));
     let rx = app.notify_rx.lock().ok().and_then(|mut r| r.take());
     let notifier = rx.map(|rx| {
         tokio::spawn(notify::run(
@@ -220,6 +229,7 @@ pub async fn serve(
         .await
         .context("HTTP server failed")?;
     cancel.cancel();
+    sampler.abort();
     let _ = retention.await;
     let _ = detector.await;
     if let Some(n) = notifier {

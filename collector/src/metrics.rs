@@ -14,7 +14,7 @@ use shouwang_proto::{EventKind, Heartbeat, HostSample, IntegrityStatus};
 
 /// Why an ingest request was refused (label values of
 /// `shouwang_ingest_rejected_requests_total`).
-pub const REJECT_REASONS: [&str; 7] = [
+pub const REJECT_REASONS: [&str; 9] = [
     "unauthorized",
     "forbidden",
     "too_large",
@@ -22,6 +22,8 @@ pub const REJECT_REASONS: [&str; 7] = [
     "invalid",
     "unsupported_encoding",
     "unavailable",
+    "overloaded",
+    "memory_high",
 ];
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,10 @@ pub struct Metrics {
     pub host_auth_failures: IntCounterVec,
     pub host_auth_successes: IntCounterVec,
     pub agents: IntGauge,
+    /// Ingest requests being read, decoded or committed now.
+    pub ingest_in_flight: IntGauge,
+    /// Resident memory of the collector process.
+    pub resident_bytes: IntGauge,
     /// Incidents not resolved, by severity.
     pub incidents_open: IntGaugeVec,
     pub incidents_changes: IntCounterVec,
@@ -361,6 +367,20 @@ impl Metrics {
                 )?,
             )?,
             agents: reg(&r, IntGauge::new("shouwang_agents", "Registered agents.")?)?,
+            ingest_in_flight: reg(
+                &r,
+                IntGauge::new(
+                    "shouwang_ingest_in_flight_requests",
+                    "Ingest requests being read, decoded or committed now (bounded by ingest.max-concurrent).",
+                )?,
+            )?,
+            resident_bytes: reg(
+                &r,
+                IntGauge::new(
+                    "shouwang_collector_resident_bytes",
+                    "Resident memory of the collector process (refuses ingest above 80% of ingest.memory-limit-bytes).",
+                )?,
+            )?,
             incidents_open: {
                 let g = reg(
                     &r,

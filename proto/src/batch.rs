@@ -297,6 +297,7 @@ fn body_from<'de, A: serde::de::MapAccess<'de>>(
         EventKind::Arp => EventBody::Arp(Deserialize::deserialize(d)?),
         EventKind::FileChange => EventBody::FileChange(Deserialize::deserialize(d)?),
         EventKind::SiteCheck => EventBody::SiteCheck(Box::new(Deserialize::deserialize(d)?)),
+        EventKind::DataGap => EventBody::DataGap(Deserialize::deserialize(d)?),
     })
 }
 
@@ -395,6 +396,8 @@ pub enum EventBody {
     FileChange(FileChange),
     /// A remote check of a public page.
     SiteCheck(Box<SiteCheck>),
+    /// Telemetry the agent dropped before the collector had it.
+    DataGap(DataGap),
 }
 
 impl EventBody {
@@ -418,6 +421,7 @@ impl EventBody {
             Self::Arp(_) => EventKind::Arp,
             Self::FileChange(_) => EventKind::FileChange,
             Self::SiteCheck(_) => EventKind::SiteCheck,
+            Self::DataGap(_) => EventKind::DataGap,
         }
     }
 }
@@ -443,11 +447,12 @@ pub enum EventKind {
     Arp,
     FileChange,
     SiteCheck,
+    DataGap,
 }
 
 impl EventKind {
     /// Every kind, for pre-registering metrics.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         Self::Heartbeat,
         Self::HostSample,
         Self::ListenSnapshot,
@@ -466,6 +471,7 @@ impl EventKind {
         Self::Arp,
         Self::FileChange,
         Self::SiteCheck,
+        Self::DataGap,
     ];
 
     /// The `kind` string used on the wire.
@@ -489,8 +495,89 @@ impl EventKind {
             Self::Arp => "arp",
             Self::FileChange => "file_change",
             Self::SiteCheck => "site_check",
+            Self::DataGap => "data_gap",
         }
     }
+}
+
+impl EventKind {
+    /// What the agent drops first when its spool is full: host samples and
+    /// pipeline statistics, then network telemetry, and security events last.
+    pub const fn class(self) -> DataClass {
+        match self {
+            Self::Heartbeat | Self::HostSample | Self::IfaceStats => DataClass::Host,
+            Self::ListenSnapshot
+            | Self::Flow
+            | Self::Dns
+            | Self::Tls
+            | Self::HttpRequest
+            | Self::HttpResponse
+            | Self::SshBanner
+            | Self::IcmpEcho
+            | Self::LoginReply
+            | Self::Arp => DataClass::Network,
+            Self::ListenChange
+            | Self::Auth
+            | Self::Notice
+            | Self::FileChange
+            | Self::SiteCheck
+            | Self::DataGap => DataClass::Security,
+        }
+    }
+}
+
+/// How much an event is worth keeping when something must go, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClass {
+    /// Host samples, heartbeats, capture statistics.
+    Host = 0,
+    /// Flows and protocol metadata.
+    Network = 1,
+    /// Logins, file changes, site checks, notices, data gaps.
+    Security = 2,
+}
+
+impl DataClass {
+    pub const ALL: [DataClass; 3] = [Self::Host, Self::Network, Self::Security];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::Network => "network",
+            Self::Security => "security",
+        }
+    }
+
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Host),
+            1 => Some(Self::Network),
+            2 => Some(Self::Security),
+            _ => None,
+        }
+    }
+}
+
+/// Telemetry an agent dropped before the collector acknowledged it (its
+/// spool was full, or a spooled batch was unreadable). One event covers the
+/// drops since the previous one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DataGap {
+    /// Batches and events dropped.
+    pub batches: u64,
+    pub events: u64,
+    /// Dropped events by class (`host`, `network`, `security`).
+    pub host_events: u64,
+    pub network_events: u64,
+    pub security_events: u64,
+    /// Sequence numbers of the dropped events: `[first, end)` ranges, merged.
+    pub seq_ranges: Vec<(u64, u64)>,
+    /// Event time of the oldest and newest dropped event, ns.
+    pub from_ts: i64,
+    pub to_ts: i64,
+    /// Why, e.g. `spool full (64 MiB, 2048 batches)`.
+    pub reason: String,
 }
 
 impl fmt::Display for EventKind {
@@ -528,6 +615,11 @@ pub struct Heartbeat {
     /// Web-root integrity counters, when the agent guards any root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<IntegrityStatus>,
+    /// Set on the last heartbeat of a graceful shutdown: why the agent is
+    /// stopping (`SIGTERM`, …). A collector does not raise "agent silent"
+    /// for an agent that said goodbye.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<String>,
 }
 
 /// Web-root integrity counters of an agent since it started (summed over
@@ -567,6 +659,31 @@ pub struct QueueStats {
     pub dropped_events: u64,
     /// Batches the collector refused as invalid (not retried).
     pub rejected_batches: u64,
+    /// Compressed bytes waiting (in the spool or in memory).
+    #[serde(default)]
+    pub queued_bytes: u64,
+    /// The bound on `queued_bytes`.
+    #[serde(default)]
+    pub max_bytes: u64,
+    /// Whether batches wait on disk (a spool) rather than in memory.
+    #[serde(default)]
+    pub durable: bool,
+    /// Dropped events by class: host samples go first, security events last.
+    #[serde(default)]
+    pub dropped_host_events: u64,
+    #[serde(default)]
+    pub dropped_network_events: u64,
+    #[serde(default)]
+    pub dropped_security_events: u64,
+    /// Spool writes that failed (the batch was kept in memory instead).
+    #[serde(default)]
+    pub write_errors: u64,
+    /// Spooled batches found unreadable (moved aside, counted as dropped).
+    #[serde(default)]
+    pub corrupt_batches: u64,
+    /// Uploads the collector deferred with 429/503 (overloaded).
+    #[serde(default)]
+    pub deferred_uploads: u64,
 }
 
 /// A part of the telemetry the agent does not collect, and why.

@@ -156,6 +156,8 @@ pub fn agents(n: usize) -> Vec<AgentInfo> {
             let (d, t, s) = (i % 3, (i / 3) % 2, (i / 6) % 2);
             let status = if i % 11 == 10 {
                 "never_seen"
+            } else if i % 13 == 12 {
+                "stopped"
             } else if i % 7 == 6 {
                 "offline"
             } else {
@@ -183,7 +185,9 @@ pub fn agents(n: usize) -> Vec<AgentInfo> {
                 hostname: seen.then(|| format!("host-{i:03}")),
                 queue: seen.then_some(QueueBrief {
                     queued_batches: (i % 5) as u64,
-                    dropped_events: 0,
+                    // One agent came back from an outage longer than its
+                    // spool: its host samples were dropped.
+                    dropped_events: if i == 4 { 1_234 } else { 0 },
                 }),
                 host: seen.then_some(HostBrief {
                     cpu_pct: (i * 7 % 100) as f32,

@@ -15,7 +15,7 @@ use shouwang_proto::{Bilingual, Severity};
 #[serde(default)]
 pub struct AgentInfo {
     pub name: String,
-    /// `online`, `offline` or `never_seen`.
+    /// `online`, `offline`, `stopped` (said goodbye) or `never_seen`.
     pub status: String,
     /// Region hierarchy (`district`, `town`, `site`) and other labels.
     pub labels: BTreeMap<String, String>,
@@ -58,6 +58,7 @@ impl AgentInfo {
 pub struct QueueBrief {
     /// Batches waiting in the agent's spool.
     pub queued_batches: u64,
+    /// Events the agent dropped before the collector had them (data gaps).
     pub dropped_events: u64,
 }
 

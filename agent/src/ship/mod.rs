@@ -1,26 +1,33 @@
-//! Shipping: events → numbered batches → queue → HTTP upload with retry.
+//! Shipping: events → numbered batches → spool → HTTP upload with retry.
 //!
 //! ```text
-//! sources ─► mpsc<Event> ─► batcher (seq, JSON, zstd) ─► ShipQueue ─► uploader ─► POST /v1/ingest
+//! sources ─► mpsc<Event> ─► batcher (one buffer per DataClass; seq, JSON, zstd)
+//!         ─► ShipQueue (DiskSpool: fsync'd files) ─► uploader ─► POST /v1/ingest ─► delete
 //! ```
 //!
-//! The event channel is bounded: sources wait when it is full. The queue is
+//! The event channel is bounded: sources wait when it is full. The spool is
 //! bounded: when the collector stays away long enough to fill it, the oldest
-//! batch is dropped and counted in [`shouwang_proto::QueueStats`], which every
-//! heartbeat reports.
+//! batch of the lowest class is dropped (host samples first, security events
+//! last), counted in [`shouwang_proto::QueueStats`] (every heartbeat reports
+//! them) and reported as a [`shouwang_proto::DataGap`] event.
 
 pub mod queue;
+pub mod spool;
 pub mod upload;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use shouwang_proto::{Batch, Event};
+use shouwang_proto::{Batch, DataClass, Event, EventBody, Timestamp};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::state::SeqAllocator;
 use queue::{EncodedBatch, ShipQueue};
+
+/// At most one data-gap event per this long while drops go on (the counts
+/// are cumulative, so nothing is lost by waiting).
+pub const GAP_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// Serialises and compresses one batch (one zstd context, reused).
 pub fn encode(batch: &Batch, compressor: &mut zstd::bulk::Compressor<'_>) -> anyhow::Result<Bytes> {
@@ -45,29 +52,154 @@ impl From<String> for Origin {
     }
 }
 
-/// Collects events into batches of at most `max_events`, closing a batch at
-/// the latest `flush` after its first event. Ends when every sender is gone,
-/// after flushing what it holds.
+/// Events of one class waiting to become a batch.
+#[derive(Debug, Default)]
+struct Pending {
+    events: Vec<Event>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+struct Batcher<'a> {
+    origin: Origin,
+    seq: SeqAllocator,
+    queue: ShipQueue,
+    compressor: zstd::bulk::Compressor<'a>,
+    pending: [Pending; 3],
+    max_events: usize,
+    flush: Duration,
+    last_gap: Option<tokio::time::Instant>,
+}
+
+impl Batcher<'_> {
+    fn add(&mut self, e: Event) -> anyhow::Result<()> {
+        let class = e.kind().class() as usize;
+        let max = self.max_events;
+        let p = &mut self.pending[class];
+        if p.events.is_empty() {
+            p.deadline = Some(tokio::time::Instant::now() + self.flush);
+        }
+        p.events.push(e);
+        if p.events.len() >= max {
+            self.seal(class)?;
+        }
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.pending.iter().filter_map(|p| p.deadline).min()
+    }
+
+    /// Seals every class whose deadline passed (all of them if `all`).
+    fn seal_due(&mut self, all: bool) -> anyhow::Result<()> {
+        let now = tokio::time::Instant::now();
+        for class in 0..self.pending.len() {
+            let p = &self.pending[class];
+            if !p.events.is_empty() && (all || p.deadline.is_some_and(|d| now >= d)) {
+                self.seal(class)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, class: usize) -> anyhow::Result<()> {
+        let events = std::mem::take(&mut self.pending[class].events);
+        self.pending[class].deadline = None;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let n = events.len() as u64;
+        let first_ts = events.iter().map(|e| e.ts.as_nanos()).min().unwrap_or(0);
+        let last_ts = events.iter().map(|e| e.ts.as_nanos()).max().unwrap_or(0);
+        let first_seq = self.seq.take(n)?;
+        let mut batch = Batch::new(self.origin.agent.clone(), first_seq, events);
+        batch.exercise.clone_from(&self.origin.exercise);
+        let body = encode(&batch, &mut self.compressor)?;
+        debug!(
+            first_seq,
+            events = n,
+            bytes = body.len(),
+            class,
+            "batch queued"
+        );
+        let dropped = self.queue.push(EncodedBatch {
+            first_seq,
+            events: n,
+            class: DataClass::from_u8(u8::try_from(class).unwrap_or(2))
+                .unwrap_or(DataClass::Security),
+            first_ts,
+            last_ts,
+            body,
+        });
+        if dropped > 0 {
+            warn!(
+                dropped_events = dropped,
+                "upload spool full: dropped the oldest low-value batch (collector unreachable?)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Turns drops into a data-gap event (at most one per
+    /// [`GAP_REPORT_EVERY`], unless `now`).
+    fn report_gap(&mut self, now: bool) -> anyhow::Result<()> {
+        let due = now
+            || self
+                .last_gap
+                .is_none_or(|t| t.elapsed() >= GAP_REPORT_EVERY);
+        if !due {
+            return Ok(());
+        }
+        if let Some(gap) = self.queue.take_gap() {
+            warn!(
+                events = gap.events,
+                host = gap.host_events,
+                network = gap.network_events,
+                security = gap.security_events,
+                reason = %gap.reason,
+                "data gap: telemetry dropped before the collector had it"
+            );
+            self.last_gap = Some(tokio::time::Instant::now());
+            let ev = Event::new(
+                Timestamp::from_system_time(std::time::SystemTime::now()),
+                EventBody::DataGap(gap),
+            );
+            self.add(ev)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects events into batches of at most `max_events` per data class,
+/// closing a batch at the latest `flush` after its first event. Ends when
+/// every sender is gone, after flushing what it holds (and reporting any
+/// data gap).
 pub async fn run_batcher(
     mut rx: mpsc::Receiver<Event>,
     origin: Origin,
-    mut seq: SeqAllocator,
+    seq: SeqAllocator,
     queue: ShipQueue,
     max_events: usize,
     flush: Duration,
     zstd_level: i32,
 ) -> anyhow::Result<()> {
-    let mut compressor = zstd::bulk::Compressor::new(zstd_level)?;
-    let mut buf: Vec<Event> = Vec::with_capacity(max_events);
-    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut b = Batcher {
+        origin,
+        seq,
+        queue,
+        compressor: zstd::bulk::Compressor::new(zstd_level)?,
+        pending: Default::default(),
+        max_events: max_events.max(1),
+        flush,
+        last_gap: None,
+    };
+    // Damaged batches found when the spool opened are reported at once.
+    b.report_gap(true)?;
     loop {
+        let deadline = b.next_deadline();
         let closed = tokio::select! {
             ev = rx.recv() => match ev {
                 Some(e) => {
-                    if buf.is_empty() {
-                        deadline = Some(tokio::time::Instant::now() + flush);
-                    }
-                    buf.push(e);
+                    b.add(e)?;
                     false
                 }
                 None => true,
@@ -79,29 +211,10 @@ pub async fn run_batcher(
                 }
             } => false,
         };
-        let due = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-        if !buf.is_empty() && (closed || due || buf.len() >= max_events) {
-            let events = std::mem::replace(&mut buf, Vec::with_capacity(max_events));
-            deadline = None;
-            let n = events.len() as u64;
-            let first_seq = seq.take(n)?;
-            let mut batch = Batch::new(origin.agent.clone(), first_seq, events);
-            batch.exercise.clone_from(&origin.exercise);
-            let body = encode(&batch, &mut compressor)?;
-            debug!(first_seq, events = n, bytes = body.len(), "batch queued");
-            let dropped = queue.push(EncodedBatch {
-                first_seq,
-                events: n,
-                body,
-            });
-            if dropped > 0 {
-                warn!(
-                    dropped_events = dropped,
-                    "upload queue full: dropped the oldest batch (collector unreachable?)"
-                );
-            }
-        }
+        b.seal_due(closed)?;
+        b.report_gap(closed)?;
         if closed {
+            b.seal_due(true)?;
             return Ok(());
         }
     }
@@ -132,7 +245,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(b) = q.front() {
             out.push(decode(&b));
-            q.complete_front(false);
+            q.complete(b.first_seq, false);
         }
         out
     }
@@ -141,7 +254,7 @@ mod tests {
     async fn batches_by_size_and_by_time_with_contiguous_seqs() {
         let dir = tempfile::tempdir().unwrap();
         let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = ShipQueue::new(Box::new(MemoryStore::new(100, u64::MAX)));
+        let q = ShipQueue::new(Box::new(MemoryStore::new(100, u64::MAX)), "full");
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
@@ -171,5 +284,57 @@ mod tests {
         assert_eq!(last.len(), 1, "flush on close");
         assert_eq!(last[0].first_seq, first[0].first_seq + 4);
         assert_eq!(last[0].agent, "a1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn classes_batch_apart_and_drops_become_a_data_gap_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let seq = SeqAllocator::open(dir.path()).unwrap();
+        let q = ShipQueue::new(Box::new(MemoryStore::new(3, u64::MAX)), "spool full (test)");
+        let (tx, rx) = mpsc::channel(100);
+        let task = tokio::spawn(run_batcher(
+            rx,
+            Origin::from("a1".to_owned()),
+            seq,
+            q.clone(),
+            1,
+            Duration::from_secs(1),
+            3,
+        ));
+        let hb = |i: i64| {
+            Event::new(
+                Timestamp::from_secs(i),
+                EventBody::Heartbeat(Box::default()),
+            )
+        };
+        // A notice (security) and three heartbeats (host), one per batch,
+        // into room for three: the third heartbeat's batch pushes the
+        // oldest host batch out although the notice is older; the gap
+        // report (security) then pushes out another heartbeat.
+        tx.send(ev(1)).await.unwrap();
+        for i in 2..5 {
+            tx.send(hb(i)).await.unwrap();
+        }
+        drop(tx);
+        task.await.unwrap().unwrap();
+        let batches = drain(&q);
+        let kinds: Vec<String> = batches
+            .iter()
+            .map(|b| b.events[0].kind().as_str().to_owned())
+            .collect();
+        assert!(kinds.contains(&"notice".to_owned()), "{kinds:?}");
+        let gap = batches
+            .iter()
+            .find_map(|b| match &b.events[0].body {
+                EventBody::DataGap(g) => Some(g.clone()),
+                _ => None,
+            })
+            .expect("a data-gap event");
+        assert!(gap.host_events >= 1 && gap.security_events == 0, "{gap:?}");
+        assert_eq!(gap.reason, "spool full (test)");
+        assert_eq!(gap.seq_ranges[0], (1, 2), "the first heartbeat's seq");
+        let st = q.stats();
+        assert!(st.dropped_host_events >= 2, "{st:?}");
+        assert_eq!(st.dropped_security_events, 0);
     }
 }

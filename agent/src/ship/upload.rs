@@ -13,9 +13,16 @@ use super::queue::ShipQueue;
 /// Why an upload did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Network trouble, timeouts, 5xx, 429: try again later.
+    /// Network trouble, timeouts, 5xx: try again later.
     #[error("{0}")]
     Retry(String),
+    /// 429 or 503: the collector is overloaded and asks for a pause
+    /// (`Retry-After`, when it names one).
+    #[error("{msg}")]
+    Busy {
+        msg: String,
+        retry_after: Option<Duration>,
+    },
     /// 401/403: the token is wrong or revoked. Retried (an operator may fix
     /// the collector side) but logged as an error.
     #[error("{0}")]
@@ -75,6 +82,11 @@ impl Sink for HttpSink {
         if status.is_success() {
             return Ok(());
         }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let text = resp.text().await.unwrap_or_default();
         let detail = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -84,9 +96,23 @@ impl Sink for HttpSink {
         Err(match status.as_u16() {
             401 | 403 => SendError::Auth(msg),
             400 | 413 | 415 | 422 => SendError::Reject(msg),
+            429 | 503 => SendError::Busy { msg, retry_after },
             _ => SendError::Retry(msg),
         })
     }
+}
+
+/// `Retry-After` in seconds (the collector never sends the date form),
+/// capped at ten minutes so a bad value cannot stall an agent for good.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let secs: u64 = v.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(600)))
+}
+
+/// `base` stretched by a random 0–50 %, so agents told to wait the same time
+/// do not all come back at the same instant.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(1.0 + fastrand::f64() * 0.5)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -144,7 +170,7 @@ pub async fn run_uploader<S: Sink>(
         };
         match result {
             Ok(()) => {
-                queue.complete_front(false);
+                queue.complete(batch.first_seq, false);
                 if failures > 0 {
                     info!(after_failures = failures, "upload recovered");
                 }
@@ -152,7 +178,7 @@ pub async fn run_uploader<S: Sink>(
                 backoff = new_backoff();
             }
             Err(SendError::Reject(msg)) => {
-                queue.complete_front(true);
+                queue.complete(batch.first_seq, true);
                 error!(
                     first_seq = batch.first_seq,
                     events = batch.events,
@@ -163,16 +189,25 @@ pub async fn run_uploader<S: Sink>(
             Err(e) => {
                 queue.record_failure();
                 failures += 1;
+                let mut delay = backoff.next().unwrap_or(backoff_max);
+                if let SendError::Busy { retry_after, .. } = &e {
+                    queue.record_deferred();
+                    // The collector's pause, jittered, unless the backoff
+                    // is already longer.
+                    delay = delay.max(jittered(retry_after.unwrap_or(backoff_min)));
+                }
                 // One line at the start of an outage, then one per 20 tries.
                 if failures == 1 || failures.is_multiple_of(20) {
                     match &e {
                         SendError::Auth(m) => {
                             error!(failures, msg = %m, "upload refused: check the agent token")
                         }
+                        SendError::Busy { .. } => {
+                            warn!(failures, msg = %e, ?delay, "collector overloaded; backing off")
+                        }
                         _ => warn!(failures, msg = %e, "upload failed; retrying"),
                     }
                 }
-                let delay = backoff.next().unwrap_or(backoff_max);
                 match drain_deadline {
                     Some(_) => return,
                     None => tokio::select! {
@@ -212,6 +247,9 @@ mod tests {
         EncodedBatch {
             first_seq: seq,
             events: 1,
+            class: shouwang_proto::DataClass::Network,
+            first_ts: 0,
+            last_ts: 0,
             body: Bytes::from(seq.to_string()),
         }
     }
@@ -228,7 +266,7 @@ mod tests {
             ]),
             sent: Mutex::new(Vec::new()),
         };
-        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)));
+        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
         q.push(batch(1));
         q.push(batch(2));
         q.push(batch(3));
@@ -274,7 +312,7 @@ mod tests {
             script: Mutex::new(vec![Ok(()), Err(SendError::Retry("x".into()))]),
             sent: Mutex::new(Vec::new()),
         };
-        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)));
+        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
         for i in 0..3 {
             q.push(batch(i));
         }
@@ -292,5 +330,62 @@ mod tests {
         // Sent one, failed the next, and stopped rather than retrying forever.
         assert_eq!(sink.sent.lock().unwrap().len(), 2);
         assert_eq!(q.stats().queued_batches, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_collector_is_given_its_retry_after_with_jitter() {
+        let busy = || SendError::Busy {
+            msg: "429".into(),
+            retry_after: Some(Duration::from_secs(4)),
+        };
+        let sink = Scripted {
+            script: Mutex::new(vec![Err(busy()), Err(busy())]),
+            sent: Mutex::new(Vec::new()),
+        };
+        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
+        q.push(batch(7));
+        let stop = CancellationToken::new();
+        let watch = async {
+            while q.stats().queued_batches > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            stop.cancel();
+        };
+        tokio::join!(
+            run_uploader(
+                &sink,
+                q.clone(),
+                Duration::from_millis(100),
+                Duration::from_secs(60),
+                stop.clone(),
+                Duration::from_secs(1),
+            ),
+            watch
+        );
+        let sent = sink.sent.lock().unwrap();
+        assert_eq!(sent.len(), 3);
+        for w in sent.windows(2) {
+            let gap = w[1].0 - w[0].0;
+            // Never sooner than asked (the 100 ms backoff is shorter), and
+            // at most 50 % later.
+            assert!(
+                gap >= Duration::from_secs(4)
+                    && gap <= Duration::from_secs(6) + Duration::from_millis(20),
+                "{gap:?}"
+            );
+        }
+        let st = q.stats();
+        assert_eq!(
+            (st.deferred_uploads, st.failed_uploads, st.sent_batches),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("86400"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
     }
 }

@@ -67,7 +67,10 @@ impl From<IngestError> for ApiError {
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Malformed(_) | IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Unavailable(_) | IngestError::MemoryHigh(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IngestError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         };
         Self::new(status, e.code(), e.to_string())
     }
@@ -126,7 +129,13 @@ async fn ingest(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         }
         Err(e) => {
             app.metrics.reject(e.code());
-            ApiError::from(e).into_response()
+            let retry = e.retry_after();
+            let mut r = ApiError::from(e).into_response();
+            if let Some(s) = retry {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+            }
+            r
         }
     }
 }
@@ -138,6 +147,27 @@ async fn ingest_inner(
 ) -> Result<crate::ingest::Accepted, IngestError> {
     let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
     let agent = app.ingest.authenticate(text(header::AUTHORIZATION)).await?;
+    // A turn before the body is read: under overload the bodies wait in the
+    // agents' spools, not in our memory.
+    let _slot = match app.admission.admit().await {
+        Ok(p) => p,
+        Err(crate::ingest::admit::Refusal::Busy) => {
+            return Err(IngestError::Overloaded(format!(
+                "the collector is busy ({} batches in progress); retry later",
+                app.config.ingest.max_concurrent
+            )));
+        }
+        Err(crate::ingest::admit::Refusal::MemoryHigh { rss, limit }) => {
+            return Err(IngestError::MemoryHigh(format!(
+                "the collector's memory is high ({} MiB of a {} MiB limit); retry later",
+                rss >> 20,
+                limit >> 20
+            )));
+        }
+    };
+    app.metrics
+        .ingest_in_flight
+        .set(i64::try_from(app.admission.in_flight()).unwrap_or(i64::MAX));
     let max = app.ingest.limits().max_body;
     let too_large = || {
         IngestError::TooLarge(format!(
@@ -170,6 +200,8 @@ async fn ingest_inner(
 pub enum AgentStatus {
     Online,
     Offline,
+    /// The agent said goodbye (graceful shutdown) and has not spoken since.
+    Stopped,
     NeverSeen,
 }
 
@@ -249,6 +281,9 @@ struct AgentView {
     boot_time: Option<i64>,
     reboots: i64,
     queue: Option<shouwang_proto::QueueStats>,
+    /// Why the agent stopped, when its last heartbeat was a goodbye.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopping: Option<String>,
     skipped: Vec<shouwang_proto::Skipped>,
     host: Option<HostSummary>,
     /// Capture totals since the collector started (agents that capture).
@@ -276,8 +311,14 @@ fn agent_view(
         .host
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
+    let status = match agent_status(row.last_seen_ms, now_ms, offline_after) {
+        AgentStatus::NeverSeen => AgentStatus::NeverSeen,
+        _ if hb.as_ref().is_some_and(|h| h.stopping.is_some()) => AgentStatus::Stopped,
+        s => s,
+    };
     AgentView {
-        status: agent_status(row.last_seen_ms, now_ms, offline_after),
+        status,
+        stopping: hb.as_ref().and_then(|h| h.stopping.clone()),
         labels: serde_json::from_str(&row.labels).unwrap_or_default(),
         created_at_ms: row.created_at,
         last_seen_ms: row.last_seen_ms,
@@ -463,6 +504,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     } else {
         app.metrics.store_errors.inc();
     }
+    app.admission.sample();
+    app.metrics
+        .resident_bytes
+        .set(i64::try_from(app.admission.resident()).unwrap_or(i64::MAX));
+    app.metrics
+        .ingest_in_flight
+        .set(i64::try_from(app.admission.in_flight()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

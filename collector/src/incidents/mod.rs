@@ -8,6 +8,7 @@
 //! landing out of order cannot roll an incident back.
 
 pub mod book;
+pub mod deadman;
 pub mod store;
 
 pub mod board;
@@ -401,6 +402,16 @@ impl Detector {
         inner
             .engine
             .tick(now_ms.saturating_mul(1_000_000), &mut dets);
+        // A silent agent's incident says what it last looked like.
+        for d in &mut dets {
+            if d.rule.kind == crate::rules::spec::RuleKind::Absence && !d.clear {
+                match deadman::last_known_state(store, &d.agent, now_ms).await {
+                    Ok(Some(v)) => d.evidence.insert(0, v),
+                    Ok(None) => {}
+                    Err(e) => warn!(agent = %d.agent, "cannot read the agent's last state: {e:#}"),
+                }
+            }
+        }
         let mut changes = Vec::new();
         for d in &dets {
             if let Some(c) = inner.book.detect(d, now_ms) {

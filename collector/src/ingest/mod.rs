@@ -7,6 +7,7 @@
 //! store (503 on failure, so the agent retries). Nothing is stored unless
 //! every check passed.
 
+pub mod admit;
 pub mod seqset;
 pub mod token;
 
@@ -46,6 +47,12 @@ pub enum IngestError {
     UnsupportedEncoding(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Every ingest slot is taken (429).
+    #[error("{0}")]
+    Overloaded(String),
+    /// Resident memory is near `ingest.memory-limit-bytes` (503).
+    #[error("{0}")]
+    MemoryHigh(String),
 }
 
 impl IngestError {
@@ -59,6 +66,18 @@ impl IngestError {
             Self::Invalid(_) => "invalid",
             Self::UnsupportedEncoding(_) => "unsupported_encoding",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded(_) => "overloaded",
+            Self::MemoryHigh(_) => "memory_high",
+        }
+    }
+
+    /// Seconds the agent should wait before sending again, for refusals
+    /// that are about load rather than the batch.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Overloaded(_) => Some(admit::BUSY_RETRY_AFTER_SECS),
+            Self::MemoryHigh(_) | Self::Unavailable(_) => Some(admit::MEMORY_RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
@@ -333,7 +352,8 @@ impl Ingestor {
                 | EventBody::LoginReply(_)
                 | EventBody::Arp(_)
                 | EventBody::FileChange(_)
-                | EventBody::SiteCheck(_) => {}
+                | EventBody::SiteCheck(_)
+                | EventBody::DataGap(_) => {}
             }
             if !self.keep.iter().any(|k| *k == ev.kind()) {
                 continue;

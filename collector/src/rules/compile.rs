@@ -44,6 +44,8 @@ pub struct Clause {
     pub distinct: Option<&'static FieldDef>,
     /// Sequence steps: events needed before the next step.
     pub count: u64,
+    /// Absence rules: an event matching this ends its group's watch.
+    pub end: Option<Cond>,
 }
 
 /// A protection period (重保).
@@ -379,6 +381,9 @@ fn compile_spec(
     if let Some(d) = &spec.duration {
         takes("duration", kind != RuleKind::Sustained, d.span(), errors);
     }
+    if let Some(e) = &spec.end_when {
+        takes("end-when", kind != RuleKind::Absence, e.span(), errors);
+    }
     if let Some(w) = &spec.window {
         takes("window", !windowed, w.span(), errors);
     }
@@ -441,6 +446,7 @@ fn compile_spec(
         };
         let cond = o.where_.as_ref().map_or(Cond::True, |w| cc.compile(w));
         let except = spec.except.iter().map(|x| cc.compile(x)).collect();
+        let end = spec.end_when.as_ref().map(|w| cc.compile(w));
         let group_specs = o.group_by.as_ref().unwrap_or(&spec.group_by);
         if group_specs.len() != spec.group_by.len() {
             cc.errors.push(Diagnostic::span(
@@ -474,6 +480,7 @@ fn compile_spec(
             group,
             distinct,
             count: o.count.as_ref().map_or(1, |c| *c.get_ref()).max(1),
+            end,
         });
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -249,10 +249,11 @@ impl Engine {
             if clause.except.iter().any(|x| x.eval(&ctx)) {
                 continue;
             }
-            let holds = clause.cond.eval(&ctx);
+            let ends = clause.end.as_ref().is_some_and(|c| c.eval(&ctx));
+            let holds = !ends && clause.cond.eval(&ctx);
             // Sustained rules look at every event of their groups (to see
             // the condition clear); all others only at matching events.
-            if !holds && rule.meta.kind != RuleKind::Sustained {
+            if !holds && !ends && rule.meta.kind != RuleKind::Sustained {
                 continue;
             }
             if holds {
@@ -275,6 +276,18 @@ impl Engine {
                 }
                 key_buf.push_str("exercise=");
                 key_buf.push_str(x);
+            }
+            if ends {
+                // The group said goodbye: no alarm for its silence; an alarm
+                // already raised clears (it spoke again).
+                if let Some(g) = state.groups.remove(key_buf.as_str())
+                    && matches!(g.state, GroupState::Seen { alarmed: true, .. })
+                    && rule.auto_resolve
+                {
+                    let evidence = vec![evidence_of(ctx.agent, ctx.event)];
+                    out.push(Detection::of(rule, key_buf, &g, ts, 0, evidence, true));
+                }
+                continue;
             }
             let before = out.len();
             Self::step(

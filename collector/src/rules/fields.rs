@@ -881,6 +881,37 @@ static HEARTBEAT: &[FieldDef] = &[
         "events the agent had to drop",
         |h| big(h.queue.dropped_events)
     ),
+    field!(
+        Heartbeat,
+        "queued_bytes",
+        Num,
+        "compressed bytes waiting to be sent",
+        |h| big(h.queue.queued_bytes)
+    ),
+    field!(
+        Heartbeat,
+        "stopping",
+        Bool,
+        "the agent's goodbye: true on the last heartbeat of a graceful shutdown",
+        |h| Value::Bool(h.stopping.is_some())
+    ),
+];
+
+static DATA_GAP: &[FieldDef] = &[
+    field!(DataGap, "events", Num, "events dropped", |g| big(g.events)),
+    field!(DataGap, "batches", Num, "batches dropped", |g| big(
+        g.batches
+    )),
+    field!(
+        DataGap,
+        "security_events",
+        Num,
+        "security events dropped (logins, file changes, site checks)",
+        |g| big(g.security_events)
+    ),
+    field!(DataGap, "reason", Str, "why the agent dropped them", |g| s(
+        &g.reason
+    )),
 ];
 
 static NOTICE: &[FieldDef] = &[
@@ -1217,6 +1248,7 @@ pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
         EventKind::Notice => NOTICE,
         EventKind::FileChange => FILE_CHANGE,
         EventKind::SiteCheck => SITE_CHECK,
+        EventKind::DataGap => DATA_GAP,
     }
 }
 

@@ -148,6 +148,10 @@ pub struct RuleSpec {
     /// Events matching any of these never count (known scanners, backups).
     #[serde(default)]
     pub except: Vec<Spanned<CondSpec>>,
+    /// Absence rules: an event matching this ends the watch on its group
+    /// without an alarm (an agent's goodbye on a graceful shutdown). The
+    /// group is watched again from its next matching event.
+    pub end_when: Option<Spanned<CondSpec>>,
     #[serde(default)]
     pub group_by: Vec<Spanned<String>>,
     pub count: Option<Spanned<u64>>,

@@ -65,6 +65,9 @@ fn template(kind: EventKind) -> Json {
         EventKind::Heartbeat => {
             return serde_json::to_value(shouwang_proto::Heartbeat::default()).unwrap_or_default();
         }
+        EventKind::DataGap => {
+            return serde_json::to_value(shouwang_proto::DataGap::default()).unwrap_or_default();
+        }
     };
     serde_json::from_str(&text).unwrap_or_default()
 }

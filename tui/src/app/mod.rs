@@ -792,12 +792,14 @@ impl App {
     }
 
     /// (online, offline, never seen).
-    pub fn agent_counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
+    /// (online, offline, never seen, stopped).
+    pub fn agent_counts(&self) -> (usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0);
         for a in &self.agents {
             match a.status.as_str() {
                 "online" => c.0 += 1,
                 "offline" => c.1 += 1,
+                "stopped" => c.3 += 1,
                 _ => c.2 += 1,
             }
         }

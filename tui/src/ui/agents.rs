@@ -56,6 +56,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                     let spool = a
                         .queue
                         .map_or_else(|| "-".into(), |q| count(q.queued_batches));
+                    let lost = a.queue.map(|q| q.dropped_events);
+                    let lost_style = if lost.unwrap_or(0) > 0 {
+                        Style::new().fg(th.bad).add_modifier(Modifier::BOLD)
+                    } else {
+                        Style::new()
+                    };
                     let mut cells = vec![
                         Cell::from(format!("  {}", a.name)),
                         Cell::from(t.agent_status(&a.status)).style(status_style),
@@ -72,8 +78,14 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                         } else {
                             Style::new()
                         }),
-                        Cell::from(spool),
+                        // Narrow: no Lost column; a spool that lost data is red.
+                        Cell::from(spool).style(if wide { Style::new() } else { lost_style }),
                     ]);
+                    if wide {
+                        cells.push(
+                            Cell::from(lost.map_or_else(|| "-".into(), count)).style(lost_style),
+                        );
+                    }
                     if wide {
                         cells.push(Cell::from(a.hostname.clone().unwrap_or_default()));
                     }
@@ -104,6 +116,10 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(6),
     ]);
+    if wide {
+        header.push(t.col_lost);
+        widths.push(Constraint::Length(6));
+    }
     if wide {
         header.push("Host");
         widths.push(Constraint::Length(20));

@@ -128,27 +128,56 @@ fn incidents_box(app: &App, f: &mut Frame, area: Rect) {
 fn agents_box(app: &App, f: &mut Frame, area: Rect) {
     let t = app.txt();
     let th = app.theme();
-    let (on, off, never) = app.agent_counts();
+    let (on, off, never, stopped) = app.agent_counts();
+    let lost: u64 = app
+        .agents
+        .iter()
+        .filter_map(|a| a.queue.map(|q| q.dropped_events))
+        .sum();
     let drops: u64 = app.agents.iter().filter_map(|a| a.drops()).sum();
     let spool: u64 = app
         .agents
         .iter()
         .filter_map(|a| a.queue.map(|q| q.queued_batches))
         .sum();
-    let lines = vec![
+    let c = super::text::count;
+    let mut lines = vec![
         count_line(t.online, on, Style::new().fg(th.ok)),
         count_line(t.offline, off, alarm(th, off as u64, th.bad)),
         count_line(t.never_seen, never, th.dim()),
         Line::styled(
-            format!("{:>6} {}", super::text::count(drops), t.col_drops),
-            alarm(th, drops, th.warn),
-        ),
-        Line::styled(
-            format!("{:>6} {}", super::text::count(spool), t.col_spool),
-            alarm(th, spool, th.warn),
+            format!(
+                "{:>6} {} · {} {}",
+                c(drops),
+                t.col_drops,
+                c(spool),
+                t.col_spool
+            ),
+            alarm(th, drops.max(spool), th.warn),
         ),
     ];
-    let title = format!("{} {}", t.agents, app.agents.len());
+    // Telemetry lost to data gaps: shown only when there is any.
+    if lost > 0 {
+        lines.insert(
+            2,
+            Line::styled(
+                format!("{:>6} {}", c(lost), t.lost_data_gaps),
+                alarm(th, lost, th.bad),
+            ),
+        );
+    }
+    // Agents that said goodbye (graceful shutdown) are counted in the title.
+    let title = if stopped > 0 {
+        format!(
+            "{} {} · {} {}",
+            t.agents,
+            app.agents.len(),
+            stopped,
+            t.stopped
+        )
+    } else {
+        format!("{} {}", t.agents, app.agents.len())
+    };
     f.render_widget(Paragraph::new(lines).block(boxed(app, &title)), area);
 }
 
