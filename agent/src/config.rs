@@ -66,6 +66,23 @@ pub struct AgentConfig {
     /// Web-root integrity and remote site checks.
     #[serde(default)]
     pub integrity: crate::integrity::IntegrityConfig,
+    /// TLS towards an `https://` collector.
+    #[serde(default)]
+    pub tls: ClientTls,
+}
+
+/// TLS settings for talking to the collector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientTls {
+    /// CA certificate (PEM) that signed the collector's certificate, e.g.
+    /// the `ca.crt` of `shouwang-collector certs init`. Without it the
+    /// system's roots are trusted.
+    pub ca: Option<PathBuf>,
+    /// This agent's client certificate and key (PEM), for a collector that
+    /// requires mutual TLS (`agent-NAME.crt` / `.key` from `certs init`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// Live packet capture settings.

@@ -23,3 +23,4 @@ pub mod pcap_cmd;
 pub mod run;
 pub mod ship;
 pub mod state;
+pub mod systemd;

@@ -189,7 +189,7 @@ fn send(
         // Offline replay must not drop: the queue is sized so the batcher
         // never evicts, and any drop fails the command.
         let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)), "memory queue full");
-        let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30))?;
+        let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30), &Default::default())?;
         let (tx, rx) = mpsc::channel::<Event>(8192);
         let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3));
         let stop = CancellationToken::new();

@@ -154,6 +154,7 @@ pub async fn run_until(
         &token,
         cfg.ship.connect_timeout,
         cfg.ship.request_timeout,
+        &cfg.tls,
     )?;
     let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
     let sources = CancellationToken::new();
@@ -258,6 +259,30 @@ pub async fn run_until(
         upload_stop.clone(),
         SHUTDOWN_DRAIN,
     ));
+    // systemd: ready now; the watchdog is fed while the batcher and the
+    // uploader run and the spool directory takes a write.
+    crate::systemd::ready(&format!("shipping to {}", cfg.collector));
+    let watchdog_stop = CancellationToken::new();
+    let watchdog = crate::systemd::watchdog_interval().map(|every| {
+        let (b, u) = (batcher.abort_handle(), uploader.abort_handle());
+        let probe_dir = cfg.state_dir.clone();
+        tokio::spawn(crate::systemd::run_watchdog(
+            every,
+            move || {
+                let alive = !b.is_finished() && !u.is_finished();
+                let probe = probe_dir.join(".watchdog");
+                async move {
+                    if !alive {
+                        return Err("the batcher or the uploader stopped".to_owned());
+                    }
+                    std::fs::write(&probe, b"ok")
+                        .and_then(|()| std::fs::remove_file(&probe))
+                        .map_err(|e| format!("state directory not writable: {e}"))
+                }
+            },
+            watchdog_stop.clone(),
+        ))
+    });
     info!(
         agent = %name,
         collector = %cfg.collector,
@@ -283,6 +308,11 @@ pub async fn run_until(
         }
     }
     info!("stopping: flushing queued telemetry");
+    crate::systemd::stopping();
+    watchdog_stop.cancel();
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     sources.cancel();
     while let Some(done) = tasks.join_next().await {
         if let Ok(Err(e)) = done {

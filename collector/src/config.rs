@@ -49,9 +49,28 @@ pub struct CollectorConfig {
     pub incidents: IncidentsConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Where incident notifications go (`[[notifiers]]`, any number).
     #[serde(default)]
     pub notifiers: Vec<crate::notify::NotifierConfig>,
+}
+
+/// TLS on the listener (see `tls.rs`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM). Default: `<data-dir>/tls/server.crt`
+    /// when it exists (`shouwang-collector certs init` writes it).
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address (behind a TLS-terminating
+    /// proxy only).
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 /// Where detection rules come from.
@@ -102,13 +121,43 @@ fn default_max_open_per_rule() -> usize {
 }
 
 /// The read/operate API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ApiConfig {
     /// Serve read endpoints (agents, events, incidents, stream) without a
     /// token. Actions always need an operator token.
     #[serde(default)]
     pub anonymous_read: bool,
+    /// Failed authentications (401, any endpoint, agent or API token) from
+    /// one address within `auth-failure-window` that block it.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures: usize,
+    #[serde(default = "default_auth_failure_window", with = "humantime_serde")]
+    pub auth_failure_window: Duration,
+    /// How long a blocked address gets 429 before its token is looked at.
+    #[serde(default = "default_auth_block_for", with = "humantime_serde")]
+    pub auth_block_for: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            anonymous_read: false,
+            max_auth_failures: default_max_auth_failures(),
+            auth_failure_window: default_auth_failure_window(),
+            auth_block_for: default_auth_block_for(),
+        }
+    }
+}
+
+fn default_max_auth_failures() -> usize {
+    10
+}
+fn default_auth_failure_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_auth_block_for() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// Limits on `POST /v1/ingest`.

@@ -35,7 +35,7 @@ impl Store {
             .bind(&e.text)
             .execute(&mut *tx)
             .await?;
-        crate::incidents::store::insert_audit(&mut tx, audit).await?;
+        crate::incidents::store::insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(r.last_insert_rowid())
     }

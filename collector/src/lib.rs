@@ -12,6 +12,8 @@
 //! agent), no terminal UI (that is the console).
 
 pub mod api;
+pub mod audit;
+pub mod certs;
 pub mod config;
 pub mod demo;
 pub mod duty;
@@ -21,6 +23,8 @@ pub mod metrics;
 pub mod notify;
 pub mod rules;
 pub mod store;
+pub mod systemd;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +65,8 @@ pub struct App {
     pub ingest: Ingestor,
     /// Who may send a batch now (backpressure).
     pub admission: Arc<ingest::admit::Admission>,
+    /// Failed-authentication tracking per peer.
+    pub guard: api::guard::AuthGuard,
     pub detector: Arc<incidents::Detector>,
     pub clock: Arc<dyn Clock>,
     /// Taken by `serve` to start the notifiers.
@@ -117,12 +123,19 @@ impl App {
             config.ingest.queue_wait,
             config.ingest.memory_limit_bytes,
         ));
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let guard = api::guard::AuthGuard::new(
+            config.api.max_auth_failures,
+            ms(config.api.auth_failure_window),
+            ms(config.api.auth_block_for),
+        );
         Ok(Arc::new(Self {
             config,
             store,
             metrics,
             ingest,
             admission,
+            guard,
             detector,
             clock,
             notify_rx: std::sync::Mutex::new(notify_rx),
@@ -201,7 +214,28 @@ pub async fn serve(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    info!("listening on http://{addr}");
+    // Plaintext off loopback is refused here (before anything is served).
+    let mode = tls::mode(&app.config)?;
+    let tls_config = match &mode {
+        tls::Mode::Tls {
+            cert,
+            key,
+            client_ca,
+        } => Some(Arc::new(tls::server_config(
+            cert,
+            key,
+            client_ca.as_deref(),
+        )?)),
+        tls::Mode::Plain => None,
+    };
+    match &mode {
+        tls::Mode::Tls { client_ca, .. } => info!(
+            mutual_tls = client_ca.is_some(),
+            "listening on {}",
+            tls::url(addr, &mode)
+        ),
+        tls::Mode::Plain => info!("listening on {}", tls::url(addr, &mode)),
+    }
     let retention = tokio::spawn(run_retention(
         app.clone(),
         Duration::from_secs(3600),
@@ -223,13 +257,57 @@ pub async fn serve(
             cancel.clone(),
         ))
     });
+    // Ready once the router exists (the listener is already bound); the
+    // watchdog is fed while the store answers a query within 5 s.
+    systemd::ready(&format!("serving on {}", tls::url(addr, &mode)));
+    let watchdog = systemd::watchdog_interval().map(|every| {
+        let store = app.store.clone();
+        tokio::spawn(systemd::run_watchdog(
+            every,
+            move || {
+                let store = store.clone();
+                async move {
+                    match tokio::time::timeout(Duration::from_secs(5), store.ping()).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(format!("store: {e:#}")),
+                        Err(_) => Err("store did not answer within 5s".to_owned()),
+                    }
+                }
+            },
+            cancel.clone(),
+        ))
+    });
     let router = api::router(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .await
-        .context("HTTP server failed")?;
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls_config {
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(cancel.clone().cancelled_owned())
+            .await
+            .context("HTTP server failed")?,
+        Some(cfg) => {
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                c.cancelled().await;
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(
+                listener.into_std()?,
+                axum_server::tls_rustls::RustlsConfig::from_config(cfg),
+            )?
+            .handle(handle)
+            .serve(service)
+            .await
+            .context("HTTPS server failed")?;
+        }
+    }
     cancel.cancel();
+    systemd::stopping();
     sampler.abort();
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     let _ = retention.await;
     let _ = detector.await;
     if let Some(n) = notifier {

@@ -47,6 +47,47 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// A small CA with server and agent certificates (TLS, mutual TLS).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// The operator audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create ca.crt/ca.key, server.crt/server.key (and agent-NAME.crt/key
+    /// per --agent) in DIR (default <data-dir>/tls, where the collector
+    /// finds them and switches TLS on). Never overwrites.
+    Init {
+        /// Host names and addresses agents use to reach the collector
+        /// (one or more; the first is the certificate's common name).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// Also issue a client certificate for this agent (repeatable).
+        #[arg(long = "agent")]
+        agents: Vec<String>,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Issue a client certificate for agent NAME from the CA in DIR.
+    Agent {
+        name: String,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the audit log's hash chain: exit 0 if intact, 1 with the first
+    /// changed, deleted or reordered record.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +128,9 @@ enum AgentsCommand {
     List,
     /// Issue a new token for an agent; the old one stops working.
     Rotate { name: String },
+    /// Revoke an agent's token at once, keeping the agent and its events
+    /// (a stolen or leaked token); `rotate` issues a new one later.
+    Revoke { name: String },
     /// Remove an agent and its stored events.
     Remove { name: String },
 }
@@ -142,6 +186,45 @@ fn run() -> anyhow::Result<()> {
             Command::Rules { .. } => Ok(()),
             Command::Tokens { command } => {
                 tokens(CollectorConfig::load(cli.config.as_deref())?, command).await
+            }
+            Command::Certs { command } => {
+                let config = CollectorConfig::load(cli.config.as_deref())?;
+                let default_dir = config.data_dir.join("tls");
+                let files = match command {
+                    CertsCommand::Init { names, agents, dir } => {
+                        let dir = dir.unwrap_or(default_dir);
+                        shouwang_collector::certs::init(&dir, &names, &agents)?.files
+                    }
+                    CertsCommand::Agent { name, dir } => {
+                        shouwang_collector::certs::agent(&dir.unwrap_or(default_dir), &name)?
+                    }
+                };
+                for f in files {
+                    println!("{}", f.display());
+                }
+                Ok(())
+            }
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => {
+                let config = CollectorConfig::load(cli.config.as_deref())?;
+                let store = Store::open(&config.db_path()).await?;
+                match store.verify_audit().await? {
+                    shouwang_collector::audit::Verdict::Intact { records, head } => {
+                        println!("audit log intact: {records} records, chain head {head}");
+                        Ok(())
+                    }
+                    shouwang_collector::audit::Verdict::Broken {
+                        id,
+                        checked,
+                        reason,
+                    } => {
+                        println!(
+                            "audit log BROKEN at record #{id}: {reason} ({checked} records before it verified)"
+                        );
+                        std::process::exit(1);
+                    }
+                }
             }
         }
     })
@@ -219,6 +302,8 @@ fn rules_command(command: &RulesCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(config: CollectorConfig) -> anyhow::Result<()> {
+    // Refuse plaintext off loopback before binding anything.
+    shouwang_collector::tls::mode(&config)?;
     let listener = shouwang_collector::bind(config.listen).await?;
     let app = App::open(config, Arc::new(SystemClock)).await?;
     let cancel = CancellationToken::new();
@@ -312,6 +397,16 @@ async fn agents(config: CollectorConfig, command: AgentsCommand) -> anyhow::Resu
             }
             eprintln!("agent {name:?} has a new token; the old one no longer works:");
             println!("{}", t.token);
+        }
+        AgentsCommand::Revoke { name } => {
+            check(&name)?;
+            // An empty digest matches no token (digests are 32 bytes).
+            if !store.rotate_token(&name, &[]).await? {
+                bail!("no agent named {name:?}");
+            }
+            eprintln!(
+                "agent {name:?}: token revoked; its uploads are refused until `agents rotate {name}` issues a new one"
+            );
         }
         AgentsCommand::Remove { name } => {
             if !store.remove_agent(&name).await? {

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub host_auth_failures: IntCounterVec,
     pub host_auth_successes: IntCounterVec,
     pub agents: IntGauge,
+    /// Refused authentications, by reason.
+    auth_refused: IntCounterVec,
     /// Ingest requests being read, decoded or committed now.
     pub ingest_in_flight: IntGauge,
     /// Resident memory of the collector process.
@@ -367,6 +369,22 @@ impl Metrics {
                 )?,
             )?,
             agents: reg(&r, IntGauge::new("shouwang_agents", "Registered agents.")?)?,
+            auth_refused: {
+                let c = reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "shouwang_auth_refused_total",
+                            "Requests refused for authentication: unauthorized (no or wrong token), forbidden (role too low), blocked (peer blocked after too many failures), peer_blocked (blocks imposed).",
+                        ),
+                        &["reason"],
+                    )?,
+                )?;
+                for reason in ["unauthorized", "forbidden", "blocked", "peer_blocked"] {
+                    c.with_label_values(&[reason]);
+                }
+                c
+            },
             ingest_in_flight: reg(
                 &r,
                 IntGauge::new(
@@ -565,6 +583,10 @@ impl Metrics {
             ingest_rejected,
             host_gauges,
         })
+    }
+
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn reject(&self, reason: &'static str) {

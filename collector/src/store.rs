@@ -25,7 +25,7 @@ use crate::ingest::seqset::SeqSet;
 const INSERT_CHUNK: usize = 500;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &[&str] = &[
     "CREATE TABLE agents (
@@ -128,11 +128,24 @@ const SCHEMA_V3: &[&str] = &["CREATE TABLE duty_log (
         text TEXT NOT NULL
     )"];
 
+/// v4: the audit log's hash chain (see `audit.rs`).
+const SCHEMA_V4: &[&str] = &[
+    "ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE audit_anchor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_id INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    )",
+];
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Keys the audit log's hash chain.
+    pub(crate) audit_key: crate::audit::AuditKey,
 }
 
 /// An agent as stored.
@@ -212,9 +225,11 @@ impl Store {
             .connect_with(opts.clone())
             .await
             .with_context(|| format!("cannot open database {}", path.display()))?;
+        let audit_key = crate::audit::AuditKey::load_or_create(&path.with_file_name("audit.key"))?;
         let store_w = Self {
             writer: writer.clone(),
             reader: writer.clone(),
+            audit_key: audit_key.clone(),
         };
         store_w.migrate().await?;
         let reader = SqlitePoolOptions::new()
@@ -222,7 +237,11 @@ impl Store {
             .connect_with(opts.read_only(true))
             .await
             .with_context(|| format!("cannot open database {} for reading", path.display()))?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            audit_key,
+        })
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -261,6 +280,18 @@ impl Store {
                 sqlx::query(*stmt).execute(&mut *tx).await?;
             }
             sqlx::query("PRAGMA user_version = 3")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        if version < 4 {
+            let mut tx = self.writer.begin().await?;
+            for stmt in SCHEMA_V4 {
+                sqlx::query(*stmt).execute(&mut *tx).await?;
+            }
+            // Chain the records written before the chain existed.
+            crate::incidents::store::rechain_audit(&mut tx, &self.audit_key).await?;
+            sqlx::query("PRAGMA user_version = 4")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -108,8 +108,12 @@ impl Private {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(u) = line.split("listening on ").nth(1) {
-                        break u.trim().to_owned();
+                    if let Some(u) = line
+                        .split("listening on ")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                    {
+                        break u.to_owned();
                     }
                 }
                 Err(_) => {

@@ -214,15 +214,15 @@ impl Collector {
             .arg("serve")
             .env("RUST_LOG", "info");
         let (tx, rx) = mpsc::channel();
-        let proc = Proc::spawn(cmd, Some(("listening on http://", tx)))?;
+        let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .map_err(|_| anyhow::anyhow!("collector did not start:\n{}", proc.log()))?;
         let url = line
             .split("listening on ")
             .nth(1)
+            .and_then(|r| r.split_whitespace().next())
             .context("no address in listening line")?
-            .trim()
             .to_owned();
         // reqwest is built without a default crypto provider (one provider in
         // the tree, chosen at start); install it once per test process.
@@ -237,6 +237,53 @@ impl Collector {
                 .timeout(Duration::from_secs(30))
                 .build()?,
         })
+    }
+
+    /// Starts the collector again with the same binary, config and data
+    /// (after [`Proc::kill9`] or a stop); it must come back on the same
+    /// address.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("RUST_LOG", "info");
+        let (tx, rx) = mpsc::channel();
+        let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .map_err(|_| anyhow::anyhow!("collector did not restart:\n{}", proc.log()))?;
+        if !line.contains(&self.url) {
+            bail!("collector came back elsewhere: {line} (was {})", self.url);
+        }
+        self.proc = proc;
+        Ok(())
+    }
+
+    /// Every stored event of `agent` and `kind`, oldest first (all pages).
+    pub fn all_events(&self, agent: &str, kind: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let page = self.get_json(&format!(
+                "/v1/events?agent={agent}&kind={kind}&limit=1000{}",
+                before
+                    .map(|b| format!("&before_id={b}"))
+                    .unwrap_or_default()
+            ))?;
+            let evs = page["events"].as_array().cloned().unwrap_or_default();
+            let Some(last) = evs.last().and_then(|e| e["id"].as_i64()) else {
+                break;
+            };
+            let n = evs.len();
+            out.extend(evs);
+            if n < 1000 {
+                break;
+            }
+            before = Some(last);
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// `shouwang-collector agents add NAME`; returns the token.

@@ -284,6 +284,59 @@ fn lifecycle_roles_and_audit_survive_kill_9() {
             .unwrap()
             .contains("authorised pentest")
     );
+
+    // The audit log is a hash chain: intact as written (across the kill -9
+    // above), and an edited or deleted row is found.
+    let verify = || {
+        std::process::Command::new(&c.exe)
+            .arg("--config")
+            .arg(&c.config)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("audit log intact: 5 records, chain head "),
+        "{text}"
+    );
+    let db = dir.path().join("data").join("shouwang.db");
+    let sql = |q: &str| {
+        let o = std::process::Command::new("sqlite3")
+            .args(["-cmd", ".timeout 5000"])
+            .arg(&db)
+            .arg(q)
+            .output()
+            .expect("sqlite3 (Debian sqlite3; .ci/run installs it)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let original = sql("SELECT detail FROM audit WHERE action = 'incident.note'");
+    assert!(original.contains("rented VPS"), "{original}");
+    sql("UPDATE audit SET detail = 'nothing to see' WHERE action = 'incident.note'");
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("BROKEN at record #3: record #3 was changed after it was written"),
+        "{text}"
+    );
+    // Put it back: intact again; then delete a record.
+    sql(&format!(
+        "UPDATE audit SET detail = '{}' WHERE action = 'incident.note'",
+        original.replace('\'', "''")
+    ));
+    assert!(verify().status.success(), "restored");
+    sql("DELETE FROM audit WHERE action = 'incident.assign'");
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("does not follow the record before it"),
+        "{text}"
+    );
 }
 
 #[test]

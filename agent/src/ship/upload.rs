@@ -51,12 +51,13 @@ impl HttpSink {
         token: &str,
         connect_timeout: Duration,
         request_timeout: Duration,
+        tls: &crate::config::ClientTls,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
-            .user_agent(concat!("shouwang-agent/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("shouwang-agent/", env!("CARGO_PKG_VERSION")));
+        let client = with_tls(builder, tls)?.build()?;
         Ok(Self {
             client,
             url: format!("{}{INGEST_PATH}", collector.trim_end_matches('/')),
@@ -100,6 +101,46 @@ impl Sink for HttpSink {
             _ => SendError::Retry(msg),
         })
     }
+}
+
+/// Adds the collector's CA and this agent's client identity.
+pub fn with_tls(
+    mut builder: reqwest::ClientBuilder,
+    tls: &crate::config::ClientTls,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    use anyhow::Context as _;
+    if let Some(ca) = &tls.ca {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("cannot read tls.ca {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("tls.ca {} is not a PEM certificate", ca.display()))?;
+        if certs.is_empty() {
+            anyhow::bail!("tls.ca {} holds no certificate", ca.display());
+        }
+        // Only this CA: a collector's certificate from anywhere else is refused.
+        builder = builder.tls_certs_only(certs);
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => {
+            let mut pem = std::fs::read(c)
+                .with_context(|| format!("cannot read tls.cert {}", c.display()))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(k).with_context(|| format!("cannot read tls.key {}", k.display()))?,
+            );
+            let id = reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!(
+                    "tls.cert {} / tls.key {}: not a certificate and key",
+                    c.display(),
+                    k.display()
+                )
+            })?;
+            builder = builder.identity(id);
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("tls.cert and tls.key go together: set both or neither"),
+    }
+    Ok(builder)
 }
 
 /// `Retry-After` in seconds (the collector never sends the date form),

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
 
+pub mod guard;
 pub mod incidents;
 
 use crate::App;
@@ -110,6 +111,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::guard,
         ))
         .with_state(app)
 }

@@ -195,7 +195,7 @@ impl Store {
             .await?;
             exc_id = Some(r.last_insert_rowid());
         }
-        insert_audit(&mut tx, audit).await?;
+        insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(exc_id)
     }
@@ -240,7 +240,7 @@ impl Store {
         s.id = r.last_insert_rowid();
         let mut audit = audit.clone();
         audit.target = format!("silence {}", s.id);
-        insert_audit(&mut tx, &audit).await?;
+        insert_audit(&mut tx, &self.audit_key, &audit).await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -261,7 +261,7 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
+        insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -331,10 +331,27 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM audit WHERE ts_ms < ?")
-            .bind(cutoff_ms)
+        // The chain goes on from the last pruned record's hash.
+        let last: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, hash FROM audit WHERE id = (SELECT MAX(id) FROM audit WHERE ts_ms < ?)",
+        )
+        .bind(cutoff_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((last_id, hash)) = last {
+            sqlx::query("DELETE FROM audit WHERE id <= ?")
+                .bind(last_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO audit_anchor (id, last_id, hash) VALUES (1, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id, hash = excluded.hash",
+            )
+            .bind(last_id)
+            .bind(hash)
             .execute(&mut *tx)
             .await?;
+        }
         sqlx::query("DELETE FROM silences WHERE expires_ms < ?")
             .bind(cutoff_ms)
             .execute(&mut *tx)
@@ -398,12 +415,32 @@ impl Store {
     }
 }
 
+/// The hash the next audit record links to: the newest record's, or the
+/// anchor left by retention, or the genesis hash.
+async fn chain_head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<String> {
+    let newest: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(h) = newest {
+        return Ok(h);
+    }
+    let anchor: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_anchor WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(anchor.unwrap_or_else(|| crate::audit::GENESIS.to_owned()))
+}
+
+/// Appends an audit record, chained to the one before it (same
+/// transaction as the action it records; one writer, so no race).
 pub(crate) async fn insert_audit(
     tx: &mut sqlx::SqliteConnection,
+    key: &crate::audit::AuditKey,
     a: &AuditRecord,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO audit (ts_ms, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    let prev = chain_head(&mut *tx).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit (ts_ms, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(a.ts_ms)
     .bind(&a.actor)
@@ -411,9 +448,87 @@ pub(crate) async fn insert_audit(
     .bind(&a.action)
     .bind(&a.target)
     .bind(&a.detail)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let fields = crate::audit::Fields {
+        id,
+        ts_ms: a.ts_ms,
+        actor: &a.actor,
+        role: &a.role,
+        action: &a.action,
+        target: &a.target,
+        detail: &a.detail,
+    };
+    let hash = key.link(&prev, &fields);
+    sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
+        .bind(&prev)
+        .bind(&hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
+}
+
+/// Every audit record with its chain columns, oldest first.
+async fn chain_rows(
+    conn: &mut sqlx::SqliteConnection,
+) -> anyhow::Result<Vec<crate::audit::ChainRow>> {
+    let rows = sqlx::query(
+        "SELECT id, ts_ms, actor, role, action, target, detail, prev_hash, hash FROM audit ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::audit::ChainRow {
+            id: r.get(0),
+            ts_ms: r.get(1),
+            actor: r.get(2),
+            role: r.get(3),
+            action: r.get(4),
+            target: r.get(5),
+            detail: r.get(6),
+            prev_hash: r.get(7),
+            hash: r.get(8),
+        })
+        .collect())
+}
+
+/// Chains records written before the chain existed (schema v4 migration).
+pub(crate) async fn rechain_audit(
+    tx: &mut sqlx::SqliteConnection,
+    key: &crate::audit::AuditKey,
+) -> anyhow::Result<()> {
+    let mut prev = crate::audit::GENESIS.to_owned();
+    for r in chain_rows(&mut *tx).await? {
+        let hash = key.link(&prev, &r.fields());
+        sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Walks the audit log's hash chain (`audit verify`).
+    pub async fn verify_audit(&self) -> anyhow::Result<crate::audit::Verdict> {
+        let mut conn = self.reader.acquire().await?;
+        let anchor: Option<(i64, String)> =
+            sqlx::query_as("SELECT last_id, hash FROM audit_anchor WHERE id = 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (last_id, hash) = anchor.unwrap_or((0, crate::audit::GENESIS.to_owned()));
+        let rows = chain_rows(&mut conn).await?;
+        Ok(crate::audit::verify(
+            &self.audit_key,
+            (last_id, &hash),
+            &rows,
+        ))
+    }
 }
 
 #[cfg(test)]
