@@ -69,6 +69,9 @@ pub struct AgentConfig {
     /// TLS towards an `https://` collector.
     #[serde(default)]
     pub tls: ClientTls,
+    /// The agent's own budgets (self-protection).
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// TLS settings for talking to the collector.
@@ -499,6 +502,7 @@ impl AgentConfig {
                 self.ship.zstd_level
             );
         }
+        self.limits.validate()?;
         if self.ship.backoff_min > self.ship.backoff_max {
             bail!("ship.backoff-min is larger than ship.backoff-max");
         }

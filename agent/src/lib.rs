@@ -18,6 +18,7 @@
 pub mod config;
 pub mod host;
 pub mod integrity;
+pub mod limits;
 pub mod packet;
 pub mod pcap_cmd;
 pub mod run;

@@ -48,6 +48,7 @@ impl Identity {
                 skipped: Vec::new(),
                 integrity: None,
                 stopping: None,
+                limits: None,
             },
         }
     }
@@ -58,6 +59,7 @@ impl Identity {
 struct HeartbeatSource {
     identity: Identity,
     queue: ShipQueue,
+    governor: Option<crate::limits::Governor>,
     skipped: SkipList,
     integrity: Option<crate::integrity::IntegrityStats>,
 }
@@ -73,6 +75,7 @@ impl HeartbeatSource {
             .as_ref()
             .map(crate::integrity::IntegrityStats::snapshot);
         hb.stopping = stopping;
+        hb.limits = self.governor.as_ref().map(crate::limits::Governor::status);
         Event::new(
             Timestamp::from_system_time(std::time::SystemTime::now()),
             EventBody::Heartbeat(Box::new(hb)),
@@ -149,6 +152,9 @@ pub async fn run_until(
     let token = cfg.read_token()?;
     let seq = SeqAllocator::open(&cfg.state_dir)?;
     let queue = open_queue(&cfg)?;
+    // Self-protection: one governor for the process (capture threads,
+    // rescans and the batcher consult it).
+    let governor = crate::limits::install(crate::limits::Governor::new(cfg.limits.clone())).clone();
     let sink = HttpSink::new(
         &cfg.collector,
         &token,
@@ -226,9 +232,14 @@ pub async fn run_until(
             sources.clone(),
         ));
     }
+    tasks.spawn(crate::limits::run_monitor(
+        governor.clone(),
+        sources.clone(),
+    ));
     let heartbeat = HeartbeatSource {
         identity: Identity::from_config(&loaded),
         queue: queue.clone(),
+        governor: Some(governor.clone()),
         skipped: skipped.clone(),
         integrity: (!cfg.integrity.roots.is_empty()).then(|| integrity_stats.clone()),
     };

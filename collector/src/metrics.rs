@@ -45,6 +45,9 @@ pub struct Metrics {
     agent_skipped: IntGaugeVec,
     /// Web-root integrity counters from heartbeats, one gauge per field.
     agent_integrity: Vec<(IntGaugeVec, IntegrityField)>,
+    /// Self-protection gauges from heartbeats.
+    agent_limits: Vec<(IntGaugeVec, LimitField)>,
+    agent_spool_bytes: IntGaugeVec,
     host_gauges: Vec<(HostGauge, GaugeVec)>,
     pub host_net_rx: IntCounterVec,
     pub host_net_tx: IntCounterVec,
@@ -219,6 +222,43 @@ type IntegrityField = fn(&IntegrityStatus) -> u64;
 
 /// Heartbeat integrity counters exported per agent (values since the
 /// agent started; the agent sums over its web roots).
+type LimitField = fn(&shouwang_proto::LimitStatus) -> u64;
+
+/// Self-protection gauges from heartbeats (`limits`).
+const LIMIT_FIELDS: &[(&str, &str, LimitField)] = &[
+    (
+        "shouwang_agent_self_cpu_percent",
+        "CPU the agent itself used over its last second, percent of one core (last heartbeat).",
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        |l| l.cpu_pct.max(0.0).round() as u64,
+    ),
+    (
+        "shouwang_agent_self_resident_bytes",
+        "Resident memory of the agent itself (last heartbeat).",
+        |l| l.rss_bytes,
+    ),
+    (
+        "shouwang_agent_overloaded",
+        "1 while the agent is over its CPU or memory budget (sampling capture, slowing rescans).",
+        |l| u64::from(l.overloaded),
+    ),
+    (
+        "shouwang_agent_capture_sample_every",
+        "Capture keeps one frame in this many (1: all).",
+        |l| u64::from(l.sample_every),
+    ),
+    (
+        "shouwang_agent_sampled_out_frames",
+        "Frames the agent skipped by sampling since it started.",
+        |l| l.sampled_out_frames,
+    ),
+    (
+        "shouwang_agent_rate_limited_events",
+        "Host and network events the agent dropped at its events-per-second cap since it started.",
+        |l| l.rate_limited_host_events + l.rate_limited_network_events,
+    ),
+];
+
 const INTEGRITY_FIELDS: &[(&str, &str, IntegrityField)] = &[
     (
         "shouwang_agent_integrity_roots",
@@ -558,6 +598,14 @@ impl Metrics {
                 .iter()
                 .map(|(name, help, f)| Ok((igauge(name, help)?, *f)))
                 .collect::<Result<_, prometheus::Error>>()?,
+            agent_limits: LIMIT_FIELDS
+                .iter()
+                .map(|(name, help, f)| Ok((igauge(name, help)?, *f)))
+                .collect::<Result<_, prometheus::Error>>()?,
+            agent_spool_bytes: igauge(
+                "shouwang_agent_spool_bytes",
+                "Compressed bytes waiting in the agent's spool (last heartbeat).",
+            )?,
             host_net_rx: counter(
                 "shouwang_host_network_receive_bytes_total",
                 "Bytes received on all interfaces except loopback.",
@@ -625,6 +673,14 @@ impl Metrics {
         if let Some(i) = &hb.integrity {
             for (g, f) in &self.agent_integrity {
                 g.with_label_values(&[agent]).set(clamp(f(i)));
+            }
+        }
+        self.agent_spool_bytes
+            .with_label_values(&[agent])
+            .set(clamp(q.queued_bytes));
+        if let Some(l) = &hb.limits {
+            for (g, f) in &self.agent_limits {
+                g.with_label_values(&[agent]).set(clamp(f(l)));
             }
         }
     }

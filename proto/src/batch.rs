@@ -620,6 +620,36 @@ pub struct Heartbeat {
     /// for an agent that said goodbye.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping: Option<String>,
+    /// The agent's own resource use against its budgets, and what it shed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitStatus>,
+}
+
+/// The agent protecting its host: its CPU and memory against the
+/// configured budgets, and what it held back to stay within them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LimitStatus {
+    /// CPU used by the agent over the last second, percent of one core.
+    pub cpu_pct: f32,
+    pub cpu_budget_pct: f32,
+    /// Resident memory of the agent.
+    pub rss_bytes: u64,
+    pub memory_budget_bytes: u64,
+    /// Over a budget now: capture is sampled and rescans slowed.
+    pub overloaded: bool,
+    /// Seconds spent overloaded since start.
+    pub overloaded_secs: u64,
+    /// Capture keeps one frame in this many (1: every frame).
+    pub sample_every: u32,
+    /// Frames skipped by sampling since start.
+    pub sampled_out_frames: u64,
+    /// The events-per-second cap, and events it dropped since start (host
+    /// and network telemetry only; security events are never capped).
+    pub max_events_per_sec: u64,
+    pub rate_limited_host_events: u64,
+    pub rate_limited_network_events: u64,
+    /// Time integrity rescans spent waiting on their pace, ms.
+    pub rescan_paced_ms: u64,
 }
 
 /// Web-root integrity counters of an agent since it started (summed over

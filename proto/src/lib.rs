@@ -20,8 +20,8 @@ mod packet;
 pub use auth::{AuthEvent, AuthOutcome, AuthService};
 pub use batch::{
     AGENT_NAME_MAX, Batch, BatchError, DataClass, DataGap, Event, EventBody, EventKind, Heartbeat,
-    IntegrityStatus, Level, MAX_EVENTS_PER_BATCH, Notice, PROTOCOL_VERSION, QueueStats, Skipped,
-    Timestamp, valid_agent_name,
+    IntegrityStatus, Level, LimitStatus, MAX_EVENTS_PER_BATCH, Notice, PROTOCOL_VERSION,
+    QueueStats, Skipped, Timestamp, valid_agent_name,
 };
 pub use host::{
     CpuSample, DiskSample, HostSample, InterfaceSample, ListenChange, ListenSnapshot, ListenSocket,

@@ -189,6 +189,14 @@ pub fn agents(n: usize) -> Vec<AgentInfo> {
                     // spool: its host samples were dropped.
                     dropped_events: if i == 4 { 1_234 } else { 0 },
                 }),
+                // One agent is over its own budget and sheds load.
+                limits: seen.then_some(crate::model::LimitBrief {
+                    cpu_pct: if i == 7 { 63.0 } else { (i % 9) as f32 },
+                    overloaded: i == 7,
+                    sample_every: if i == 7 { 8 } else { 1 },
+                    rate_limited_host_events: 0,
+                    rate_limited_network_events: if i == 7 { 5_400 } else { 0 },
+                }),
                 host: seen.then_some(HostBrief {
                     cpu_pct: (i * 7 % 100) as f32,
                     memory_used: (30 + i % 60) as u64 * 1_000_000,

@@ -23,6 +23,8 @@ pub struct AgentInfo {
     pub agent_version: Option<String>,
     pub hostname: Option<String>,
     pub queue: Option<QueueBrief>,
+    /// The agent's own CPU and what it shed (self-protection).
+    pub limits: Option<LimitBrief>,
     pub host: Option<HostBrief>,
     pub capture: Option<CaptureBrief>,
 }
@@ -60,6 +62,18 @@ pub struct QueueBrief {
     pub queued_batches: u64,
     /// Events the agent dropped before the collector had them (data gaps).
     pub dropped_events: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LimitBrief {
+    /// CPU the agent itself used, percent of one core.
+    pub cpu_pct: f32,
+    /// Over its CPU or memory budget (capture sampled, rescans slowed).
+    pub overloaded: bool,
+    pub sample_every: u32,
+    pub rate_limited_host_events: u64,
+    pub rate_limited_network_events: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]

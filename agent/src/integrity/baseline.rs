@@ -349,6 +349,24 @@ pub fn scan_tree(
     threads: usize,
     keep: Option<&Keep<'_>>,
 ) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
+    scan_tree_with(root, sub, filter, known, max_hash, threads, keep, false)
+}
+
+/// [`scan_tree`], hashing at the pace `[limits]` sets when `paced`
+/// (periodic rescans: the safety net must not hog the host's disk).
+#[allow(clippy::too_many_arguments)]
+pub fn scan_tree_with(
+    root: &Path,
+    sub: &Path,
+    filter: &Filter,
+    known: &(dyn Fn(&Path) -> Option<Entry> + Sync),
+    max_hash: u64,
+    threads: usize,
+    keep: Option<&Keep<'_>>,
+    paced: bool,
+) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
+    let governor = crate::limits::current().filter(|_| paced);
+    let pacer = std::sync::Mutex::new(crate::limits::Pacer::default());
     let mut found: Vec<(PathBuf, Entry)> = Vec::new();
     let mut stats = WalkStats::default();
     let mut stack = vec![root.join(sub)];
@@ -415,6 +433,9 @@ pub fn scan_tree(
                                 Some(k) => hash_and_keep(&root.join(&*rel), e, k),
                                 None => hash_entry(&root.join(&*rel), e, max_hash, &mut buf),
                             };
+                            if let Some(g) = governor {
+                                g.pace(&pacer, e.size.min(max_hash));
+                            }
                             match done {
                                 Ok(()) => {
                                     if e.blake3.is_some() {

@@ -471,7 +471,7 @@ impl Monitor {
     /// and the answer to a watcher overflow.
     pub fn rescan(&mut self, auth: &Authorised) -> Vec<FileChange> {
         self.stats.rescans.fetch_add(1, Ordering::Relaxed);
-        let (disk, _) = baseline::scan_tree(
+        let (disk, _) = baseline::scan_tree_with(
             &self.root,
             Path::new(""),
             &self.filter,
@@ -479,6 +479,7 @@ impl Monitor {
             self.max_hash,
             self.threads,
             None,
+            true,
         );
         let mut raws = Vec::new();
         let keys: BTreeSet<PathBuf> = disk

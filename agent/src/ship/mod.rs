@@ -68,11 +68,20 @@ struct Batcher<'a> {
     max_events: usize,
     flush: Duration,
     last_gap: Option<tokio::time::Instant>,
+    /// The events-per-second cap (`[limits]`), when the agent set one.
+    cap: Option<(crate::limits::RateCap, &'static crate::limits::Governor)>,
 }
 
 impl Batcher<'_> {
     fn add(&mut self, e: Event) -> anyhow::Result<()> {
-        let class = e.kind().class() as usize;
+        let kind_class = e.kind().class();
+        if let Some((cap, gov)) = &mut self.cap
+            && !cap.admit(kind_class)
+        {
+            gov.rate_limited(kind_class);
+            return Ok(());
+        }
+        let class = kind_class as usize;
         let max = self.max_events;
         let p = &mut self.pending[class];
         if p.events.is_empty() {
@@ -191,6 +200,12 @@ pub async fn run_batcher(
         max_events: max_events.max(1),
         flush,
         last_gap: None,
+        cap: crate::limits::current().map(|g| {
+            (
+                crate::limits::RateCap::new(g.config().max_events_per_second),
+                g,
+            )
+        }),
     };
     // Damaged batches found when the spool opened are reported at once.
     b.report_gap(true)?;

@@ -289,6 +289,9 @@ struct AgentView {
     /// Why the agent stopped, when its last heartbeat was a goodbye.
     #[serde(skip_serializing_if = "Option::is_none")]
     stopping: Option<String>,
+    /// The agent's own resource use and what it shed (self-protection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<shouwang_proto::LimitStatus>,
     skipped: Vec<shouwang_proto::Skipped>,
     host: Option<HostSummary>,
     /// Capture totals since the collector started (agents that capture).
@@ -324,6 +327,7 @@ fn agent_view(
     AgentView {
         status,
         stopping: hb.as_ref().and_then(|h| h.stopping.clone()),
+        limits: hb.as_ref().and_then(|h| h.limits),
         labels: serde_json::from_str(&row.labels).unwrap_or_default(),
         created_at_ms: row.created_at,
         last_seen_ms: row.last_seen_ms,

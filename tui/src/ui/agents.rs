@@ -85,6 +85,16 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                         cells.push(
                             Cell::from(lost.map_or_else(|| "-".into(), count)).style(lost_style),
                         );
+                        // The agent's own CPU; over budget it sheds load (⚠).
+                        let (text, style) = match a.limits {
+                            Some(l) if l.overloaded => (
+                                format!("{:.0}⚠", l.cpu_pct),
+                                Style::new().fg(th.warn).add_modifier(Modifier::BOLD),
+                            ),
+                            Some(l) => (format!("{:.0}", l.cpu_pct), Style::new()),
+                            None => ("-".into(), Style::new()),
+                        };
+                        cells.push(Cell::from(text).style(style));
                     }
                     if wide {
                         cells.push(Cell::from(a.hostname.clone().unwrap_or_default()));
@@ -118,6 +128,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     ]);
     if wide {
         header.push(t.col_lost);
+        widths.push(Constraint::Length(6));
+        header.push(t.col_self);
         widths.push(Constraint::Length(6));
     }
     if wide {

@@ -141,9 +141,23 @@ fn agents_box(app: &App, f: &mut Frame, area: Rect) {
         .filter_map(|a| a.queue.map(|q| q.queued_batches))
         .sum();
     let c = super::text::count;
+    let overloaded = app
+        .agents
+        .iter()
+        .filter(|a| a.limits.is_some_and(|l| l.overloaded))
+        .count();
     let mut lines = vec![
         count_line(t.online, on, Style::new().fg(th.ok)),
-        count_line(t.offline, off, alarm(th, off as u64, th.bad)),
+        // Agents over their own budget (shedding load) share the offline
+        // line: `3 offline · 1⚠`.
+        if overloaded > 0 {
+            Line::styled(
+                format!("{:>6} {} · {overloaded}⚠", c(off as u64), t.offline),
+                alarm(th, (off + overloaded) as u64, th.bad),
+            )
+        } else {
+            count_line(t.offline, off, alarm(th, off as u64, th.bad))
+        },
         count_line(t.never_seen, never, th.dim()),
         Line::styled(
             format!(
@@ -167,17 +181,11 @@ fn agents_box(app: &App, f: &mut Frame, area: Rect) {
         );
     }
     // Agents that said goodbye (graceful shutdown) are counted in the title.
-    let title = if stopped > 0 {
-        format!(
-            "{} {} · {} {}",
-            t.agents,
-            app.agents.len(),
-            stopped,
-            t.stopped
-        )
-    } else {
-        format!("{} {}", t.agents, app.agents.len())
-    };
+    let mut title = format!("{} {}", t.agents, app.agents.len());
+    if stopped > 0 {
+        title.push_str(&format!(" · {stopped} {}", t.stopped));
+    }
+
     f.render_widget(Paragraph::new(lines).block(boxed(app, &title)), area);
 }
 

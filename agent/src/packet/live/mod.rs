@@ -205,11 +205,20 @@ impl Capture {
         let linktype = self.linktype;
         let skip_outgoing = self.loopback;
         let timeout_ms = i32::try_from(READ_TIMEOUT.as_millis()).unwrap_or(100);
+        // Under overload the governor keeps one frame in N (counted).
+        let governor = crate::limits::current();
+        let mut n: u64 = 0;
+        let mut keep = move || {
+            n = n.wrapping_add(1);
+            governor.is_none_or(|g| g.keep_frame(n))
+        };
         while !cancel.is_cancelled() {
             let result = match &mut self.source {
                 Source::Pnet { rx, .. } => match rx.next() {
                     Ok(frame) => {
-                        an.frame(now_ns(), linktype, frame);
+                        if keep() {
+                            an.frame(now_ns(), linktype, frame);
+                        }
                         Ok(())
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -222,7 +231,7 @@ impl Capture {
                     .next_block(timeout_ms, |ts, pkttype, frame| {
                         // On loopback every packet is seen leaving and arriving:
                         // keep the arrival only, as libpcap does.
-                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) {
+                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) && keep() {
                             an.frame(ts, linktype, frame);
                         }
                     })
