@@ -14,6 +14,8 @@ pub struct Target {
     pub agent_token: Option<String>,
     /// Viewer (or higher) API token, to read incidents.
     pub api_token: String,
+    /// CA (PEM) of an `https://` collector with its own CA.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 pub struct Api {
@@ -33,11 +35,17 @@ fn error_text(body: &str) -> String {
 
 impl Api {
     pub fn new(target: Target, agent: String) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTP client")?;
+            .timeout(Duration::from_secs(30));
+        if let Some(ca) = &target.ca {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("cannot read --ca {}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca {} is not a PEM certificate", ca.display()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self {
             http,
             target,

@@ -211,6 +211,7 @@ pub async fn run(
                     url: p.url.clone(),
                     agent_token: Some(p.agent_token.clone()),
                     api_token: p.api_token.clone(),
+                    ca: None,
                 };
                 private = Some(p);
                 Api::new(target, opts.agent.clone())?

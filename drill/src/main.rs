@@ -107,6 +107,9 @@ struct Conn {
     /// The drill agent's name (the one the agent token was issued to).
     #[arg(long, default_value = "drill")]
     agent: String,
+    /// CA certificate (PEM) of an https:// collector with its own CA.
+    #[arg(long)]
+    ca: Option<PathBuf>,
     /// Exercise id the run is tagged with (default drill-YYYYMMDDTHHMMSS).
     #[arg(long)]
     exercise: Option<String>,
@@ -171,6 +174,7 @@ impl Conn {
                         url: url.clone(),
                         agent_token,
                         api_token,
+                        ca: self.ca.clone(),
                     },
                     None,
                 ))
@@ -192,6 +196,7 @@ impl Conn {
                         url: p.url.clone(),
                         agent_token: Some(p.agent_token.clone()),
                         api_token: p.api_token.clone(),
+                        ca: None,
                     },
                     Some(p),
                 ))

@@ -279,6 +279,33 @@ fn tls_from_certs_init_and_mutual_tls_refuses_a_client_without_a_certificate() {
         },
     )
     .unwrap();
+    // The drill (an API client) with --ca: a playbook passes over HTTPS.
+    let drill_agent = c.add_agent("drill").unwrap();
+    let viewer = c.api_token("drill-viewer", "viewer").unwrap();
+    let pb = shouwang_e2e::repo_root().join("playbooks/scan-tcp-ports.toml");
+    let out = Command::new(bin("shouwang-drill").unwrap())
+        .args([
+            "run",
+            "--collector",
+            &c.url,
+            "--agent-token",
+            &drill_agent,
+            "--api-token",
+            &viewer,
+        ])
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .arg(&pb)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("PASS  scan-tcp-ports"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(c);
 
     // Mutual TLS.

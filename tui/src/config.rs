@@ -42,6 +42,12 @@ pub struct ConsoleConfig {
     /// Capture the mouse (wheel scrolls, a click on a tab switches view).
     /// Off leaves the terminal's own text selection working.
     pub mouse: bool,
+    /// CA (PEM) the collector's certificate must chain to, for an
+    /// `https://` collector with its own CA (`certs init`'s `ca.crt`).
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a collector requiring mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -57,6 +63,9 @@ impl Default for ConsoleConfig {
             report_dir: None,
             log_file: None,
             mouse: true,
+            ca: None,
+            cert: None,
+            key: None,
         }
     }
 }

@@ -42,6 +42,14 @@ struct Cli {
     /// Directory for shift summaries.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// CA certificate (PEM) of an https:// collector with its own CA.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a collector requiring mutual TLS.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    #[arg(long)]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -74,6 +82,9 @@ fn main() -> ExitCode {
         no_mouse: cli.no_mouse,
         log_file: cli.log_file,
         report_dir: cli.report_dir,
+        ca: cli.ca,
+        cert: cli.cert,
+        key: cli.key,
     };
     match shouwang_console::run::run(opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,11 +62,51 @@ fn short(e: &reqwest::Error) -> String {
 }
 
 impl Client {
-    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+    /// A client for `base`; `tls` brings the collector's CA and a client
+    /// certificate when the collector needs them.
+    pub fn new(
+        base: &str,
+        token: &str,
+        tls: &crate::config::ConsoleConfig,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let ca = match &tls.ca {
+            Some(p) => Some(
+                reqwest::Certificate::from_pem_bundle(
+                    &std::fs::read(p)
+                        .with_context(|| format!("cannot read --ca {}", p.display()))?,
+                )
+                .with_context(|| format!("--ca {} is not a PEM certificate", p.display()))?,
+            ),
+            None => None,
+        };
+        let identity = match (&tls.cert, &tls.key) {
+            (Some(c), Some(k)) => {
+                let mut pem = std::fs::read(c)
+                    .with_context(|| format!("cannot read --cert {}", c.display()))?;
+                pem.push(b'\n');
+                pem.extend(
+                    std::fs::read(k)
+                        .with_context(|| format!("cannot read --key {}", k.display()))?,
+                );
+                Some(
+                    reqwest::Identity::from_pem(&pem)
+                        .context("--cert/--key: not a certificate and key")?,
+                )
+            }
+            _ => None,
+        };
         let builder = || {
-            reqwest::Client::builder()
+            let mut b = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
-                .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")))
+                .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")));
+            if let Some(ca) = &ca {
+                b = b.tls_certs_only(ca.clone());
+            }
+            if let Some(id) = &identity {
+                b = b.identity(id.clone());
+            }
+            b
         };
         let http = builder().timeout(Duration::from_secs(10)).build()?;
         // No total timeout on the stream; a read timeout well above the

@@ -35,6 +35,9 @@ pub struct Options {
     pub no_mouse: bool,
     pub log_file: Option<PathBuf>,
     pub report_dir: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// Longest wait for a key before the loop looks at the network again.
@@ -81,6 +84,18 @@ pub fn resolve(o: Options) -> anyhow::Result<(ConsoleConfig, String, String)> {
     if o.report_dir.is_some() {
         cfg.report_dir = o.report_dir;
     }
+    if o.ca.is_some() {
+        cfg.ca = o.ca;
+    }
+    if o.cert.is_some() {
+        cfg.cert = o.cert;
+    }
+    if o.key.is_some() {
+        cfg.key = o.key;
+    }
+    if cfg.cert.is_some() != cfg.key.is_some() {
+        anyhow::bail!("--cert and --key go together (mutual TLS)");
+    }
     let collector = cfg
         .collector
         .clone()
@@ -126,7 +141,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = Client::new(&collector, &token)?;
+    let client = Client::new(&collector, &token, &cfg)?;
     let cancel = CancellationToken::new();
     let handles = net::start(rt.handle(), client, cancel.clone());
     let settings = Settings {
