@@ -2,8 +2,11 @@
 //!
 //! A monitor samples the agent's own CPU (`/proc/self/stat`) and resident
 //! memory every second against `[limits]`. Over either budget the agent is
-//! *overloaded*: live capture keeps one frame in `sample_every` (doubling
-//! each second while overloaded, up to 64, halving back once under), and
+//! *overloaded*: live capture keeps the packets of one flow in
+//! `sample_every` (by a hash of the flow's addresses and ports, so a kept
+//! flow is whole and replies never show up without their requests;
+//! doubling each second while overloaded, up to 64, halving back once
+//! under), and
 //! integrity rescans hash at a quarter of their pace. Independently, an
 //! events-per-second cap drops host and network telemetry beyond the rate
 //! (security events are never capped). Everything is counted and reported
@@ -42,13 +45,13 @@ pub struct LimitsConfig {
 }
 
 fn default_cpu() -> f32 {
-    50.0
+    100.0
 }
 fn default_memory() -> u64 {
     512 * 1024 * 1024
 }
 fn default_eps() -> u64 {
-    20_000
+    50_000
 }
 fn default_rescan() -> u64 {
     64 * 1024 * 1024
@@ -121,11 +124,17 @@ impl Governor {
         self.s.overloaded.load(Relaxed)
     }
 
-    /// Capture: whether to analyse frame number `n` (sampling while
-    /// overloaded); counts the ones skipped.
-    pub fn keep_frame(&self, n: u64) -> bool {
+    /// Capture keeps one flow in this many now (1: all).
+    pub fn sample_every(&self) -> u32 {
+        self.s.sample_every.load(Relaxed).max(1)
+    }
+
+    /// Capture: whether to analyse a frame whose flow hashes to `flow`
+    /// (sampling while overloaded: one flow in N, whole); counts the frames
+    /// skipped.
+    pub fn keep_frame(&self, flow: u64) -> bool {
         let every = u64::from(self.s.sample_every.load(Relaxed).max(1));
-        if every == 1 || n.is_multiple_of(every) {
+        if every == 1 || flow.is_multiple_of(every) {
             true
         } else {
             self.s.sampled_out.fetch_add(1, Relaxed);
@@ -296,6 +305,63 @@ impl RateCap {
     }
 }
 
+/// A hash of the frame's flow, the same in both directions (addresses and
+/// ports sorted), from fixed offsets: Ethernet (one VLAN tag at most),
+/// IPv4 or IPv6, TCP/UDP ports. Frames it cannot place (other link types,
+/// non-IP, fragments) hash to 0 and are always kept.
+pub fn flow_hash(linktype: i32, frame: &[u8]) -> u64 {
+    fn be16(b: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    }
+    fn mix(parts: [&[u8]; 2], ports: [u16; 2], proto: u8) -> u64 {
+        let (a, b) = if (parts[0], ports[0]) <= (parts[1], ports[1]) {
+            ((parts[0], ports[0]), (parts[1], ports[1]))
+        } else {
+            ((parts[1], ports[1]), (parts[0], ports[0]))
+        };
+        // FNV-1a over the sorted tuple.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u8| {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        a.0.iter().copied().for_each(&mut eat);
+        a.1.to_be_bytes().into_iter().for_each(&mut eat);
+        b.0.iter().copied().for_each(&mut eat);
+        b.1.to_be_bytes().into_iter().for_each(&mut eat);
+        eat(proto);
+        // Never 0 for a placed flow (0 means "keep").
+        h | 1
+    }
+    let place = || -> Option<u64> {
+        if linktype != 1 {
+            return None;
+        }
+        let (etype, l3) = match be16(frame, 12)? {
+            0x8100 => (be16(frame, 16)?, 18),
+            e => (e, 14),
+        };
+        let ip = frame.get(l3..)?;
+        let (src, dst, proto, l4) = match etype {
+            0x0800 => {
+                let ihl = usize::from(ip.first()? & 0x0f) * 4;
+                if be16(ip, 6)? & 0x3fff != 0 {
+                    return None; // a fragment: reassembly needs them all
+                }
+                (ip.get(12..16)?, ip.get(16..20)?, *ip.get(9)?, ihl)
+            }
+            0x86dd => (ip.get(8..24)?, ip.get(24..40)?, *ip.get(6)?, 40),
+            _ => return None,
+        };
+        let ports = match proto {
+            6 | 17 => [be16(ip, l4)?, be16(ip, l4 + 2)?],
+            _ => [0, 0],
+        };
+        Some(mix([src, dst], ports, proto))
+    };
+    place().unwrap_or(0)
+}
+
 /// CPU seconds (user + system) of this process, from `/proc/self/stat`.
 fn cpu_seconds() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -364,6 +430,7 @@ mod tests {
         let kept = (0..100).filter(|&n| g.keep_frame(n)).count();
         assert_eq!(kept, 25);
         assert_eq!(g.status().sampled_out_frames, 75);
+        assert!(g.keep_frame(0), "unplaced frames are always kept");
         for _ in 0..10 {
             g.observe(99.0, 10 << 20);
         }
@@ -379,6 +446,47 @@ mod tests {
         assert!(!st.overloaded);
         assert_eq!(st.sample_every, 1);
         assert_eq!(st.overloaded_secs, 13);
+    }
+
+    fn eth_ipv4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        f[14] = 0x45;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&src);
+        f[30..34].copy_from_slice(&dst);
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[47] = flags;
+        f
+    }
+
+    #[test]
+    fn a_flow_hashes_the_same_both_ways_so_sampling_keeps_flows_whole() {
+        let a = [10, 0, 0, 1];
+        let b = [10, 0, 0, 2];
+        let syn = flow_hash(1, &eth_ipv4(a, b, 40000, 80, 0x02));
+        let rst = flow_hash(1, &eth_ipv4(b, a, 80, 40000, 0x14));
+        assert_eq!(syn, rst, "request and reply are one flow");
+        assert_ne!(syn, 0);
+        assert_ne!(syn, flow_hash(1, &eth_ipv4(a, b, 40001, 80, 0x02)));
+        // What it cannot place is kept (hash 0).
+        assert_eq!(flow_hash(1, &[0u8; 10]), 0);
+        assert_eq!(flow_hash(113, &eth_ipv4(a, b, 1, 2, 2)), 0);
+        let mut frag = eth_ipv4(a, b, 1, 2, 2);
+        frag[20] = 0x20; // more fragments
+        assert_eq!(flow_hash(1, &frag), 0);
+        // Under sampling a flow's request and reply are kept or skipped
+        // together.
+        let g = Governor::new(LimitsConfig::default());
+        for _ in 0..3 {
+            g.observe(1000.0, 0);
+        }
+        for sport in 30000..30200u16 {
+            let req = flow_hash(1, &eth_ipv4(a, b, sport, 80, 0x02));
+            let rep = flow_hash(1, &eth_ipv4(b, a, 80, sport, 0x14));
+            assert_eq!(g.keep_frame(req), g.keep_frame(rep));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -143,6 +143,11 @@ impl Drop for Lab {
     }
 }
 
+/// Collector config for a listener on the management link: plaintext on
+/// a non-loopback address must be allowed explicitly (the link only joins
+/// namespaces the test made).
+pub const MGMT_PLAINTEXT: &str = "[tls]\nallow-plaintext = true\n";
+
 /// The lab plus a management link from the test's own namespace to the
 /// victim's, so the victim's agent ships to a collector on the host side.
 pub struct Mgmt {
@@ -282,7 +287,10 @@ impl Lab {
                 "name = \"victim\"\ncollector = \"{collector}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
                  [host]\ninterval = \"5s\"\n{auth}\
                  [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n\
-                 [packet]\ninterfaces = [\"{}\"]\nstats-interval = \"1s\"\n",
+                 [packet]\ninterfaces = [\"{}\"]\nstats-interval = \"1s\"\n\
+                 # A dedicated sensor that the lab floods on purpose: no\n\
+                 # shedding (tests/tests/limits.rs covers shedding).\n\
+                 [limits]\ncpu-percent = 10000\nmax-events-per-second = 0\n",
                 token_file.display(),
                 dir.join("agent-state").display(),
                 self.victim_if,

@@ -159,6 +159,28 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `exe --config config serve` and waits for its listening line;
+/// returns the process and the URL it serves on.
+fn serve(exe: &Path, config: &Path) -> anyhow::Result<(Proc, String)> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "info");
+    let (tx, rx) = mpsc::channel();
+    let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .map_err(|_| anyhow::anyhow!("collector did not start:\n{}", proc.log()))?;
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .context("no address in listening line")?
+        .to_owned();
+    Ok((proc, url))
+}
+
 /// A running collector.
 pub struct Collector {
     pub proc: Proc,
@@ -208,22 +230,7 @@ impl Collector {
             &config,
             &["tokens", "add", "e2e-admin", "--role", "admin"],
         )?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RUST_LOG", "info");
-        let (tx, rx) = mpsc::channel();
-        let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .map_err(|_| anyhow::anyhow!("collector did not start:\n{}", proc.log()))?;
-        let url = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .context("no address in listening line")?
-            .to_owned();
+        let (proc, url) = serve(exe, &config)?;
         // reqwest is built without a default crypto provider (one provider in
         // the tree, chosen at start); install it once per test process.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -243,18 +250,9 @@ impl Collector {
     /// (after [`Proc::kill9`] or a stop); it must come back on the same
     /// address.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .arg("serve")
-            .env("RUST_LOG", "info");
-        let (tx, rx) = mpsc::channel();
-        let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .map_err(|_| anyhow::anyhow!("collector did not restart:\n{}", proc.log()))?;
-        if !line.contains(&self.url) {
-            bail!("collector came back elsewhere: {line} (was {})", self.url);
+        let (proc, url) = serve(&self.exe, &self.config)?;
+        if url != self.url {
+            bail!("collector came back on {url} (was {})", self.url);
         }
         self.proc = proc;
         Ok(())

@@ -248,7 +248,12 @@ fn packets_and_exec_playbooks_pass_through_a_real_agent() {
     let lab = Lab::new("k");
     let mgmt = Mgmt::new(&lab, "k");
     let dir = tempfile::tempdir().unwrap();
-    let c = Collector::start_at(dir.path(), &format!("{}:0", mgmt.host_ip), "").unwrap();
+    let c = Collector::start_at(
+        dir.path(),
+        &format!("{}:0", mgmt.host_ip),
+        shouwang_e2e::lab::MGMT_PLAINTEXT,
+    )
+    .unwrap();
     let token = c.add_agent("victim").unwrap();
 
     // sshd in the victim namespace for hydra; the agent captures the lab

@@ -127,8 +127,12 @@ fn real_attacks_raise_the_right_incidents() {
     let lab = Lab::new("d");
     let mgmt = Mgmt::new(&lab, "d");
     let dir = tempfile::tempdir().unwrap();
-    let c =
-        shouwang_e2e::Collector::start_at(dir.path(), &format!("{}:0", mgmt.host_ip), "").unwrap();
+    let c = shouwang_e2e::Collector::start_at(
+        dir.path(),
+        &format!("{}:0", mgmt.host_ip),
+        shouwang_e2e::lab::MGMT_PLAINTEXT,
+    )
+    .unwrap();
     let token = c.add_agent("victim").unwrap();
 
     // sshd in the victim namespace, logging to a file; the agent captures

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shouwang_e2e::{Agent, Collector, batch_json, bin, notice, wait_for};
@@ -511,4 +512,88 @@ fn overload_at_twice_capacity_gets_429s_stays_under_the_memory_cap_and_keeps_eve
     }
     println!("overload: {stored} events stored = {acked_total} acknowledged");
     assert_eq!(stored, acked_total);
+}
+
+/// Dead-man: an agent stopped gracefully says goodbye (status `stopped`, no
+/// offline incident); one killed falls silent and its offline incident
+/// states what it last looked like.
+#[test]
+fn a_goodbye_means_stopped_and_silence_raises_an_incident_with_the_last_known_state() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped rules, with the silence window cut to 3 s.
+    let rules = dir.path().join("rules");
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(shouwang_e2e::repo_root().join("rules"))
+        .arg(&rules)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let offline = rules.join("host/agent-offline.toml");
+    let text = std::fs::read_to_string(&offline).unwrap();
+    assert!(text.contains("window = \"90s\""));
+    std::fs::write(
+        &offline,
+        text.replace("window = \"90s\"", "window = \"3s\""),
+    )
+    .unwrap();
+    let c = Collector::start(
+        dir.path(),
+        &format!("[rules]\ndir = \"{}\"\n", rules.display()),
+    )
+    .unwrap();
+    let start = |name: &str| {
+        let token = c.add_agent(name).unwrap();
+        let a = Agent::start(dir.path(), name, &c.url, &token, "auth-log = \"off\"").unwrap();
+        wait_for(Duration::from_secs(20), "host sample and heartbeat", || {
+            let v = c.agent(name).ok()??;
+            (v["status"] == "online" && v["host"].is_object()).then_some(())
+        })
+        .unwrap();
+        a
+    };
+    let mut polite = start("polite");
+    let mut killed = start("killed");
+    let st = polite.proc.terminate(Duration::from_secs(20)).unwrap();
+    assert!(st.success());
+    killed.proc.kill9().unwrap();
+
+    let inc = wait_for(
+        Duration::from_secs(40),
+        "offline incident for the killed agent",
+        || {
+            c.incidents("rule=host.agent.offline")
+                .ok()?
+                .into_iter()
+                .find(|i| i["group"] == "agent=killed")
+        },
+    )
+    .unwrap();
+    let full = c.get_json(&format!("/v1/incidents/{}", inc["id"])).unwrap();
+    let ev = &full["incident"]["evidence"][0];
+    println!("dead-man: {}", ev["brief"]);
+    assert_eq!(ev["kind"], "last_known_state", "{full}");
+    let brief = ev["brief"].as_str().unwrap();
+    assert!(brief.starts_with("last seen "), "{brief}");
+    assert!(
+        brief.contains("memory ") && brief.contains("CPU ") && brief.contains("spool "),
+        "{brief}"
+    );
+    assert!(
+        ev["detail"]["memory_used_pct"].as_f64().unwrap() > 0.0,
+        "{ev}"
+    );
+
+    // The polite one: stopped, with its reason, and never "silent" (the
+    // window passed several times over while we waited above).
+    let a = c.agent("polite").unwrap().unwrap();
+    assert_eq!(a["status"], "stopped", "{a}");
+    assert_eq!(a["stopping"], "SIGTERM", "{a}");
+    assert!(
+        c.incidents("rule=host.agent.offline")
+            .unwrap()
+            .iter()
+            .all(|i| i["group"] != "agent=polite"),
+        "no offline incident after a goodbye"
+    );
 }

@@ -35,7 +35,14 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             let row = Row::new(vec![
                 Cell::from(clock_time(e.ts / 1_000_000, app.settings.utc_offset_secs)),
                 Cell::from(e.agent.clone()),
-                Cell::from(e.kind.clone()).style(Style::new().fg(th.accent)),
+                // Telemetry an agent had to drop stands out.
+                Cell::from(e.kind.clone()).style(if e.kind == "data_gap" {
+                    Style::new()
+                        .fg(th.bad)
+                        .add_modifier(ratatui::style::Modifier::BOLD)
+                } else {
+                    Style::new().fg(th.accent)
+                }),
                 Cell::from(fit(&e.summary, sum_w)),
             ]);
             if app.live_paused && n == app.live_ui.selected {

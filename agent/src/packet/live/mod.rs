@@ -205,18 +205,19 @@ impl Capture {
         let linktype = self.linktype;
         let skip_outgoing = self.loopback;
         let timeout_ms = i32::try_from(READ_TIMEOUT.as_millis()).unwrap_or(100);
-        // Under overload the governor keeps one frame in N (counted).
+        // Under overload the governor keeps one flow in N, whole (frames
+        // skipped are counted).
         let governor = crate::limits::current();
-        let mut n: u64 = 0;
-        let mut keep = move || {
-            n = n.wrapping_add(1);
-            governor.is_none_or(|g| g.keep_frame(n))
+        let keep = move |frame: &[u8]| {
+            governor.is_none_or(|g| {
+                g.sample_every() == 1 || g.keep_frame(crate::limits::flow_hash(linktype, frame))
+            })
         };
         while !cancel.is_cancelled() {
             let result = match &mut self.source {
                 Source::Pnet { rx, .. } => match rx.next() {
                     Ok(frame) => {
-                        if keep() {
+                        if keep(frame) {
                             an.frame(now_ns(), linktype, frame);
                         }
                         Ok(())
@@ -231,7 +232,7 @@ impl Capture {
                     .next_block(timeout_ms, |ts, pkttype, frame| {
                         // On loopback every packet is seen leaving and arriving:
                         // keep the arrival only, as libpcap does.
-                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) && keep() {
+                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) && keep(frame) {
                             an.frame(ts, linktype, frame);
                         }
                     })
