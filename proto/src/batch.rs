@@ -992,6 +992,14 @@ mod tests {
                     slo_failing: true,
                     ..crate::SiteCheck::new("https://www.example.gov.cn/")
                 })),
+                EventKind::DataGap => EventBody::DataGap(DataGap {
+                    batches: 2,
+                    events: 20,
+                    host_events: 20,
+                    seq_ranges: vec![(0, 20)],
+                    reason: "spool full".into(),
+                    ..Default::default()
+                }),
                 other => packet_body(other),
             };
             assert_eq!(body.kind(), kind);
