@@ -12,6 +12,8 @@ use anyhow::Context as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::incidents::store::AuditRecord;
+
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -65,8 +67,8 @@ impl AuditKey {
         Self([b; 32])
     }
 
-    /// The hash of a record given the previous hash.
-    pub fn link(&self, prev: &str, r: &Fields<'_>) -> String {
+    /// The hash of a record (its id and fields) given the previous hash.
+    pub fn link(&self, prev: &str, r: &AuditRecord) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_mac());
         mac.update(prev.as_bytes());
@@ -83,44 +85,12 @@ fn unreachable_mac() -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| unreachable_mac())
 }
 
-/// The fields a record's hash covers.
-#[derive(Debug, Clone, Copy)]
-pub struct Fields<'a> {
-    pub id: i64,
-    pub ts_ms: i64,
-    pub actor: &'a str,
-    pub role: &'a str,
-    pub action: &'a str,
-    pub target: &'a str,
-    pub detail: &'a str,
-}
-
 /// A stored record with its chain columns.
 #[derive(Debug, Clone)]
 pub struct ChainRow {
-    pub id: i64,
-    pub ts_ms: i64,
-    pub actor: String,
-    pub role: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
+    pub record: AuditRecord,
     pub prev_hash: String,
     pub hash: String,
-}
-
-impl ChainRow {
-    pub fn fields(&self) -> Fields<'_> {
-        Fields {
-            id: self.id,
-            ts_ms: self.ts_ms,
-            actor: &self.actor,
-            role: &self.role,
-            action: &self.action,
-            target: &self.target,
-            detail: &self.detail,
-        }
-    }
 }
 
 /// What `audit verify` found.
@@ -142,7 +112,8 @@ pub enum Verdict {
 pub fn verify(key: &AuditKey, anchor: (i64, &str), rows: &[ChainRow]) -> Verdict {
     let mut expected = anchor.1.to_owned();
     let mut last_id = anchor.0;
-    for (n, r) in rows.iter().enumerate() {
+    for (n, row) in rows.iter().enumerate() {
+        let r = &row.record;
         let checked = n as u64;
         if r.id <= last_id {
             return Verdict::Broken {
@@ -151,7 +122,7 @@ pub fn verify(key: &AuditKey, anchor: (i64, &str), rows: &[ChainRow]) -> Verdict
                 reason: format!("record #{} is out of order (after #{last_id})", r.id),
             };
         }
-        if r.prev_hash != expected {
+        if row.prev_hash != expected {
             return Verdict::Broken {
                 id: r.id,
                 checked,
@@ -161,8 +132,8 @@ pub fn verify(key: &AuditKey, anchor: (i64, &str), rows: &[ChainRow]) -> Verdict
                 ),
             };
         }
-        let h = key.link(&expected, &r.fields());
-        if r.hash != h {
+        let h = key.link(&expected, r);
+        if row.hash != h {
             return Verdict::Broken {
                 id: r.id,
                 checked,
@@ -187,17 +158,19 @@ mod tests {
         (1..=n)
             .map(|id| {
                 let mut r = ChainRow {
-                    id,
-                    ts_ms: 1000 * id,
-                    actor: "duty".into(),
-                    role: "operator".into(),
-                    action: "ack".into(),
-                    target: format!("incident {id}"),
-                    detail: String::new(),
+                    record: AuditRecord {
+                        id,
+                        ts_ms: 1000 * id,
+                        actor: "duty".into(),
+                        role: "operator".into(),
+                        action: "ack".into(),
+                        target: format!("incident {id}"),
+                        detail: String::new(),
+                    },
                     prev_hash: prev.clone(),
                     hash: String::new(),
                 };
-                r.hash = key.link(&prev, &r.fields());
+                r.hash = key.link(&prev, &r.record);
                 prev = r.hash.clone();
                 r
             })
@@ -217,7 +190,7 @@ mod tests {
         }
         // An edited field.
         let mut edited = rows.clone();
-        edited[2].action = "resolve".into();
+        edited[2].record.action = "resolve".into();
         assert!(matches!(
             verify(&key, (0, GENESIS), &edited),
             Verdict::Broken {
@@ -236,8 +209,8 @@ mod tests {
         // Recomputed without the key: still caught.
         let other = AuditKey::fixed(8);
         let mut forged = rows.clone();
-        forged[4].detail = "nothing happened".into();
-        forged[4].hash = other.link(&forged[4].prev_hash, &forged[4].fields());
+        forged[4].record.detail = "nothing happened".into();
+        forged[4].hash = other.link(&forged[4].prev_hash, &forged[4].record);
         assert!(matches!(
             verify(&key, (0, GENESIS), &forged),
             Verdict::Broken { id: 5, .. }

@@ -208,18 +208,7 @@ impl Store {
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditRecord {
-                id: r.get(0),
-                ts_ms: r.get(1),
-                actor: r.get(2),
-                role: r.get(3),
-                action: r.get(4),
-                target: r.get(5),
-                detail: r.get(6),
-            })
-            .collect())
+        Ok(rows.iter().map(audit_record).collect())
     }
 
     /// Adds a silence and its audit record; returns the silence with its id.
@@ -415,6 +404,20 @@ impl Store {
     }
 }
 
+/// An audit row's first seven columns (id, ts_ms, actor, role, action,
+/// target, detail) as a record.
+fn audit_record(r: &sqlx::sqlite::SqliteRow) -> AuditRecord {
+    AuditRecord {
+        id: r.get(0),
+        ts_ms: r.get(1),
+        actor: r.get(2),
+        role: r.get(3),
+        action: r.get(4),
+        target: r.get(5),
+        detail: r.get(6),
+    }
+}
+
 /// The hash the next audit record links to: the newest record's, or the
 /// anchor left by retention, or the genesis hash.
 async fn chain_head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<String> {
@@ -450,16 +453,8 @@ pub(crate) async fn insert_audit(
     .bind(&a.detail)
     .fetch_one(&mut *tx)
     .await?;
-    let fields = crate::audit::Fields {
-        id,
-        ts_ms: a.ts_ms,
-        actor: &a.actor,
-        role: &a.role,
-        action: &a.action,
-        target: &a.target,
-        detail: &a.detail,
-    };
-    let hash = key.link(&prev, &fields);
+    let record = AuditRecord { id, ..a.clone() };
+    let hash = key.link(&prev, &record);
     sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
         .bind(&prev)
         .bind(&hash)
@@ -481,13 +476,7 @@ async fn chain_rows(
     Ok(rows
         .iter()
         .map(|r| crate::audit::ChainRow {
-            id: r.get(0),
-            ts_ms: r.get(1),
-            actor: r.get(2),
-            role: r.get(3),
-            action: r.get(4),
-            target: r.get(5),
-            detail: r.get(6),
+            record: audit_record(r),
             prev_hash: r.get(7),
             hash: r.get(8),
         })
@@ -501,11 +490,11 @@ pub(crate) async fn rechain_audit(
 ) -> anyhow::Result<()> {
     let mut prev = crate::audit::GENESIS.to_owned();
     for r in chain_rows(&mut *tx).await? {
-        let hash = key.link(&prev, &r.fields());
+        let hash = key.link(&prev, &r.record);
         sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
             .bind(&prev)
             .bind(&hash)
-            .bind(r.id)
+            .bind(r.record.id)
             .execute(&mut *tx)
             .await?;
         prev = hash;
