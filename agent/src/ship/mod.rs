@@ -81,15 +81,14 @@ impl Batcher<'_> {
             gov.rate_limited(kind_class);
             return Ok(());
         }
-        let class = kind_class as usize;
         let max = self.max_events;
-        let p = &mut self.pending[class];
+        let p = &mut self.pending[kind_class as usize];
         if p.events.is_empty() {
             p.deadline = Some(tokio::time::Instant::now() + self.flush);
         }
         p.events.push(e);
         if p.events.len() >= max {
-            self.seal(class)?;
+            self.seal(kind_class)?;
         }
         Ok(())
     }
@@ -101,8 +100,8 @@ impl Batcher<'_> {
     /// Seals every class whose deadline passed (all of them if `all`).
     fn seal_due(&mut self, all: bool) -> anyhow::Result<()> {
         let now = tokio::time::Instant::now();
-        for class in 0..self.pending.len() {
-            let p = &self.pending[class];
+        for class in DataClass::ALL {
+            let p = &self.pending[class as usize];
             if !p.events.is_empty() && (all || p.deadline.is_some_and(|d| now >= d)) {
                 self.seal(class)?;
             }
@@ -110,9 +109,10 @@ impl Batcher<'_> {
         Ok(())
     }
 
-    fn seal(&mut self, class: usize) -> anyhow::Result<()> {
-        let events = std::mem::take(&mut self.pending[class].events);
-        self.pending[class].deadline = None;
+    fn seal(&mut self, class: DataClass) -> anyhow::Result<()> {
+        let p = &mut self.pending[class as usize];
+        let events = std::mem::take(&mut p.events);
+        p.deadline = None;
         if events.is_empty() {
             return Ok(());
         }
@@ -127,14 +127,13 @@ impl Batcher<'_> {
             first_seq,
             events = n,
             bytes = body.len(),
-            class,
+            class = class.as_str(),
             "batch queued"
         );
         let dropped = self.queue.push(EncodedBatch {
             first_seq,
             events: n,
-            class: DataClass::from_u8(u8::try_from(class).unwrap_or(2))
-                .unwrap_or(DataClass::Security),
+            class,
             first_ts,
             last_ts,
             body,

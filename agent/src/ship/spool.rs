@@ -249,8 +249,9 @@ impl DiskSpool {
         sync_dir(&self.dir)
     }
 
-    /// Forgets a batch and deletes its file.
-    fn take(&mut self, first_seq: u64) -> Option<BatchMeta> {
+    /// Forgets a batch without touching its file (the caller deletes or
+    /// moves it).
+    fn forget(&mut self, first_seq: u64) -> Option<Entry> {
         let e = self.entries.remove(&first_seq)?;
         self.order.remove(e.meta.class, first_seq);
         self.bytes -= e.meta.bytes;
@@ -261,6 +262,12 @@ impl DiskSpool {
         {
             self.cached = None;
         }
+        Some(e)
+    }
+
+    /// Forgets a batch and deletes its file.
+    fn take(&mut self, first_seq: u64) -> Option<BatchMeta> {
+        let e = self.forget(first_seq)?;
         if matches!(e.body, Body::Disk) {
             // A file that survives a crash is sent again and deduplicated
             // by the collector, so no directory sync is needed here.
@@ -336,8 +343,8 @@ impl BatchStore for DiskSpool {
                 Err(e) => {
                     // Damaged or deleted behind our back: never send it.
                     let path = self.dir.join(file_name(seq));
-                    if let Some(meta) = self.take_entry_only(seq) {
-                        self.quarantine(&path, Some(meta), &e.to_string());
+                    if let Some(entry) = self.forget(seq) {
+                        self.quarantine(&path, Some(entry.meta), &e.to_string());
                     }
                 }
             }
@@ -370,16 +377,6 @@ impl BatchStore for DiskSpool {
 
     fn write_errors(&self) -> u64 {
         self.write_errors
-    }
-}
-
-impl DiskSpool {
-    /// Forgets an entry without touching its file (the caller moves it).
-    fn take_entry_only(&mut self, first_seq: u64) -> Option<BatchMeta> {
-        let e = self.entries.remove(&first_seq)?;
-        self.order.remove(e.meta.class, first_seq);
-        self.bytes -= e.meta.bytes;
-        Some(e.meta)
     }
 }
 
