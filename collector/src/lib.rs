@@ -21,7 +21,6 @@ pub mod incidents;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
-pub mod rules;
 pub mod store;
 pub mod systemd;
 pub mod tls;

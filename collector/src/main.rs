@@ -230,8 +230,8 @@ fn run() -> anyhow::Result<()> {
     })
 }
 
-fn load_rules(dir: &std::path::Path) -> anyhow::Result<shouwang_collector::rules::Ruleset> {
-    shouwang_collector::rules::load_dir(dir).map_err(|errors| {
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<shouwang_rules::Ruleset> {
+    shouwang_rules::load_dir(dir).map_err(|errors| {
         for e in &errors {
             eprintln!("{e}");
         }
@@ -245,7 +245,7 @@ fn load_rules(dir: &std::path::Path) -> anyhow::Result<shouwang_collector::rules
 }
 
 fn rules_command(command: &RulesCommand) -> anyhow::Result<()> {
-    use shouwang_collector::rules::testing;
+    use shouwang_rules::testing;
     match command {
         RulesCommand::Check { dir } => {
             let set = load_rules(dir)?;

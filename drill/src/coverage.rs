@@ -44,7 +44,7 @@ pub fn compute(
     report: Option<&Path>,
 ) -> anyhow::Result<Coverage> {
     let mut c = Coverage::default();
-    let set = shouwang_collector::rules::load_dir(rules).map_err(|errs| {
+    let set = shouwang_rules::load_dir(rules).map_err(|errs| {
         anyhow::anyhow!(
             "rules in {} do not load:\n{}",
             rules.display(),

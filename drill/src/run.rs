@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shouwang_collector::rules::testing::{Step as TestStep, expand_events};
 use shouwang_proto::{Incident, Timestamp};
+use shouwang_rules::testing::{Step as TestStep, expand_events};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::Api;

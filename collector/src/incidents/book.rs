@@ -7,7 +7,7 @@ use shouwang_proto::{
     Bilingual, Incident, IncidentState, Matcher, Resolution, Severity, Silence, TimelineEntry,
 };
 
-use crate::rules::Detection;
+use shouwang_rules::Detection;
 
 /// Evidence kept per incident.
 pub const MAX_EVIDENCE: usize = 12;
@@ -569,8 +569,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::rules::spec::Text;
-    use crate::rules::{RuleKind, RuleMeta};
+    use shouwang_rules::spec::Text;
+    use shouwang_rules::{RuleKind, RuleMeta};
 
     fn det(rule: &str, group: &str, ts: i64, clear: bool) -> Detection {
         Detection {

@@ -27,7 +27,7 @@ pub use store::{AuditRecord, IncidentFilter};
 use crate::Clock;
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
-use crate::rules::{Detection, Engine, Ruleset};
+use shouwang_rules::{Detection, Engine, Ruleset};
 
 /// What `/v1/stream` sends.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -162,7 +162,7 @@ impl Detector {
     ) -> anyhow::Result<Self> {
         let dir = config.rules.dir.clone();
         let set = if dir.is_dir() {
-            let set = crate::rules::load_dir(&dir).map_err(|errors| {
+            let set = shouwang_rules::load_dir(&dir).map_err(|errors| {
                 for e in &errors {
                     error!("{e}");
                 }
@@ -356,7 +356,7 @@ impl Detector {
             *stamp = now;
         }
         let dir = self.rules_dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || crate::rules::load_dir(&dir)).await;
+        let loaded = tokio::task::spawn_blocking(move || shouwang_rules::load_dir(&dir)).await;
         match loaded {
             Ok(Ok(set)) => {
                 let n = set.rules.iter().filter(|r| r.enabled).count();
@@ -404,7 +404,7 @@ impl Detector {
             .tick(now_ms.saturating_mul(1_000_000), &mut dets);
         // A silent agent's incident says what it last looked like.
         for d in &mut dets {
-            if d.rule.kind == crate::rules::spec::RuleKind::Absence && !d.clear {
+            if d.rule.kind == shouwang_rules::spec::RuleKind::Absence && !d.clear {
                 match deadman::last_known_state(store, &d.agent, now_ms).await {
                     Ok(Some(v)) => d.evidence.insert(0, v),
                     Ok(None) => {}

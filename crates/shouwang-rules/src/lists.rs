@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::Diagnostic;
+use crate::diagnostic::Diagnostic;
 
 /// An IPv4 or IPv6 block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use shouwang_collector::rules::{self, testing};
+use shouwang_rules::{self as rules, testing};
 
 fn shipped() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
 }
 
 #[test]
@@ -84,9 +84,9 @@ fn a_directory_with_errors_reports_all_of_them_sorted() {
 
 #[test]
 fn docs_list_every_field_and_every_shipped_rule() {
-    use shouwang_collector::rules::fields;
+    use shouwang_rules::fields;
     let docs =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules.md"))
             .unwrap();
     for kind in shouwang_proto::EventKind::ALL {
         let section = docs

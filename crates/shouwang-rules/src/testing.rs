@@ -15,9 +15,9 @@ use serde_json::{Map, Value as Json};
 use shouwang_proto::{Event, EventKind};
 use toml::Spanned;
 
-use super::compile::{CompiledRule, Ruleset};
-use super::engine::{Detection, Engine};
-use super::spec::TestSpec;
+use crate::compile::{CompiledRule, Ruleset};
+use crate::engine::{Detection, Engine};
+use crate::spec::TestSpec;
 
 /// Capture time the tests start at: 2024-01-01T00:00:00Z.
 pub const TEST_EPOCH_NS: i64 = 1_704_067_200_000_000_000;

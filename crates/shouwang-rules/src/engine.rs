@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use shouwang_proto::Event;
 
-use super::compile::{CompiledRule, RuleMeta, Ruleset};
-use super::fields::{Ctx, Value};
-use super::spec::RuleKind;
+use crate::compile::{CompiledRule, RuleMeta, Ruleset};
+use crate::fields::{Ctx, Value};
+use crate::spec::RuleKind;
 
 /// Evidence kept per group until it fires: at most this many events of one
 /// kind, and this many in all.
@@ -565,7 +565,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::compile::{Ruleset, compile_rule};
+    use crate::compile::{Ruleset, compile_rule};
     use shouwang_proto::{EventBody, FlowEnd, FlowRecord, TcpState, Timestamp};
 
     const RULE: &str = r#"

@@ -1,20 +1,6 @@
-//! Detection rules: the model (`spec`), the field table (`fields`),
-//! conditions (`cond`), named lists (`lists`), compilation of a rules
-//! directory (`compile`), evaluation (`engine`) and each rule's own test
-//! cases (`testing`). Everything here is pure: files are read only by
-//! [`compile::load_dir`], and time comes in with the events.
-
-pub mod compile;
-pub mod cond;
-pub mod engine;
-pub mod fields;
-pub mod lists;
-pub mod spec;
-pub mod testing;
-
-pub use compile::{CompiledRule, RuleMeta, Ruleset, load_dir};
-pub use engine::{Detection, Engine};
-pub use spec::{RuleKind, Severity};
+//! [`Diagnostic`]: one problem in a rule file, located at file:line:col,
+//! with a hint. Every compile step reports these (all of them, not just the
+//! first).
 
 /// One problem in a rule file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +52,8 @@ impl Diagnostic {
         }
     }
 }
+
+impl std::error::Error for Diagnostic {}
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

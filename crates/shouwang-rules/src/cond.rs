@@ -8,10 +8,10 @@ use std::sync::Arc;
 use shouwang_proto::EventKind;
 use toml::Spanned;
 
-use super::Diagnostic;
-use super::fields::{self, Ctx, FieldDef, FieldType, Value};
-use super::lists::{Cidr, Lists, NamedList};
-use super::spec::{CmpSpec, CondSpec};
+use crate::diagnostic::Diagnostic;
+use crate::fields::{self, Ctx, FieldDef, FieldType, Value};
+use crate::lists::{Cidr, Lists, NamedList};
+use crate::spec::{CmpSpec, CondSpec};
 
 /// A literal a field is compared with.
 #[derive(Debug, Clone, PartialEq)]

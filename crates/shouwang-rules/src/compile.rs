@@ -3,17 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use shouwang_proto::EventKind;
 use toml::Spanned;
 
-use super::Diagnostic;
-use super::cond::{Cond, CondCompiler};
-use super::fields::FieldDef;
-use super::lists::{Lists, NamedList};
-use super::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
+use crate::cond::{Cond, CondCompiler};
+use crate::diagnostic::Diagnostic;
+use crate::fields::FieldDef;
+use crate::lists::{Lists, NamedList};
+use crate::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
 
 /// Groups kept per rule unless the rule says otherwise.
 pub const DEFAULT_MAX_GROUPS: u64 = 50_000;
@@ -587,96 +587,52 @@ pub fn compile_profiles(origin: &str, src: &str) -> Result<Vec<Profile>, Vec<Dia
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::path);
-    for e in entries {
-        let p = e.path();
-        if e.file_type()?.is_dir() {
-            if p.file_name().is_some_and(|n| n != "lists") {
-                walk(&p, out)?;
-            }
-        } else if p.extension().is_some_and(|x| x == "toml")
-            && p.file_name().is_some_and(|n| n != "profiles.toml")
-        {
-            out.push(p);
-        }
-    }
-    Ok(())
+/// The texts of a rules directory, as (file name, text) pairs: what
+/// [`compile_sources`] compiles. [`crate::dir::load_dir`] reads them from
+/// disk; tools and tests may build them by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The directory they came from (kept in the [`Ruleset`], named in the
+    /// "no rule files" error).
+    pub dir: PathBuf,
+    /// `lists/*.txt`: (list name, file name, text), in file name order.
+    pub lists: Vec<(String, String, String)>,
+    /// `profiles.toml`: (file name, text), when there is one.
+    pub profiles: Option<(String, String)>,
+    /// The rule files: (file name, text), in path order.
+    pub rules: Vec<(String, String)>,
 }
 
-fn read(path: &Path, errors: &mut Vec<Diagnostic>) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.push(Diagnostic::at_line(
-                &path.display().to_string(),
-                1,
-                format!("cannot read: {e}"),
-                None,
-            ));
-            None
-        }
-    }
-}
-
-/// Loads and compiles a rules directory: `*.toml` rules (any depth),
-/// `lists/*.txt`, and `profiles.toml`. Every error of every file is returned.
-pub fn load_dir(dir: &Path) -> Result<Ruleset, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
+/// Compiles the texts of a rules directory. `errors` holds what went wrong
+/// before (files that could not be read); every error of every file is
+/// returned, sorted by file, line and column.
+pub fn compile_sources(
+    sources: &Sources,
+    mut errors: Vec<Diagnostic>,
+) -> Result<Ruleset, Vec<Diagnostic>> {
     let mut lists = Lists::new();
-    let list_dir = dir.join("lists");
-    if list_dir.is_dir() {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&list_dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        names.sort();
-        for p in names
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        {
-            let name = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if let Some(text) = read(&p, &mut errors) {
-                match NamedList::parse(&name, &p.display().to_string(), &text) {
-                    Ok(l) => {
-                        lists.insert(name, Arc::new(l));
-                    }
-                    Err(e) => errors.extend(e),
-                }
+    for (name, origin, text) in &sources.lists {
+        match NamedList::parse(name, origin, text) {
+            Ok(l) => {
+                lists.insert(name.clone(), Arc::new(l));
             }
+            Err(e) => errors.extend(e),
         }
     }
-    let profiles_path = dir.join("profiles.toml");
-    let profiles = if profiles_path.is_file() {
-        match read(&profiles_path, &mut errors)
-            .map(|t| compile_profiles(&profiles_path.display().to_string(), &t))
-        {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
+    let profiles = match &sources.profiles {
+        Some((origin, text)) => match compile_profiles(origin, text) {
+            Ok(p) => p,
+            Err(e) => {
                 errors.extend(e);
                 Vec::new()
             }
-            None => Vec::new(),
-        }
-    } else {
-        Vec::new()
+        },
+        None => Vec::new(),
     };
     let profiles = Arc::new(profiles);
-    let mut files = Vec::new();
-    if let Err(e) = walk(dir, &mut files) {
+    if sources.rules.is_empty() && errors.is_empty() {
         errors.push(Diagnostic::at_line(
-            &dir.display().to_string(),
-            1,
-            format!("cannot read the rules directory: {e}"),
-            None,
-        ));
-    }
-    if files.is_empty() && errors.is_empty() {
-        errors.push(Diagnostic::at_line(
-            &dir.display().to_string(),
+            &sources.dir.display().to_string(),
             1,
             "no rule files (*.toml) here".to_owned(),
             Some(
@@ -686,16 +642,12 @@ pub fn load_dir(dir: &Path) -> Result<Ruleset, Vec<Diagnostic>> {
         ));
     }
     let mut rules: Vec<CompiledRule> = Vec::new();
-    for p in files {
-        let origin = p.display().to_string();
-        let Some(text) = read(&p, &mut errors) else {
-            continue;
-        };
-        match compile_rule(&origin, &text, &lists, &profiles) {
+    for (origin, text) in &sources.rules {
+        match compile_rule(origin, text, &lists, &profiles) {
             Ok(r) => {
                 if let Some(first) = rules.iter().find(|x| x.meta.id == r.meta.id) {
                     errors.push(Diagnostic::at_line(
-                        &origin,
+                        origin,
                         1,
                         format!(
                             "rule id `{}` is already used by {}",
@@ -719,7 +671,7 @@ pub fn load_dir(dir: &Path) -> Result<Ruleset, Vec<Diagnostic>> {
         by_kind: Vec::new(),
         lists,
         profiles,
-        dir: dir.to_owned(),
+        dir: sources.dir.clone(),
     };
     set.index();
     Ok(set)
