@@ -845,29 +845,9 @@ mod tests {
     fn packet_body(kind: EventKind) -> EventBody {
         let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         match kind {
-            EventKind::Flow => EventBody::Flow(crate::FlowRecord {
-                iface: "eth0".into(),
-                proto: 6,
-                src: ip,
-                src_port: 1,
-                dst: ip,
-                dst_port: 2,
-                vlan: None,
-                first_ts: 0,
-                last_ts: 0,
-                packets_to_server: 1,
-                bytes_to_server: 60,
-                packets_to_client: 0,
-                bytes_to_client: 0,
-                tcp_flags_to_server: 2,
-                tcp_flags_to_client: 0,
-                syn: 1,
-                syn_ack: 0,
-                rst: 0,
-                fin: 0,
-                tcp_state: crate::TcpState::SynSent,
-                end: crate::FlowEnd::Idle,
-            }),
+            EventKind::Flow => {
+                EventBody::Flow(crate::FlowRecord::syn_probe("eth0", (ip, 1), (ip, 2), 0))
+            }
             EventKind::IfaceStats => EventBody::IfaceStats(crate::IfaceStats {
                 iface: "eth0".into(),
                 interval_ms: 1000,

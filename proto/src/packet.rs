@@ -74,6 +74,37 @@ pub struct FlowRecord {
     pub end: FlowEnd,
 }
 
+impl FlowRecord {
+    /// An unanswered TCP SYN from `src` to `dst` seen at `ts_ns` (ns since
+    /// the epoch): one 60-byte packet, state `syn_sent`, ended idle. The
+    /// smallest TCP flow, for tests and tools.
+    pub fn syn_probe(iface: &str, src: (IpAddr, u16), dst: (IpAddr, u16), ts_ns: i64) -> Self {
+        Self {
+            iface: iface.into(),
+            proto: 6,
+            src: src.0,
+            src_port: src.1,
+            dst: dst.0,
+            dst_port: dst.1,
+            vlan: None,
+            first_ts: ts_ns,
+            last_ts: ts_ns,
+            packets_to_server: 1,
+            bytes_to_server: 60,
+            packets_to_client: 0,
+            bytes_to_client: 0,
+            tcp_flags_to_server: 2,
+            tcp_flags_to_client: 0,
+            syn: 1,
+            syn_ack: 0,
+            rst: 0,
+            fin: 0,
+            tcp_state: TcpState::SynSent,
+            end: FlowEnd::Idle,
+        }
+    }
+}
+
 /// Capture statistics of one interface (or file) over one interval of
 /// capture time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

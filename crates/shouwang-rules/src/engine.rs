@@ -566,7 +566,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::compile::{Ruleset, compile_rule};
-    use shouwang_proto::{EventBody, FlowEnd, FlowRecord, TcpState, Timestamp};
+    use shouwang_proto::{EventBody, FlowRecord, Timestamp};
 
     const RULE: &str = r#"
 id = "t.syn"
@@ -592,29 +592,12 @@ zh = "t"
     fn flow(ts_s: i64) -> Event {
         Event::new(
             Timestamp::from_secs(ts_s),
-            EventBody::Flow(FlowRecord {
-                iface: "x".into(),
-                proto: 6,
-                src: "10.0.0.1".parse().unwrap(),
-                src_port: 1,
-                dst: "10.0.0.2".parse().unwrap(),
-                dst_port: 80,
-                vlan: None,
-                first_ts: ts_s * 1_000_000_000,
-                last_ts: ts_s * 1_000_000_000,
-                packets_to_server: 1,
-                bytes_to_server: 60,
-                packets_to_client: 0,
-                bytes_to_client: 0,
-                tcp_flags_to_server: 2,
-                tcp_flags_to_client: 0,
-                syn: 1,
-                syn_ack: 0,
-                rst: 0,
-                fin: 0,
-                tcp_state: TcpState::SynSent,
-                end: FlowEnd::Idle,
-            }),
+            EventBody::Flow(FlowRecord::syn_probe(
+                "x",
+                ("10.0.0.1".parse().unwrap(), 1),
+                ("10.0.0.2".parse().unwrap(), 80),
+                ts_s * 1_000_000_000,
+            )),
         )
     }
 

@@ -142,6 +142,20 @@ macro_rules! field {
     }};
 }
 
+/// A table for a kind whose body has `endpoints`: its `src`, `src_port`,
+/// `dst` and `dst_port` fields (with these four docs), then its own.
+macro_rules! with_endpoints {
+    ($variant:ident, [$src:literal, $src_port:literal, $dst:literal, $dst_port:literal], $($rest:expr),* $(,)?) => {
+        &[
+            field!($variant, "src", Ip, $src, |e| Value::Ip(e.endpoints.src)),
+            field!($variant, "src_port", Num, $src_port, |e| n(e.endpoints.src_port)),
+            field!($variant, "dst", Ip, $dst, |e| Value::Ip(e.endpoints.dst)),
+            field!($variant, "dst_port", Num, $dst_port, |e| n(e.endpoints.dst_port)),
+            $($rest),*
+        ]
+    };
+}
+
 /// Fields every event has.
 pub static COMMON: &[FieldDef] = &[
     FieldDef {
@@ -368,19 +382,14 @@ fn base_domain(name: &str) -> &str {
     }
 }
 
-static DNS: &[FieldDef] = &[
-    field!(Dns, "src", Ip, "sender address", |d| Value::Ip(
-        d.endpoints.src
-    )),
-    field!(Dns, "src_port", Num, "sender port", |d| n(d
-        .endpoints
-        .src_port)),
-    field!(Dns, "dst", Ip, "receiver address", |d| Value::Ip(
-        d.endpoints.dst
-    )),
-    field!(Dns, "dst_port", Num, "receiver port", |d| n(d
-        .endpoints
-        .dst_port)),
+static DNS: &[FieldDef] = with_endpoints!(
+    Dns,
+    [
+        "sender address",
+        "sender port",
+        "receiver address",
+        "receiver port"
+    ],
     field!(Dns, "transport", Str, "udp or tcp", |d| s(&d.transport)),
     field!(Dns, "response", Bool, "a response (false: a query)", |d| {
         Value::Bool(d.response)
@@ -433,21 +442,16 @@ static DNS: &[FieldDef] = &[
         "last two labels of the question name",
         |d| s(base_domain(&d.qname))
     ),
-];
+);
 
-static TLS: &[FieldDef] = &[
-    field!(Tls, "src", Ip, "client address", |t| Value::Ip(
-        t.endpoints.src
-    )),
-    field!(Tls, "src_port", Num, "client port", |t| n(t
-        .endpoints
-        .src_port)),
-    field!(Tls, "dst", Ip, "server address", |t| Value::Ip(
-        t.endpoints.dst
-    )),
-    field!(Tls, "dst_port", Num, "server port", |t| n(t
-        .endpoints
-        .dst_port)),
+static TLS: &[FieldDef] = with_endpoints!(
+    Tls,
+    [
+        "client address",
+        "client port",
+        "server address",
+        "server port"
+    ],
     field!(Tls, "sni", Str, "server name indication", |t| opt_s(
         t.sni.as_ref()
     )),
@@ -458,7 +462,7 @@ static TLS: &[FieldDef] = &[
         strs(&t.alpn)
     }),
     field!(Tls, "ja4", Str, "JA4 fingerprint", |t| s(&t.ja4)),
-];
+);
 
 /// Percent-decodes (and `+` → space), so encodings do not hide keywords.
 /// Decodes twice: double encoding is a common evasion.
@@ -497,19 +501,14 @@ pub fn url_decode(raw: &str) -> Cow<'_, str> {
     }
 }
 
-static HTTP_REQUEST: &[FieldDef] = &[
-    field!(HttpRequest, "src", Ip, "client address", |h| Value::Ip(
-        h.endpoints.src
-    )),
-    field!(HttpRequest, "src_port", Num, "client port", |h| n(h
-        .endpoints
-        .src_port)),
-    field!(HttpRequest, "dst", Ip, "server address", |h| Value::Ip(
-        h.endpoints.dst
-    )),
-    field!(HttpRequest, "dst_port", Num, "server port", |h| n(h
-        .endpoints
-        .dst_port)),
+static HTTP_REQUEST: &[FieldDef] = with_endpoints!(
+    HttpRequest,
+    [
+        "client address",
+        "client port",
+        "server address",
+        "server port"
+    ],
     field!(HttpRequest, "method", Str, "request method", |h| s(
         &h.method
     )),
@@ -560,44 +559,30 @@ static HTTP_REQUEST: &[FieldDef] = &[
             )
         }
     ),
-];
+);
 
-static HTTP_RESPONSE: &[FieldDef] = &[
-    field!(
-        HttpResponse,
-        "src",
-        Ip,
+static HTTP_RESPONSE: &[FieldDef] = with_endpoints!(
+    HttpResponse,
+    [
         "server address (sender of the response)",
-        |h| Value::Ip(h.endpoints.src)
-    ),
-    field!(HttpResponse, "src_port", Num, "server port", |h| n(h
-        .endpoints
-        .src_port)),
-    field!(HttpResponse, "dst", Ip, "client address", |h| Value::Ip(
-        h.endpoints.dst
-    )),
-    field!(HttpResponse, "dst_port", Num, "client port", |h| n(h
-        .endpoints
-        .dst_port)),
+        "server port",
+        "client address",
+        "client port"
+    ],
     field!(HttpResponse, "version", Str, "HTTP version", |h| s(
         &h.version
     )),
     field!(HttpResponse, "status", Num, "status code", |h| n(h.status)),
-];
+);
 
-static SSH_BANNER: &[FieldDef] = &[
-    field!(SshBanner, "src", Ip, "sender address", |b| Value::Ip(
-        b.endpoints.src
-    )),
-    field!(SshBanner, "src_port", Num, "sender port", |b| n(b
-        .endpoints
-        .src_port)),
-    field!(SshBanner, "dst", Ip, "receiver address", |b| Value::Ip(
-        b.endpoints.dst
-    )),
-    field!(SshBanner, "dst_port", Num, "receiver port", |b| n(b
-        .endpoints
-        .dst_port)),
+static SSH_BANNER: &[FieldDef] = with_endpoints!(
+    SshBanner,
+    [
+        "sender address",
+        "sender port",
+        "receiver address",
+        "receiver port"
+    ],
     field!(
         SshBanner,
         "banner",
@@ -608,7 +593,7 @@ static SSH_BANNER: &[FieldDef] = &[
     field!(SshBanner, "from_server", Bool, "sent by the server", |b| {
         Value::Bool(b.from_server)
     }),
-];
+);
 
 static ICMP_ECHO: &[FieldDef] = &[
     field!(IcmpEcho, "src", Ip, "sender address", |i| Value::Ip(i.src)),
@@ -634,23 +619,14 @@ static ICMP_ECHO: &[FieldDef] = &[
     ),
 ];
 
-static LOGIN_REPLY: &[FieldDef] = &[
-    field!(
-        LoginReply,
-        "src",
-        Ip,
+static LOGIN_REPLY: &[FieldDef] = with_endpoints!(
+    LoginReply,
+    [
         "server address (sender of the reply)",
-        |l| Value::Ip(l.endpoints.src)
-    ),
-    field!(LoginReply, "src_port", Num, "server port", |l| n(l
-        .endpoints
-        .src_port)),
-    field!(LoginReply, "dst", Ip, "client address", |l| Value::Ip(
-        l.endpoints.dst
-    )),
-    field!(LoginReply, "dst_port", Num, "client port", |l| n(l
-        .endpoints
-        .dst_port)),
+        "server port",
+        "client address",
+        "client port"
+    ],
     field!(
         LoginReply,
         "client",
@@ -674,7 +650,7 @@ static LOGIN_REPLY: &[FieldDef] = &[
     field!(LoginReply, "reply", Str, "the server's reply line", |l| s(
         &l.reply
     )),
-];
+);
 
 static ARP: &[FieldDef] = &[
     field!(Arp, "ip", Ip, "IP address claimed", |a| Value::Ip(a.ip)),
