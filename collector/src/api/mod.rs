@@ -17,7 +17,7 @@ use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
 pub mod guard;
 pub mod incidents;
 
-use crate::App;
+use crate::app::App;
 use crate::ingest::IngestError;
 use crate::store::AgentRow;
 
