@@ -23,7 +23,6 @@ pub mod metrics;
 pub mod notify;
 pub mod rules;
 pub mod store;
-pub mod systemd;
 pub mod tls;
 
 use std::sync::Arc;
@@ -259,10 +258,10 @@ pub async fn serve(
     });
     // Ready once the router exists (the listener is already bound); the
     // watchdog is fed while the store answers a query within 5 s.
-    systemd::ready(&format!("serving on {}", tls::url(addr, &mode)));
-    let watchdog = systemd::watchdog_interval().map(|every| {
+    shouwang_daemon::systemd::ready(&format!("serving on {}", tls::url(addr, &mode)));
+    let watchdog = shouwang_daemon::systemd::watchdog_interval().map(|every| {
         let store = app.store.clone();
-        tokio::spawn(systemd::run_watchdog(
+        tokio::spawn(shouwang_daemon::systemd::run_watchdog(
             every,
             move || {
                 let store = store.clone();
@@ -274,7 +273,7 @@ pub async fn serve(
                     }
                 }
             },
-            cancel.clone(),
+            cancel.clone().cancelled_owned(),
         ))
     });
     let router = api::router(app);
@@ -303,7 +302,7 @@ pub async fn serve(
         }
     }
     cancel.cancel();
-    systemd::stopping();
+    shouwang_daemon::systemd::stopping();
     sampler.abort();
     if let Some(w) = watchdog {
         let _ = w.await;
