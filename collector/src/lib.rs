@@ -27,7 +27,6 @@ pub mod notify;
 pub mod rules;
 pub mod server;
 pub mod store;
-pub mod systemd;
 pub mod tls;
 
 pub use app::App;

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::{api, notify, systemd, tls};
+use crate::{api, notify, tls};
+use shouwang_daemon::systemd;
 
 /// Deletes expired events every `every` until cancelled.
 pub async fn run_retention(app: Arc<App>, every: Duration, cancel: CancellationToken) {
@@ -143,7 +144,7 @@ pub async fn serve(
                     }
                 }
             },
-            cancel.clone(),
+            cancel.clone().cancelled_owned(),
         ))
     });
     let router = api::router(app);
