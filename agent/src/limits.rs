@@ -443,15 +443,11 @@ mod tests {
         for _ in 0..3 {
             g.observe(1000.0, 0);
         }
-        let mut kept = [0u32; 2];
         for sport in 30000..30200u16 {
             let req = flow_hash(1, &eth_ipv4(a, b, sport, 80, 0x02)).unwrap();
             let rep = flow_hash(1, &eth_ipv4(b, a, 80, sport, 0x14)).unwrap();
-            let k = g.keep_frame(req);
-            assert_eq!(k, g.keep_frame(rep));
-            kept[usize::from(k)] += 1;
+            assert_eq!(g.keep_frame(req), g.keep_frame(rep));
         }
-        assert!(kept[0] > 0 && kept[1] > 0, "{kept:?}");
     }
 
     #[tokio::test(start_paused = true)]
