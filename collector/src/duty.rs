@@ -5,7 +5,7 @@
 use shouwang_proto::{DutyEntry, DutyKind, DutyView};
 use sqlx::Row;
 
-use crate::incidents::AuditRecord;
+use crate::audit::AuditRecord;
 use crate::store::Store;
 
 /// Entries read to build the view (a shift rarely writes more).
@@ -26,7 +26,7 @@ impl Store {
             .bind(&e.text)
             .execute(&mut *tx)
             .await?;
-        crate::incidents::store::insert_audit(&mut tx, &self.audit_key, audit).await?;
+        crate::store::audit::insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(r.last_insert_rowid())
     }

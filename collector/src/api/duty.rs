@@ -11,9 +11,9 @@ use shouwang_proto::{DutyEntry, DutyKind};
 
 use super::ApiError;
 use super::incidents::{Role, authorize, json_body};
-use crate::App;
+use crate::app::App;
+use crate::audit::AuditRecord;
 use crate::duty::{MAX_DUTY_ENTRIES, MAX_DUTY_TEXT, duty_view};
-use crate::incidents::AuditRecord;
 
 /// `GET /v1/duty`.
 pub async fn get_duty(

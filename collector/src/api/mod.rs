@@ -18,7 +18,7 @@ pub mod duty;
 pub mod guard;
 pub mod incidents;
 
-use crate::App;
+use crate::app::App;
 use crate::ingest::IngestError;
 use crate::store::AgentRow;
 
