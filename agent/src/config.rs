@@ -182,9 +182,9 @@ fn nanos(d: Duration) -> i64 {
 
 impl PacketConfig {
     /// The analyzer settings these values give.
-    pub fn analyzer(&self) -> crate::packet::AnalyzerConfig {
-        crate::packet::AnalyzerConfig {
-            flows: crate::packet::flow::FlowConfig {
+    pub fn analyzer(&self) -> shouwang_packet::AnalyzerConfig {
+        shouwang_packet::AnalyzerConfig {
+            flows: shouwang_packet::flow::FlowConfig {
                 idle_ns: nanos(self.idle_timeout),
                 closed_ns: nanos(self.closed_timeout),
                 active_ns: nanos(self.active_timeout),

@@ -24,4 +24,3 @@ pub mod pcap_cmd;
 pub mod run;
 pub mod ship;
 pub mod state;
-pub mod systemd;

@@ -305,63 +305,6 @@ impl RateCap {
     }
 }
 
-/// A hash of the frame's flow, the same in both directions (addresses and
-/// ports sorted), from fixed offsets: Ethernet (one VLAN tag at most),
-/// IPv4 or IPv6, TCP/UDP ports. Frames it cannot place (other link types,
-/// non-IP, fragments) hash to 0 and are always kept.
-pub fn flow_hash(linktype: i32, frame: &[u8]) -> u64 {
-    fn be16(b: &[u8], at: usize) -> Option<u16> {
-        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-    }
-    fn mix(parts: [&[u8]; 2], ports: [u16; 2], proto: u8) -> u64 {
-        let (a, b) = if (parts[0], ports[0]) <= (parts[1], ports[1]) {
-            ((parts[0], ports[0]), (parts[1], ports[1]))
-        } else {
-            ((parts[1], ports[1]), (parts[0], ports[0]))
-        };
-        // FNV-1a over the sorted tuple.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |x: u8| {
-            h ^= u64::from(x);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        };
-        a.0.iter().copied().for_each(&mut eat);
-        a.1.to_be_bytes().into_iter().for_each(&mut eat);
-        b.0.iter().copied().for_each(&mut eat);
-        b.1.to_be_bytes().into_iter().for_each(&mut eat);
-        eat(proto);
-        // Never 0 for a placed flow (0 means "keep").
-        h | 1
-    }
-    let place = || -> Option<u64> {
-        if linktype != 1 {
-            return None;
-        }
-        let (etype, l3) = match be16(frame, 12)? {
-            0x8100 => (be16(frame, 16)?, 18),
-            e => (e, 14),
-        };
-        let ip = frame.get(l3..)?;
-        let (src, dst, proto, l4) = match etype {
-            0x0800 => {
-                let ihl = usize::from(ip.first()? & 0x0f) * 4;
-                if be16(ip, 6)? & 0x3fff != 0 {
-                    return None; // a fragment: reassembly needs them all
-                }
-                (ip.get(12..16)?, ip.get(16..20)?, *ip.get(9)?, ihl)
-            }
-            0x86dd => (ip.get(8..24)?, ip.get(24..40)?, *ip.get(6)?, 40),
-            _ => return None,
-        };
-        let ports = match proto {
-            6 | 17 => [be16(ip, l4)?, be16(ip, l4 + 2)?],
-            _ => [0, 0],
-        };
-        Some(mix([src, dst], ports, proto))
-    };
-    place().unwrap_or(0)
-}
-
 /// CPU seconds (user + system) of this process, from `/proc/self/stat`.
 fn cpu_seconds() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -414,6 +357,7 @@ pub async fn run_monitor(gov: Governor, cancel: CancellationToken) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shouwang_packet::{Analyzer, AnalyzerConfig};
 
     #[test]
     fn overload_samples_capture_and_recovers() {
@@ -452,13 +396,28 @@ mod tests {
         let mut f = vec![0u8; 14 + 20 + 20];
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes()); // IP total length
         f[23] = 6;
         f[26..30].copy_from_slice(&src);
         f[30..34].copy_from_slice(&dst);
         f[34..36].copy_from_slice(&sport.to_be_bytes());
         f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[46] = 5 << 4; // TCP header length
         f[47] = flags;
         f
+    }
+
+    /// The flow hash the capture's sampler is asked about for `frame`, or
+    /// `None` when the analyzer holds no IP packet for it (never asked:
+    /// always kept).
+    fn flow_hash(linktype: i32, frame: &[u8]) -> Option<u64> {
+        let mut an = Analyzer::new("t", AnalyzerConfig::default());
+        let mut asked = None;
+        an.frame_sampled(1, linktype, frame, &mut |p| {
+            asked = Some(p.flow_hash());
+            true
+        });
+        asked
     }
 
     #[test]
@@ -468,14 +427,16 @@ mod tests {
         let syn = flow_hash(1, &eth_ipv4(a, b, 40000, 80, 0x02));
         let rst = flow_hash(1, &eth_ipv4(b, a, 80, 40000, 0x14));
         assert_eq!(syn, rst, "request and reply are one flow");
-        assert_ne!(syn, 0);
+        assert_ne!(syn, Some(0));
+        assert!(syn.is_some());
         assert_ne!(syn, flow_hash(1, &eth_ipv4(a, b, 40001, 80, 0x02)));
-        // What it cannot place is kept (hash 0).
-        assert_eq!(flow_hash(1, &[0u8; 10]), 0);
-        assert_eq!(flow_hash(113, &eth_ipv4(a, b, 1, 2, 2)), 0);
+        // What it cannot place is kept (the sampler is never asked).
+        assert_eq!(flow_hash(1, &[0u8; 10]), None);
+        // An Ethernet frame read as Linux SLL is no IP packet.
+        assert_eq!(flow_hash(113, &eth_ipv4(a, b, 1, 2, 2)), None);
         let mut frag = eth_ipv4(a, b, 1, 2, 2);
         frag[20] = 0x20; // more fragments
-        assert_eq!(flow_hash(1, &frag), 0);
+        assert_eq!(flow_hash(1, &frag), None);
         // Under sampling a flow's request and reply are kept or skipped
         // together.
         let g = Governor::new(LimitsConfig::default());
@@ -483,8 +444,8 @@ mod tests {
             g.observe(1000.0, 0);
         }
         for sport in 30000..30200u16 {
-            let req = flow_hash(1, &eth_ipv4(a, b, sport, 80, 0x02));
-            let rep = flow_hash(1, &eth_ipv4(b, a, 80, sport, 0x14));
+            let req = flow_hash(1, &eth_ipv4(a, b, sport, 80, 0x02)).unwrap();
+            let rep = flow_hash(1, &eth_ipv4(b, a, 80, sport, 0x14)).unwrap();
             assert_eq!(g.keep_frame(req), g.keep_frame(rep));
         }
     }

@@ -152,14 +152,7 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    shouwang_daemon::init_logging("info");
     let loaded = LoadedConfig::load(cli.config.as_deref())?;
     if let Some(Command::Pcap(args)) = &cli.command {
         return pcap(&loaded, args);
@@ -456,7 +449,7 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
                     }
                 };
                 tokio::select! {
-                    _ = shouwang_agent::run::shutdown_signal() => {}
+                    _ = shouwang_daemon::shutdown_signal() => {}
                     () = limit => {}
                 }
             });

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use shouwang_packet::{Analyzer, AnalyzerConfig};
 use shouwang_proto::Event;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::packet::{Analyzer, AnalyzerConfig, file};
+use crate::packet::file;
 use crate::ship::queue::{MemoryStore, ShipQueue};
 use crate::ship::run_batcher;
 use crate::ship::upload::{HttpSink, run_uploader};

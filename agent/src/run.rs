@@ -102,22 +102,6 @@ async fn run_heartbeat(
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives, with the signal's name.
-pub async fn shutdown_signal() -> String {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT".to_owned(),
-        () = term => "SIGTERM".to_owned(),
-    }
-}
-
 /// The upload queue: the disk spool (default) or memory.
 fn open_queue(cfg: &crate::config::AgentConfig) -> anyhow::Result<ShipQueue> {
     let (max_b, max_bytes) = (cfg.ship.queue_max_batches, cfg.ship.queue_max_bytes);
@@ -138,7 +122,7 @@ fn open_queue(cfg: &crate::config::AgentConfig) -> anyhow::Result<ShipQueue> {
 
 /// Runs the agent until a shutdown signal.
 pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
-    run_until(loaded, shutdown_signal()).await
+    run_until(loaded, shouwang_daemon::shutdown_signal()).await
 }
 
 /// Runs the agent until `until` resolves (with the reason, sent to the
@@ -272,12 +256,12 @@ pub async fn run_until(
     ));
     // systemd: ready now; the watchdog is fed while the batcher and the
     // uploader run and the spool directory takes a write.
-    crate::systemd::ready(&format!("shipping to {}", cfg.collector));
+    shouwang_daemon::systemd::ready(&format!("shipping to {}", cfg.collector));
     let watchdog_stop = CancellationToken::new();
-    let watchdog = crate::systemd::watchdog_interval().map(|every| {
+    let watchdog = shouwang_daemon::systemd::watchdog_interval().map(|every| {
         let (b, u) = (batcher.abort_handle(), uploader.abort_handle());
         let probe_dir = cfg.state_dir.clone();
-        tokio::spawn(crate::systemd::run_watchdog(
+        tokio::spawn(shouwang_daemon::systemd::run_watchdog(
             every,
             move || {
                 let alive = !b.is_finished() && !u.is_finished();
@@ -291,7 +275,7 @@ pub async fn run_until(
                         .map_err(|e| format!("state directory not writable: {e}"))
                 }
             },
-            watchdog_stop.clone(),
+            watchdog_stop.clone().cancelled_owned(),
         ))
     });
     info!(
@@ -319,7 +303,7 @@ pub async fn run_until(
         }
     }
     info!("stopping: flushing queued telemetry");
-    crate::systemd::stopping();
+    shouwang_daemon::systemd::stopping();
     watchdog_stop.cancel();
     if let Some(w) = watchdog {
         let _ = w.await;

@@ -12,7 +12,17 @@ use anyhow::Context as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::incidents::store::AuditRecord;
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
 
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

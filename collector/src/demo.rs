@@ -12,9 +12,10 @@ use anyhow::{Context, bail};
 use shouwang_proto::{Heartbeat, HostSample};
 use tokio_util::sync::CancellationToken;
 
+use crate::app::App;
+use crate::clock::{Clock, SystemClock};
 use crate::config::CollectorConfig;
 use crate::ingest::token;
-use crate::{App, Clock, SystemClock};
 
 /// Name the demo registers its local agent under.
 pub const DEMO_AGENT: &str = "demo-local";
@@ -124,11 +125,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             break;
         }
     }
-    let listener = match crate::bind(args.listen).await {
+    let listener = match crate::server::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
             println!("note: {e:#}; using a free port instead");
-            crate::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?
+            crate::server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?
         }
     };
     let addr = listener.local_addr()?;
@@ -164,7 +165,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )?;
 
     let cancel = CancellationToken::new();
-    let server = tokio::spawn(crate::serve(app.clone(), listener, cancel.clone()));
+    let server = tokio::spawn(crate::server::serve(app.clone(), listener, cancel.clone()));
     let log_path = agent_dir.join("agent.log");
     let log = std::fs::File::create(&log_path)?;
     let mut child = tokio::process::Command::new(&agent_bin)

@@ -1,20 +1,11 @@
 //! The duty (shift) log: who is on watch, handover notes and notes made
 //! during a shift. The console's Duty view reads and writes it; every entry
-//! is also an audit record.
+//! is also an audit record. The HTTP handlers are in `api/duty.rs`.
 
-use std::sync::Arc;
-
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use shouwang_proto::{DutyEntry, DutyKind, DutyView};
 use sqlx::Row;
 
-use crate::App;
-use crate::api::ApiError;
-use crate::api::incidents::{Role, authorize, json_body};
-use crate::incidents::AuditRecord;
+use crate::audit::AuditRecord;
 use crate::store::Store;
 
 /// Entries read to build the view (a shift rarely writes more).
@@ -35,7 +26,7 @@ impl Store {
             .bind(&e.text)
             .execute(&mut *tx)
             .await?;
-        crate::incidents::store::insert_audit(&mut tx, &self.audit_key, audit).await?;
+        crate::store::audit::insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(r.last_insert_rowid())
     }
@@ -88,80 +79,6 @@ pub fn duty_view(newest_first: Vec<DutyEntry>) -> DutyView {
     let mut entries = newest_first;
     entries.truncate(keep);
     DutyView { on_duty, entries }
-}
-
-/// `GET /v1/duty`.
-pub async fn get_duty(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&app, &headers, Role::Viewer).await?;
-    let entries = app
-        .store
-        .duty_entries(MAX_DUTY_ENTRIES)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(duty_view(entries)).into_response())
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DutyBody {
-    /// `start`, `handover`, `note` or `end`.
-    kind: String,
-    #[serde(default)]
-    text: String,
-}
-
-/// `POST /v1/duty` (operator): `{"kind": "start", "text": "张伟"}`.
-pub async fn post_duty(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    let caller = authorize(&app, &headers, Role::Operator).await?;
-    let b: DutyBody = json_body(body, false).await?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
-    let kind = DutyKind::parse(&b.kind).ok_or_else(|| {
-        bad(format!(
-            "kind is start, handover, note or end, not {:?}",
-            b.kind
-        ))
-    })?;
-    let text = b.text.trim().to_owned();
-    if text.len() > MAX_DUTY_TEXT {
-        return Err(bad(format!("text is at most {MAX_DUTY_TEXT} bytes")));
-    }
-    if text.is_empty() && matches!(kind, DutyKind::Handover | DutyKind::Note) {
-        return Err(bad(format!("a {} needs a text", kind.as_str())));
-    }
-    let now = app.clock.now_ms();
-    let mut entry = DutyEntry {
-        id: 0,
-        ts_ms: now,
-        actor: caller.name.clone(),
-        kind,
-        text: if kind == DutyKind::Start && text.is_empty() {
-            caller.name.clone()
-        } else {
-            text
-        },
-    };
-    let audit = AuditRecord {
-        id: 0,
-        ts_ms: now,
-        actor: caller.name,
-        role: caller.role.as_str().into(),
-        action: format!("duty.{}", kind.as_str()),
-        target: String::new(),
-        detail: entry.text.clone(),
-    };
-    entry.id = app
-        .store
-        .add_duty(&entry, &audit)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
 }
 
 #[cfg(test)]

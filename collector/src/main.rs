@@ -1,6 +1,5 @@
 //! `shouwang-collector`: see the library docs and README.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -150,15 +149,7 @@ fn run() -> anyhow::Result<()> {
         return rules_command(command);
     }
     let demo = matches!(cli.command, Some(Command::Demo(_)));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if demo { "warn" } else { "info" })
-            }),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    shouwang_daemon::init_logging(if demo { "warn" } else { "info" });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -309,26 +300,11 @@ async fn serve(config: CollectorConfig) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shouwang_daemon::shutdown_signal().await;
         tracing::info!("shutting down");
         c.cancel();
     });
     shouwang_collector::serve(app, listener, cancel).await
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 async fn tokens(config: CollectorConfig, command: TokensCommand) -> anyhow::Result<()> {

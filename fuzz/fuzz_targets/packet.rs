@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shouwang_agent::packet::{Analyzer, AnalyzerConfig};
+use shouwang_packet::{Analyzer, AnalyzerConfig};
 
 fuzz_target!(|data: &[u8]| {
     // First byte picks the link type, the rest is split into frames.

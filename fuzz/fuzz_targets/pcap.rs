@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shouwang_agent::packet::file::read_capture;
+use shouwang_packet::pcap::read_capture;
 
 fuzz_target!(|data: &[u8]| {
     let mut frames = 0usize;

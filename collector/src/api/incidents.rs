@@ -12,10 +12,13 @@ use serde::Deserialize;
 use shouwang_proto::{IncidentState, Matcher, Severity, Silence};
 
 use super::ApiError;
-use crate::App;
+use crate::app::App;
+use crate::audit::AuditRecord;
+use crate::incidents::StreamItem;
+use crate::incidents::book::ActionError;
 use crate::incidents::book::MATCHER_FIELDS;
-use crate::incidents::{ActionError, AuditRecord, IncidentFilter, StreamItem};
 use crate::ingest::token;
+use crate::store::incidents::IncidentFilter;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -14,10 +14,11 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
 
+pub mod duty;
 pub mod guard;
 pub mod incidents;
 
-use crate::App;
+use crate::app::App;
 use crate::ingest::IngestError;
 use crate::store::AgentRow;
 
@@ -98,10 +99,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/audit", get(incidents::audit))
         .route("/v1/rules", get(rules_view))
         .route("/v1/sites", get(sites_view))
-        .route(
-            "/v1/duty",
-            get(crate::duty::get_duty).post(crate::duty::post_duty),
-        )
+        .route("/v1/duty", get(duty::get_duty).post(duty::post_duty))
         .route("/v1/stats", get(stats))
         .route("/v1/stream", get(incidents::stream))
         .route("/healthz", get(healthz))

@@ -9,7 +9,6 @@
 
 pub mod book;
 pub mod deadman;
-pub mod store;
 
 pub mod board;
 use std::path::{Path, PathBuf};
@@ -22,9 +21,9 @@ use tokio::sync::{Mutex, MutexGuard, broadcast};
 use tracing::{error, info, warn};
 
 pub use book::{ActionError, Book, Change, ChangeKind, Exception, Policy};
-pub use store::{AuditRecord, IncidentFilter};
 
-use crate::Clock;
+use crate::audit::AuditRecord;
+use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use shouwang_rules::{Detection, Engine, Ruleset};

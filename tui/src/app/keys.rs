@@ -353,8 +353,8 @@ pub(super) fn on_mouse(app: &mut App, m: MouseEvent) -> Vec<Effect> {
     let code = match m.kind {
         MouseEventKind::ScrollUp => KeyCode::Up,
         MouseEventKind::ScrollDown => KeyCode::Down,
-        MouseEventKind::Down(_) if m.row == crate::ui::TAB_ROW => {
-            if let Some(v) = crate::ui::tab_at(app, m.column, app.screen_width) {
+        MouseEventKind::Down(_) if m.row == super::layout::TAB_ROW => {
+            if let Some(v) = super::layout::tab_at(app, m.column, app.screen_width) {
                 app.view = v;
                 app.mark_dirty();
             }

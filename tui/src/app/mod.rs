@@ -9,6 +9,7 @@
 //! proportional to the rows on screen, not to the incidents held.
 
 mod keys;
+pub mod layout;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;

@@ -486,13 +486,13 @@ fn mouse_wheel_moves_and_a_click_on_a_tab_switches() {
     a.handle(m(
         MouseEventKind::Down(MouseButton::Left),
         30,
-        crate::ui::TAB_ROW,
+        super::layout::TAB_ROW,
     ));
     assert_eq!(a.view, View::Agents);
     a.handle(m(
         MouseEventKind::Down(MouseButton::Left),
         2,
-        crate::ui::TAB_ROW,
+        super::layout::TAB_ROW,
     ));
     assert_eq!(a.view, View::Overview);
 }

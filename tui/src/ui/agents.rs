@@ -5,8 +5,8 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use super::rows::window_start;
 use super::text::{count, duration};
-use super::window_start;
 use crate::app::{AgentRow, App};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {

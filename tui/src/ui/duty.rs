@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use shouwang_proto::DutyKind;
 
+use super::rows::window_start;
 use super::text::{clock_time, date_time, duration, fit};
-use super::window_start;
 use crate::app::App;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {

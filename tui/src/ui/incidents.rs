@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use shouwang_proto::{Incident, IncidentState};
 
+use super::rows::window_start;
 use super::text::{clock_time, count, duration, fit};
-use super::window_start;
 use crate::app::App;
 
 /// Width from which the detail pane goes to the right of the table.

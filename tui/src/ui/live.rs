@@ -5,8 +5,8 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use super::rows::window_start;
 use super::text::{clock_time, fit};
-use super::window_start;
 use crate::app::App;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {

@@ -11,6 +11,7 @@ pub mod help;
 pub mod incidents;
 pub mod live;
 pub mod overview;
+pub mod rows;
 pub mod rules;
 pub mod sites;
 pub mod text;
@@ -21,11 +22,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::app::layout::tab_labels;
 use crate::app::{App, PromptKind, View};
 use text::{clock_time, duration, fit, width};
-
-/// Screen row of the tabs (for mouse clicks).
-pub const TAB_ROW: u16 = 1;
 
 /// Draws the whole screen.
 pub fn render(app: &App, f: &mut Frame) {
@@ -104,52 +103,6 @@ fn top_bar(app: &App, f: &mut Frame, area: Rect) {
     ));
     spans.push(Span::styled(clock, bar.add_modifier(Modifier::BOLD)));
     f.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
-}
-
-/// Tab labels as drawn in `width` columns: with counts when they fit.
-fn tab_labels(app: &App, width_cols: u16) -> Vec<(View, String)> {
-    let with = labels(app, true);
-    let total: usize = with.iter().map(|(_, l)| width(l) + 3).sum();
-    if total <= usize::from(width_cols) {
-        with
-    } else {
-        labels(app, false)
-    }
-}
-
-fn labels(app: &App, counts: bool) -> Vec<(View, String)> {
-    let t = app.txt();
-    View::ALL
-        .iter()
-        .map(|&v| {
-            let n = match v {
-                _ if !counts => None,
-                View::Incidents => Some(app.incidents.len()),
-                View::Agents => Some(app.agents.len()),
-                View::Sites => Some(app.sites.len()),
-                _ => None,
-            };
-            let name = t.views[v.index()];
-            let label = match n {
-                Some(n) if n > 0 => format!("{} {name} {n}", v.index() + 1),
-                _ => format!("{} {name}", v.index() + 1),
-            };
-            (v, label)
-        })
-        .collect()
-}
-
-/// The view whose tab is at column `x`, if any.
-pub fn tab_at(app: &App, x: u16, screen_width: u16) -> Option<View> {
-    let mut at = 0usize;
-    for (v, label) in tab_labels(app, screen_width) {
-        let w = width(&label) + 2;
-        if usize::from(x) < at + w {
-            return Some(v);
-        }
-        at += w + 1;
-    }
-    None
 }
 
 fn tab_row(app: &App, f: &mut Frame, area: Rect) {
@@ -309,14 +262,5 @@ fn view_hint(app: &App) -> String {
             }
         ),
         View::Duty => t.duty_keys.into(),
-    }
-}
-
-/// First row to draw so that `selected` is visible in `height` rows.
-pub fn window_start(selected: usize, height: usize) -> usize {
-    if height == 0 || selected < height {
-        0
-    } else {
-        selected + 1 - height
     }
 }

@@ -6,8 +6,8 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
+use super::rows::window_start;
 use super::text::{count, duration, fit};
-use super::window_start;
 use crate::app::App;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {

@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::decode::linktype;
-use super::{Analyzer, AnalyzerConfig};
+use shouwang_packet::decode::{IpPacket, linktype};
+use shouwang_packet::{Analyzer, AnalyzerConfig};
 
 /// Read buffer per socket (one packet per read; covers GRO/jumbo frames).
 pub const READ_BUFFER: usize = 256 * 1024;
@@ -206,20 +206,17 @@ impl Capture {
         let skip_outgoing = self.loopback;
         let timeout_ms = i32::try_from(READ_TIMEOUT.as_millis()).unwrap_or(100);
         // Under overload the governor keeps one flow in N, whole (frames
-        // skipped are counted).
+        // skipped are counted). The analyzer asks once it has decoded a
+        // frame, so nothing is parsed twice.
         let governor = crate::limits::current();
-        let keep = move |frame: &[u8]| {
-            governor.is_none_or(|g| {
-                g.sample_every() == 1 || g.keep_frame(crate::limits::flow_hash(linktype, frame))
-            })
+        let mut keep = move |p: &IpPacket<'_>| {
+            governor.is_none_or(|g| g.sample_every() == 1 || g.keep_frame(p.flow_hash()))
         };
         while !cancel.is_cancelled() {
             let result = match &mut self.source {
                 Source::Pnet { rx, .. } => match rx.next() {
                     Ok(frame) => {
-                        if keep(frame) {
-                            an.frame(now_ns(), linktype, frame);
-                        }
+                        an.frame_sampled(now_ns(), linktype, frame, &mut keep);
                         Ok(())
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -232,8 +229,8 @@ impl Capture {
                     .next_block(timeout_ms, |ts, pkttype, frame| {
                         // On loopback every packet is seen leaving and arriving:
                         // keep the arrival only, as libpcap does.
-                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) && keep(frame) {
-                            an.frame(ts, linktype, frame);
+                        if !(skip_outgoing && pkttype == ring::PACKET_OUTGOING) {
+                            an.frame_sampled(ts, linktype, frame, &mut keep);
                         }
                     })
                     .map(|n| {

@@ -91,6 +91,42 @@ impl IpPacket<'_> {
             _ => (0, 0),
         }
     }
+
+    /// A hash of the packet's flow for sampling: the same in both
+    /// directions (address and port pairs sorted), FNV-1a over the address
+    /// bytes, ports and protocol number, never 0. Stable across runs and
+    /// capture threads (unlike the flow table's keyed hash), so every
+    /// interface samples the same flows.
+    pub fn flow_hash(&self) -> u64 {
+        fn octets(a: IpAddr) -> ([u8; 16], usize) {
+            let mut b = [0u8; 16];
+            match a {
+                IpAddr::V4(v4) => {
+                    b[..4].copy_from_slice(&v4.octets());
+                    (b, 4)
+                }
+                IpAddr::V6(v6) => (v6.octets(), 16),
+            }
+        }
+        let (sport, dport) = self.ports();
+        let (s, sn) = octets(self.src);
+        let (d, dn) = octets(self.dst);
+        let src = (s.get(..sn).unwrap_or_default(), sport);
+        let dst = (d.get(..dn).unwrap_or_default(), dport);
+        let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u8| {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        a.0.iter().copied().for_each(&mut eat);
+        a.1.to_be_bytes().into_iter().for_each(&mut eat);
+        b.0.iter().copied().for_each(&mut eat);
+        b.1.to_be_bytes().into_iter().for_each(&mut eat);
+        eat(self.proto);
+        // Never 0 (callers may use 0 for "not placed").
+        h | 1
+    }
 }
 
 /// An ARP packet (Ethernet/IPv4 only).

@@ -20,6 +20,10 @@ use sqlx::sqlite::{
 
 use crate::ingest::seqset::SeqSet;
 
+pub mod audit;
+pub mod incidents;
+pub mod tokens;
+
 /// Events per INSERT statement (6 parameters each, far below SQLite's
 /// 32766-parameter limit).
 const INSERT_CHUNK: usize = 500;
@@ -290,7 +294,7 @@ impl Store {
                 sqlx::query(*stmt).execute(&mut *tx).await?;
             }
             // Chain the records written before the chain existed.
-            crate::incidents::store::rechain_audit(&mut tx, &self.audit_key).await?;
+            audit::rechain_audit(&mut tx, &self.audit_key).await?;
             sqlx::query("PRAGMA user_version = 4")
                 .execute(&mut *tx)
                 .await?;
@@ -397,10 +401,10 @@ impl Store {
         agent: &str,
         events: &[NewEvent],
         update: &AgentUpdate,
-        incidents: &[crate::incidents::Change],
+        incidents: &[crate::incidents::book::Change],
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
-        crate::incidents::store::write_changes(&mut tx, incidents).await?;
+        incidents::write_changes(&mut tx, incidents).await?;
         // Multi-row inserts: one statement per INSERT_CHUNK events instead
         // of one round trip to SQLite's worker thread per event.
         for chunk in events.chunks(INSERT_CHUNK) {

@@ -1,12 +1,14 @@
-//! Incidents, timelines, silences, exceptions, audit records and API tokens
-//! in the collector's SQLite file (tables from schema version 2).
+//! Incidents, timelines, silences and exceptions in the collector's SQLite
+//! file (tables from schema version 2).
 
 use anyhow::Context;
 use shouwang_proto::{Incident, IncidentState, Matcher, Severity, Silence, TimelineEntry};
 use sqlx::Row;
 
-use super::book::{Change, Exception};
-use crate::store::Store;
+use super::Store;
+use super::audit::insert_audit;
+use crate::audit::AuditRecord;
+use crate::incidents::book::{Change, Exception};
 
 fn sev_rank(s: Severity) -> i64 {
     Severity::ALL
@@ -57,18 +59,6 @@ pub async fn write_changes(
         }
     }
     Ok(())
-}
-
-/// One audit record.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub ts_ms: i64,
-    pub actor: String,
-    pub role: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
 }
 
 /// Filter for listing incidents.
@@ -198,17 +188,6 @@ impl Store {
         insert_audit(&mut tx, &self.audit_key, audit).await?;
         tx.commit().await?;
         Ok(exc_id)
-    }
-
-    pub async fn audit(&self, before: Option<i64>, limit: u32) -> anyhow::Result<Vec<AuditRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, ts_ms, actor, role, action, target, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit.clamp(1, 1000)))
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.iter().map(audit_record).collect())
     }
 
     /// Adds a silence and its audit record; returns the silence with its id.
@@ -352,179 +331,13 @@ impl Store {
         tx.commit().await?;
         Ok(n)
     }
-
-    /// Adds or replaces an API token (digest only).
-    pub async fn put_api_token(
-        &self,
-        name: &str,
-        role: &str,
-        digest: &[u8],
-        now_ms: i64,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO api_tokens (name, role, token_digest, created_ms) VALUES (?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_digest = excluded.token_digest, created_ms = excluded.created_ms",
-        )
-        .bind(name)
-        .bind(role)
-        .bind(digest)
-        .bind(now_ms)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn remove_api_token(&self, name: &str) -> anyhow::Result<bool> {
-        Ok(sqlx::query("DELETE FROM api_tokens WHERE name = ?")
-            .bind(name)
-            .execute(&self.writer)
-            .await?
-            .rows_affected()
-            > 0)
-    }
-
-    /// (role, digest) of an API token.
-    pub async fn api_token(&self, name: &str) -> anyhow::Result<Option<(String, Vec<u8>)>> {
-        let row = sqlx::query("SELECT role, token_digest FROM api_tokens WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
-    }
-
-    /// (name, role, created_ms) of every API token.
-    pub async fn api_tokens(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT name, role, created_ms FROM api_tokens ORDER BY name")
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
-    }
-}
-
-/// An audit row's first seven columns (id, ts_ms, actor, role, action,
-/// target, detail) as a record.
-fn audit_record(r: &sqlx::sqlite::SqliteRow) -> AuditRecord {
-    AuditRecord {
-        id: r.get(0),
-        ts_ms: r.get(1),
-        actor: r.get(2),
-        role: r.get(3),
-        action: r.get(4),
-        target: r.get(5),
-        detail: r.get(6),
-    }
-}
-
-/// The hash the next audit record links to: the newest record's, or the
-/// anchor left by retention, or the genesis hash.
-async fn chain_head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<String> {
-    let newest: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(h) = newest {
-        return Ok(h);
-    }
-    let anchor: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_anchor WHERE id = 1")
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(anchor.unwrap_or_else(|| crate::audit::GENESIS.to_owned()))
-}
-
-/// Appends an audit record, chained to the one before it (same
-/// transaction as the action it records; one writer, so no race).
-pub(crate) async fn insert_audit(
-    tx: &mut sqlx::SqliteConnection,
-    key: &crate::audit::AuditKey,
-    a: &AuditRecord,
-) -> anyhow::Result<()> {
-    let prev = chain_head(&mut *tx).await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit (ts_ms, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(a.ts_ms)
-    .bind(&a.actor)
-    .bind(&a.role)
-    .bind(&a.action)
-    .bind(&a.target)
-    .bind(&a.detail)
-    .fetch_one(&mut *tx)
-    .await?;
-    let record = AuditRecord { id, ..a.clone() };
-    let hash = key.link(&prev, &record);
-    sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
-        .bind(&prev)
-        .bind(&hash)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-/// Every audit record with its chain columns, oldest first.
-async fn chain_rows(
-    conn: &mut sqlx::SqliteConnection,
-) -> anyhow::Result<Vec<crate::audit::ChainRow>> {
-    let rows = sqlx::query(
-        "SELECT id, ts_ms, actor, role, action, target, detail, prev_hash, hash FROM audit ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| crate::audit::ChainRow {
-            record: audit_record(r),
-            prev_hash: r.get(7),
-            hash: r.get(8),
-        })
-        .collect())
-}
-
-/// Chains records written before the chain existed (schema v4 migration).
-pub(crate) async fn rechain_audit(
-    tx: &mut sqlx::SqliteConnection,
-    key: &crate::audit::AuditKey,
-) -> anyhow::Result<()> {
-    let mut prev = crate::audit::GENESIS.to_owned();
-    for r in chain_rows(&mut *tx).await? {
-        let hash = key.link(&prev, &r.record);
-        sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
-            .bind(&prev)
-            .bind(&hash)
-            .bind(r.record.id)
-            .execute(&mut *tx)
-            .await?;
-        prev = hash;
-    }
-    Ok(())
-}
-
-impl Store {
-    /// Walks the audit log's hash chain (`audit verify`).
-    pub async fn verify_audit(&self) -> anyhow::Result<crate::audit::Verdict> {
-        let mut conn = self.reader.acquire().await?;
-        let anchor: Option<(i64, String)> =
-            sqlx::query_as("SELECT last_id, hash FROM audit_anchor WHERE id = 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-        let (last_id, hash) = anchor.unwrap_or((0, crate::audit::GENESIS.to_owned()));
-        let rows = chain_rows(&mut conn).await?;
-        Ok(crate::audit::verify(
-            &self.audit_key,
-            (last_id, &hash),
-            &rows,
-        ))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::incidents::ChangeKind;
+    use crate::incidents::book::ChangeKind;
     use shouwang_proto::{Bilingual, Resolution};
 
     fn inc(rev: u64, state: IncidentState) -> Incident {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use shouwang_proto::{FlowEnd, FlowRecord, TcpState};
 
-use super::decode::{IpPacket, L4, tcp_flags};
+use crate::decode::{IpPacket, L4, tcp_flags};
 
 /// Flow table limits and timeouts (capture time).
 #[derive(Debug, Clone, Copy)]
