@@ -9,6 +9,7 @@
 //! JSON form, shared by the agent, the collector, the console and the drill
 //! runner. The format is documented for people in `docs/protocol.md`.
 
+pub mod api;
 mod auth;
 mod batch;
 pub mod config;

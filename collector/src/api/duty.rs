@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shouwang_proto::{DutyEntry, DutyKind};
 
-use super::ApiError;
+use super::error::ApiError;
 use super::incidents::{Role, authorize, json_body};
 use crate::app::App;
 use crate::audit::AuditRecord;

@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 
 /// The middleware.

@@ -9,9 +9,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use shouwang_proto::api::{
+    IncidentDetail, IncidentPage, IncidentResult, Lagged, STREAM_LAGGED, SilenceCreated,
+    SilenceList,
+};
 use shouwang_proto::{IncidentState, Matcher, Severity, Silence};
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 use crate::audit::AuditRecord;
 use crate::incidents::StreamItem;
@@ -175,7 +179,11 @@ pub async fn list(
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|i| i.id))
         .flatten();
-    Ok(axum::Json(serde_json::json!({ "incidents": rows, "next_before": next })).into_response())
+    Ok(axum::Json(IncidentPage {
+        incidents: rows,
+        next_before: next,
+    })
+    .into_response())
 }
 
 pub async fn detail(
@@ -196,10 +204,7 @@ pub async fn detail(
             format!("no incident {id}"),
         ));
     };
-    Ok(
-        axum::Json(serde_json::json!({ "incident": incident, "timeline": timeline }))
-            .into_response(),
-    )
+    Ok(axum::Json(IncidentDetail { incident, timeline }).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -325,7 +330,7 @@ pub async fn action(
     }
     let incident = change.incident.clone();
     app.detector.publish(&inner, vec![change]);
-    Ok(axum::Json(serde_json::json!({ "incident": incident })).into_response())
+    Ok(axum::Json(IncidentResult { incident }).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -348,7 +353,7 @@ pub async fn silences(
         .silences(app.clock.now_ms())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(serde_json::json!({ "silences": s })).into_response())
+    Ok(axum::Json(SilenceList { silences: s }).into_response())
 }
 
 pub async fn add_silence(
@@ -400,7 +405,7 @@ pub async fn add_silence(
         .map_err(|e| ApiError::internal(&e))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(serde_json::json!({ "silence": s })),
+        axum::Json(SilenceCreated { silence: s }),
     )
         .into_response())
 }
@@ -485,11 +490,10 @@ pub async fn stream(
         loop {
             match rx.recv().await {
                 Ok(item) => {
-                    let name = match &*item {
-                        StreamItem::Incident { .. } => "incident",
-                        StreamItem::Event { .. } if q.events => "event",
-                        StreamItem::Event { .. } => continue,
-                    };
+                    if matches!(&*item, StreamItem::Event { .. }) && !q.events {
+                        continue;
+                    }
+                    let name = item.name();
                     let data = serde_json::to_string(&*item).unwrap_or_default();
                     if tx
                         .send(Ok(SseEvent::default().event(name).data(data)))
@@ -504,9 +508,9 @@ pub async fn stream(
                         .events_dropped
                         .with_label_values(&["stream_lagged"])
                         .inc_by(n);
-                    let data = serde_json::json!({ "missed": n }).to_string();
+                    let data = serde_json::to_string(&Lagged { missed: n }).unwrap_or_default();
                     if tx
-                        .send(Ok(SseEvent::default().event("lagged").data(data)))
+                        .send(Ok(SseEvent::default().event(STREAM_LAGGED).data(data)))
                         .await
                         .is_err()
                     {

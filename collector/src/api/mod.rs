@@ -11,72 +11,22 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
-use shouwang_proto::{Heartbeat, HostSample, ListenSocket};
+use serde::Deserialize;
+use shouwang_proto::api::{
+    AgentList, AgentStatus, AgentView, CaptureStatus, Health, HostSummary, SiteList, Stats,
+};
+use shouwang_proto::{Heartbeat, HostSample};
 
 pub mod duty;
+pub mod error;
 pub mod guard;
 pub mod incidents;
+
+pub use error::ApiError;
 
 use crate::app::App;
 use crate::ingest::IngestError;
 use crate::store::AgentRow;
-
-/// A JSON error response.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn internal(e: &anyhow::Error) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{e:#}"),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, axum::Json(body)).into_response()
-    }
-}
-
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text())
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        let status = match e {
-            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
-            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Malformed(_) | IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
-            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Unavailable(_) | IngestError::MemoryHigh(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            IngestError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
-        };
-        Self::new(status, e.code(), e.to_string())
-    }
-}
 
 pub fn router(app: Arc<App>) -> Router {
     let timeout = app.config.ingest.request_timeout;
@@ -197,17 +147,6 @@ async fn ingest_inner(
     app.ingest.accept(&agent, batch, app.clock.now_ms()).await
 }
 
-/// Liveness of an agent as shown in `/v1/agents`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentStatus {
-    Online,
-    Offline,
-    /// The agent said goodbye (graceful shutdown) and has not spoken since.
-    Stopped,
-    NeverSeen,
-}
-
 /// Status from the last time heard from.
 pub fn agent_status(
     last_seen_ms: Option<i64>,
@@ -226,88 +165,12 @@ pub fn agent_status(
     }
 }
 
-/// Summary of the latest host sample.
-#[derive(Debug, Serialize)]
-struct HostSummary {
-    ts: i64,
-    cpu_pct: f32,
-    cpus: usize,
-    load1: f64,
-    memory_used: u64,
-    memory_total: u64,
-    swap_used: u64,
-    disk_max_used_pct: f64,
-    processes: u32,
-    listening_tcp: u32,
-    listening_udp: u32,
-    sessions: usize,
-    uptime_secs: u64,
-}
-
-impl HostSummary {
-    fn new(ts: i64, h: &HostSample) -> Self {
-        Self {
-            ts,
-            cpu_pct: h.cpu.usage_pct,
-            cpus: h.cpu.per_core_pct.len(),
-            load1: h.load.one,
-            memory_used: h.memory.used,
-            memory_total: h.memory.total,
-            swap_used: h.memory.swap_used,
-            disk_max_used_pct: h
-                .disks
-                .iter()
-                .filter(|d| d.total > 0)
-                .map(|d| 100.0 * d.total.saturating_sub(d.available) as f64 / d.total as f64)
-                .fold(0.0, f64::max),
-            processes: h.processes.count,
-            listening_tcp: h.listening_tcp,
-            listening_udp: h.listening_udp,
-            sessions: h.sessions.len(),
-            uptime_secs: h.uptime_secs,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct AgentView {
-    name: String,
-    status: AgentStatus,
-    labels: serde_json::Value,
-    created_at_ms: i64,
-    last_seen_ms: Option<i64>,
-    agent_version: Option<String>,
-    config_hash: Option<String>,
-    hostname: Option<String>,
-    os: Option<String>,
-    kernel: Option<String>,
-    boot_time: Option<i64>,
-    reboots: i64,
-    queue: Option<shouwang_proto::QueueStats>,
-    /// Why the agent stopped, when its last heartbeat was a goodbye.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stopping: Option<String>,
-    /// The agent's own resource use and what it shed (self-protection).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limits: Option<shouwang_proto::LimitStatus>,
-    skipped: Vec<shouwang_proto::Skipped>,
-    host: Option<HostSummary>,
-    /// Capture totals since the collector started (agents that capture).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    capture: Option<crate::incidents::board::CaptureStatus>,
-    /// Only in `/v1/agents/{name}`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host_sample: Option<HostSample>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listening: Option<Vec<ListenSocket>>,
-}
-
 fn agent_view(
     row: AgentRow,
     now_ms: i64,
     offline_after: Duration,
     detail: bool,
-    capture: Option<crate::incidents::board::CaptureStatus>,
+    capture: Option<CaptureStatus>,
 ) -> AgentView {
     let hb: Option<Heartbeat> = row
         .heartbeat
@@ -370,7 +233,7 @@ async fn sites_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
         .lock()
         .map(|b| b.list())
         .unwrap_or_default();
-    Ok(axum::Json(serde_json::json!({ "sites": sites })).into_response())
+    Ok(axum::Json(SiteList { sites }).into_response())
 }
 
 async fn list_agents(
@@ -394,7 +257,7 @@ async fn list_agents(
         })
         .collect();
     drop(captures);
-    Ok(axum::Json(serde_json::json!({ "agents": agents })).into_response())
+    Ok(axum::Json(AgentList { agents }).into_response())
 }
 
 async fn agent_detail(
@@ -477,24 +340,30 @@ async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respon
         .sum();
     let opened = m.incidents_changes.with_label_values(&["opened"]).get()
         + m.incidents_changes.with_label_values(&["reopened"]).get();
-    Ok(axum::Json(serde_json::json!({
-        "now_ms": app.clock.now_ms(),
-        "events_total": events,
-        "duplicate_events_total": m.ingest_duplicate_events.get(),
-        "batches_total": m.ingest_batches.get(),
-        "incidents_opened_total": opened,
-        "stream_clients": m.stream_clients.get(),
-    }))
+    Ok(axum::Json(Stats {
+        now_ms: app.clock.now_ms(),
+        events_total: events,
+        duplicate_events_total: m.ingest_duplicate_events.get(),
+        batches_total: m.ingest_batches.get(),
+        incidents_opened_total: opened,
+        stream_clients: m.stream_clients.get(),
+    })
     .into_response())
 }
 
 async fn healthz() -> Response {
-    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+    .into_response()
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     app.store.ping().await.map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(serde_json::json!({ "status": "ready" })).into_response())
+    Ok(axum::Json(Health {
+        status: "ready".into(),
+    })
+    .into_response())
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

@@ -4,94 +4,66 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use shouwang_proto::{Event, EventBody, SiteCheck};
 
 /// Pages × agents kept at most (older ones are dropped first).
 pub const MAX_SITES: usize = 10_000;
 
-/// The latest check of a page from one agent.
-#[derive(Debug, Clone, Serialize)]
-pub struct SiteStatus {
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub site: Option<String>,
-    pub agent: String,
-    /// Event time of the check, ns since the epoch.
-    pub ts: i64,
-    /// `up`, `degraded` (up with findings, or a certificate within 14 days
-    /// of expiry) or `down`.
-    pub state: &'static str,
-    pub up: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub response_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_days_left: Option<i64>,
-    pub defacement_score: f64,
-    pub slo_success_ratio: f64,
-    /// Open findings, short: `defaced`, `hidden-links`, `cloaking`,
-    /// `sensitive-words`, `new-scripts`, `dns-hijack`, `tls-error`,
-    /// `tls-expiring`, `slo-failing`.
-    pub findings: Vec<&'static str>,
-}
+pub use shouwang_proto::api::{CaptureStatus, SiteStatus};
 
 /// Days of certificate life below which a site is degraded.
 const TLS_WARN_DAYS: i64 = 14;
 
-impl SiteStatus {
-    pub fn of(agent: &str, ts: i64, c: &SiteCheck) -> Self {
-        let mut f = Vec::new();
-        if c.defacement_score >= 0.5 || c.title_changed || !c.defacement_signs.is_empty() {
-            f.push("defaced");
-        }
-        if !c.hidden_links.is_empty() {
-            f.push("hidden-links");
-        }
-        if c.cloaking {
-            f.push("cloaking");
-        }
-        if !c.sensitive_words.is_empty() {
-            f.push("sensitive-words");
-        }
-        if !c.new_script_domains.is_empty() {
-            f.push("new-scripts");
-        }
-        if !c.dns_unexpected.is_empty() {
-            f.push("dns-hijack");
-        }
-        if c.tls_error.is_some() {
-            f.push("tls-error");
-        } else if c.tls_days_left.is_some_and(|d| d < TLS_WARN_DAYS) {
-            f.push("tls-expiring");
-        }
-        if c.slo_failing {
-            f.push("slo-failing");
-        }
-        let state = if !c.up {
-            "down"
-        } else if f.is_empty() {
-            "up"
-        } else {
-            "degraded"
-        };
-        Self {
-            url: c.url.clone(),
-            site: c.site.clone(),
-            agent: agent.to_owned(),
-            ts,
-            state,
-            up: c.up,
-            status: c.status,
-            error: c.error.clone(),
-            response_ms: c.response_ms,
-            tls_days_left: c.tls_days_left,
-            defacement_score: c.defacement_score,
-            slo_success_ratio: c.slo_success_ratio,
-            findings: f,
-        }
+/// A site status from a check seen by `agent` at `ts`.
+pub fn site_status(agent: &str, ts: i64, c: &SiteCheck) -> SiteStatus {
+    let mut f = Vec::new();
+    if c.defacement_score >= 0.5 || c.title_changed || !c.defacement_signs.is_empty() {
+        f.push("defaced");
+    }
+    if !c.hidden_links.is_empty() {
+        f.push("hidden-links");
+    }
+    if c.cloaking {
+        f.push("cloaking");
+    }
+    if !c.sensitive_words.is_empty() {
+        f.push("sensitive-words");
+    }
+    if !c.new_script_domains.is_empty() {
+        f.push("new-scripts");
+    }
+    if !c.dns_unexpected.is_empty() {
+        f.push("dns-hijack");
+    }
+    if c.tls_error.is_some() {
+        f.push("tls-error");
+    } else if c.tls_days_left.is_some_and(|d| d < TLS_WARN_DAYS) {
+        f.push("tls-expiring");
+    }
+    if c.slo_failing {
+        f.push("slo-failing");
+    }
+    let state = if !c.up {
+        "down"
+    } else if f.is_empty() {
+        "up"
+    } else {
+        "degraded"
+    };
+    SiteStatus {
+        url: c.url.clone(),
+        site: c.site.clone(),
+        agent: agent.to_owned(),
+        ts,
+        state: state.to_owned(),
+        up: c.up,
+        status: c.status,
+        error: c.error.clone(),
+        response_ms: c.response_ms,
+        tls_days_left: c.tls_days_left,
+        defacement_score: c.defacement_score,
+        slo_success_ratio: c.slo_success_ratio,
+        findings: f.into_iter().map(str::to_owned).collect(),
     }
 }
 
@@ -113,7 +85,7 @@ impl SiteBoard {
             if self.sites.get(&key).is_some_and(|s| s.ts > e.ts.0) {
                 continue;
             }
-            self.sites.insert(key, SiteStatus::of(agent, e.ts.0, c));
+            self.sites.insert(key, site_status(agent, e.ts.0, c));
             if self.sites.len() > MAX_SITES
                 && let Some(oldest) = self
                     .sites
@@ -129,22 +101,6 @@ impl SiteBoard {
     pub fn list(&self) -> Vec<SiteStatus> {
         self.sites.values().cloned().collect()
     }
-}
-
-/// Capture health of one agent, summed over its interfaces since the
-/// collector started (from `iface_stats` events).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct CaptureStatus {
-    pub packets: u64,
-    /// Packets the kernel dropped.
-    pub kernel_drops: u64,
-    /// Packets the agent could not keep (its queue was full).
-    pub agent_drops: u64,
-    /// Event time of the latest interval, ns.
-    pub last_ts: i64,
-    /// Packets per second over the interfaces in the latest interval seen
-    /// for each.
-    pub packets_per_sec: f64,
 }
 
 /// Agents whose capture is tracked at most (more are ignored).
@@ -232,7 +188,10 @@ mod tests {
         );
         assert_eq!(l[0].state, "degraded");
         assert_eq!(l[0].findings, ["hidden-links", "tls-expiring"]);
-        assert_eq!((l[1].agent.as_str(), l[1].state), ("probe-2", "up"));
+        assert_eq!(
+            (l[1].agent.as_str(), l[1].state.as_str()),
+            ("probe-2", "up")
+        );
         assert_eq!(l[2].state, "down");
     }
 

@@ -28,22 +28,8 @@ use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use shouwang_rules::{Detection, Engine, Ruleset};
 
-/// What `/v1/stream` sends.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StreamItem {
-    /// An incident changed.
-    Incident {
-        change: &'static str,
-        incident: Box<shouwang_proto::Incident>,
-    },
-    /// An accepted event (live tail).
-    Event {
-        agent: String,
-        #[serde(flatten)]
-        event: Box<Event>,
-    },
-}
+pub use shouwang_proto::api::StreamItem;
+use shouwang_proto::api::{IncidentChange, RuleView, RulesView};
 
 /// The rule engine and incident book, under the detector's lock.
 #[derive(Debug)]
@@ -250,10 +236,12 @@ impl Detector {
                 .with_label_values(&[c.kind.as_str()])
                 .inc();
             if self.stream.receiver_count() > 0 {
-                let _ = self.stream.send(Arc::new(StreamItem::Incident {
-                    change: c.kind.as_str(),
-                    incident: Box::new(c.incident.clone()),
-                }));
+                let _ = self
+                    .stream
+                    .send(Arc::new(StreamItem::Incident(IncidentChange {
+                        change: c.kind.as_str().to_owned(),
+                        incident: Box::new(c.incident.clone()),
+                    })));
             }
             if c.kind.notifies()
                 && let Some(tx) = &self.notify
@@ -269,41 +257,42 @@ impl Detector {
 
     /// The rules view: every rule with its counters, and the errors of the
     /// last failed reload (the previous rules keep running meanwhile).
-    pub async fn rules_view(&self) -> serde_json::Value {
+    pub async fn rules_view(&self) -> RulesView {
         let inner = self.lock().await;
         let set = inner.engine.ruleset();
         let groups = inner.engine.group_counts();
-        let rules: Vec<serde_json::Value> = set
+        let rules: Vec<RuleView> = set
             .rules
             .iter()
             .zip(&inner.engine.counters)
             .enumerate()
-            .map(|(i, (r, c))| {
-                serde_json::json!({
-                    "id": r.meta.id,
-                    "title": { "en": r.meta.title.en, "zh": r.meta.title.zh },
-                    "kind": r.meta.kind.as_str(),
-                    "severity": r.meta.severity,
-                    "attack": r.meta.attack,
-                    "file": r.meta.file,
-                    "enabled": r.enabled,
-                    "evaluated": c.evaluated,
-                    "matched": c.matched,
-                    "fired": c.fired,
-                    "last_fired": (c.last_fired != 0).then_some(c.last_fired),
-                    "groups": groups.get(i).copied().unwrap_or(0),
-                    "evictions": c.evictions,
-                })
+            .map(|(i, (r, c))| RuleView {
+                id: r.meta.id.clone(),
+                title: shouwang_proto::Bilingual {
+                    en: r.meta.title.en.clone(),
+                    zh: r.meta.title.zh.clone(),
+                },
+                kind: r.meta.kind.as_str().to_owned(),
+                severity: r.meta.severity,
+                attack: r.meta.attack.clone(),
+                file: r.meta.file.clone(),
+                enabled: r.enabled,
+                evaluated: c.evaluated,
+                matched: c.matched,
+                fired: c.fired,
+                last_fired: (c.last_fired != 0).then_some(c.last_fired),
+                groups: groups.get(i).copied().unwrap_or(0) as u64,
+                evictions: c.evictions,
             })
             .collect();
         drop(inner);
         let errors = self.reload_errors.lock().ok().and_then(|e| e.clone());
-        serde_json::json!({
-            "dir": self.rules_dir.display().to_string(),
-            "rules": rules,
-            "load_errors": errors.as_ref().map(|(_, e)| e.clone()).unwrap_or_default(),
-            "load_errors_at_ms": errors.map(|(at, _)| at),
-        })
+        RulesView {
+            dir: self.rules_dir.display().to_string(),
+            rules,
+            load_errors: errors.as_ref().map(|(_, e)| e.clone()).unwrap_or_default(),
+            load_errors_at_ms: errors.map(|(at, _)| at),
+        }
     }
 
     /// Keeps the latest site checks for the sites view and capture health
