@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use shouwang_proto::api::{IncidentPage, RulesView, Stats};
 use shouwang_proto::{Batch, Event, Incident};
 
 /// Where the collector is and who the drill is to it.
@@ -19,68 +20,67 @@ pub struct Target {
 }
 
 pub struct Api {
-    http: reqwest::Client,
+    client: shouwang_client::Client,
     pub target: Target,
     /// The drill agent's name (from `GET /v1/agents/me`-less setups: given).
     pub agent: String,
     next_seq: u64,
 }
 
-fn error_text(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(300).collect())
+/// `what` failed: the collector's answer (status and its error message)
+/// or the network's.
+fn failed(what: &str, e: shouwang_client::Error) -> anyhow::Error {
+    match e {
+        shouwang_client::Error::Status { status, message } => {
+            anyhow::anyhow!("{what}: {status}: {message}")
+        }
+        e => anyhow::Error::new(e).context(what.to_owned()),
+    }
 }
 
 impl Api {
     pub fn new(target: Target, agent: String) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30));
-        if let Some(ca) = &target.ca {
-            let pem =
-                std::fs::read(ca).with_context(|| format!("cannot read --ca {}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("--ca {} is not a PEM certificate", ca.display()))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        let http = builder.build().context("cannot build the HTTP client")?;
+        let tls = shouwang_client::load_tls(
+            &shouwang_client::Tls {
+                ca: target.ca.clone(),
+                ..shouwang_client::Tls::default()
+            },
+            &shouwang_client::TlsNames::FLAGS,
+        )?;
+        let client = shouwang_client::Client::new(
+            &target.url,
+            Some(&target.api_token),
+            &tls,
+            &shouwang_client::Options {
+                connect_timeout: Duration::from_secs(5),
+                timeout: Some(Duration::from_secs(30)),
+                ..shouwang_client::Options::default()
+            },
+        )?;
         Ok(Self {
-            http,
+            client,
             target,
             agent,
             next_seq: 0,
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.target.url.trim_end_matches('/'))
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(&self.target.api_token)
-            .send()
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.client
+            .get(path)
             .await
-            .with_context(|| format!("GET {}", self.url(path)))?;
-        let status = r.status();
-        let body = r.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("GET {path}: {status}: {}", error_text(&body));
-        }
-        serde_json::from_str(&body).with_context(|| format!("GET {path}: not JSON"))
+            .map_err(|e| failed(&format!("GET {path}"), e))
     }
 
     /// The collector's clock (ms since the epoch): time-to-detect is
     /// measured on it, so clock skew between hosts does not count.
     pub async fn now_ms(&self) -> anyhow::Result<i64> {
-        let v = self.get("/v1/stats").await?;
-        v["now_ms"]
-            .as_i64()
-            .context("GET /v1/stats: no now_ms (collector too old?)")
+        let v: Stats = self.get("/v1/stats").await?;
+        // A collector too old to send its clock answers without one.
+        if v.now_ms == 0 {
+            bail!("GET /v1/stats: no now_ms (collector too old?)");
+        }
+        Ok(v.now_ms)
     }
 
     /// Every incident tagged with `exercise`, oldest first.
@@ -98,11 +98,9 @@ impl Api {
             if let Some(b) = before {
                 path.push_str(&format!("&before={b}"));
             }
-            let v = self.get(&path).await?;
-            let page: Vec<Incident> = serde_json::from_value(v["incidents"].clone())
-                .context("GET /v1/incidents: unexpected shape")?;
-            out.extend(page);
-            before = v["next_before"].as_i64();
+            let page: IncidentPage = self.get(&path).await?;
+            out.extend(page.incidents);
+            before = page.next_before;
             if before.is_none() || out.len() >= max {
                 break;
             }
@@ -114,12 +112,8 @@ impl Api {
 
     /// Whether the rule is loaded and enabled (`None` if unknown).
     pub async fn rule_enabled(&self, id: &str) -> anyhow::Result<Option<bool>> {
-        let v = self.get("/v1/rules").await?;
-        let rules = v["rules"].as_array().cloned().unwrap_or_default();
-        Ok(rules
-            .iter()
-            .find(|r| r["id"] == id)
-            .map(|r| r["enabled"].as_bool().unwrap_or(true)))
+        let v: RulesView = self.get("/v1/rules").await?;
+        Ok(v.rules.iter().find(|r| r.id == id).map(|r| r.enabled))
     }
 
     /// Sends `events` as the drill agent, tagged with `exercise`, in
@@ -147,20 +141,16 @@ impl Api {
             let mut batch = Batch::new(self.agent.clone(), first, chunk);
             batch.exercise = Some(exercise.to_owned());
             let body = serde_json::to_vec(&batch).context("encoding a batch")?;
-            let r = self
-                .http
-                .post(self.url(shouwang_proto::INGEST_PATH))
+            let req = self
+                .client
+                .bare(reqwest::Method::POST, shouwang_proto::INGEST_PATH)
                 .bearer_auth(&token)
                 .header("content-type", "application/json")
-                .body(body)
-                .send()
+                .body(body);
+            self.client
+                .send(req)
                 .await
-                .context("POST /v1/ingest")?;
-            let status = r.status();
-            if !status.is_success() {
-                let body = r.text().await.unwrap_or_default();
-                bail!("POST /v1/ingest: {status}: {}", error_text(&body));
-            }
+                .map_err(|e| failed("POST /v1/ingest", e))?;
         }
         Ok(())
     }

@@ -266,7 +266,8 @@ pub struct RuleView {
     pub attack: Vec<String>,
     #[serde(default)]
     pub file: String,
-    #[serde(default)]
+    /// Missing (an older collector): enabled, as rules are by default.
+    #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     #[serde(default)]
     pub evaluated: u64,
@@ -281,6 +282,10 @@ pub struct RuleView {
     pub groups: u64,
     #[serde(default)]
     pub evictions: u64,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// `GET /v1/rules`.

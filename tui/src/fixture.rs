@@ -6,9 +6,11 @@ use shouwang_proto::{Bilingual, DutyEntry, DutyKind, DutyView, Incident, Inciden
 
 use crate::app::{App, Input, NetMsg, Settings};
 use crate::i18n::Lang;
-use crate::model::{
-    AgentInfo, CaptureBrief, HostBrief, LiveEvent, QueueBrief, RuleInfo, RulesInfo, SiteInfo, Stats,
+use crate::live::LiveEvent;
+use shouwang_proto::api::{
+    AgentStatus, AgentView, CaptureStatus, HostSummary, RuleView, RulesView, SiteStatus, Stats,
 };
+use shouwang_proto::{LimitStatus, QueueStats};
 
 /// 2026-11-21 10:00:00 in UTC+8.
 pub const NOW_MS: i64 = 1_795_226_400_000;
@@ -150,32 +152,30 @@ const TOWNS: [&str; 2] = ["东岗镇", "西果园镇"];
 const SITES: [&str; 2] = ["政务中心", "卫健委"];
 
 /// `n` agents across 3 districts × 2 towns × 2 sites.
-pub fn agents(n: usize) -> Vec<AgentInfo> {
+pub fn agents(n: usize) -> Vec<AgentView> {
     (0..n)
         .map(|i| {
             let (d, t, s) = (i % 3, (i / 3) % 2, (i / 6) % 2);
             let status = if i % 11 == 10 {
-                "never_seen"
+                AgentStatus::NeverSeen
             } else if i % 13 == 12 {
-                "stopped"
+                AgentStatus::Stopped
             } else if i % 7 == 6 {
-                "offline"
+                AgentStatus::Offline
             } else {
-                "online"
+                AgentStatus::Online
             };
-            let seen = status != "never_seen";
-            AgentInfo {
+            let seen = status != AgentStatus::NeverSeen;
+            AgentView {
                 name: format!("gw-{d}{t}{s}-{i:03}"),
-                status: status.into(),
-                labels: [
-                    ("district".to_owned(), DISTRICTS[d].to_owned()),
-                    ("town".to_owned(), TOWNS[t].to_owned()),
-                    ("site".to_owned(), SITES[s].to_owned()),
-                ]
-                .into_iter()
-                .collect(),
+                status,
+                labels: serde_json::json!({
+                    "district": DISTRICTS[d],
+                    "town": TOWNS[t],
+                    "site": SITES[s],
+                }),
                 last_seen_ms: seen.then(|| {
-                    if status == "offline" {
+                    if status == AgentStatus::Offline {
                         NOW_MS - 3_600_000
                     } else {
                         NOW_MS - 4_000
@@ -183,42 +183,48 @@ pub fn agents(n: usize) -> Vec<AgentInfo> {
                 }),
                 agent_version: seen.then(|| "0.1.0".to_owned()),
                 hostname: seen.then(|| format!("host-{i:03}")),
-                queue: seen.then_some(QueueBrief {
+                queue: seen.then_some(QueueStats {
                     queued_batches: (i % 5) as u64,
                     // One agent came back from an outage longer than its
                     // spool: its host samples were dropped.
                     dropped_events: if i == 4 { 1_234 } else { 0 },
+                    ..QueueStats::default()
                 }),
                 // One agent is over its own budget and sheds load.
-                limits: seen.then_some(crate::model::LimitBrief {
+                limits: seen.then_some(LimitStatus {
                     cpu_pct: if i == 7 { 63.0 } else { (i % 9) as f32 },
                     overloaded: i == 7,
                     sample_every: if i == 7 { 8 } else { 1 },
                     rate_limited_host_events: 0,
                     rate_limited_network_events: if i == 7 { 5_400 } else { 0 },
+                    ..LimitStatus::default()
                 }),
-                host: seen.then_some(HostBrief {
+                host: seen.then_some(HostSummary {
                     cpu_pct: (i * 7 % 100) as f32,
                     memory_used: (30 + i % 60) as u64 * 1_000_000,
                     memory_total: 100_000_000,
+                    ..HostSummary::default()
                 }),
-                capture: (seen && i % 2 == 0).then_some(CaptureBrief {
+                capture: (seen && i % 2 == 0).then_some(CaptureStatus {
                     packets: 1_000_000,
                     kernel_drops: (i % 4 * 10) as u64,
                     agent_drops: 0,
+                    ..CaptureStatus::default()
                 }),
+                ..AgentView::default()
             }
         })
         .collect()
 }
 
-fn sites() -> Vec<SiteInfo> {
-    let s = |url: &str, state: &str, status, ms, tls, score, findings: &[&str]| SiteInfo {
+fn sites() -> Vec<SiteStatus> {
+    let s = |url: &str, state: &str, status, ms, tls, score, findings: &[&str]| SiteStatus {
         url: url.into(),
         site: None,
         agent: "probe-01".into(),
         ts: (NOW_MS - 30_000) * 1_000_000,
         state: state.into(),
+        up: state != "down",
         status,
         error: status.is_none().then(|| "connect timeout".to_owned()),
         response_ms: ms,
@@ -285,11 +291,11 @@ fn sites() -> Vec<SiteInfo> {
     ]
 }
 
-fn rules() -> RulesInfo {
-    let mut rules: Vec<RuleInfo> = TEMPLATES
+fn rules() -> RulesView {
+    let mut rules: Vec<RuleView> = TEMPLATES
         .iter()
         .enumerate()
-        .map(|(i, t)| RuleInfo {
+        .map(|(i, t)| RuleView {
             id: t.rule.into(),
             title: Bilingual {
                 en: t.en.into(),
@@ -303,9 +309,12 @@ fn rules() -> RulesInfo {
             fired: (8 - i) as u64 * 3,
             last_fired: (i != 6).then_some((NOW_MS - 60_000 * (i as i64 + 1)) * 1_000_000),
             groups: i as u64,
+            kind: String::new(),
+            file: String::new(),
+            evictions: 0,
         })
         .collect();
-    rules.push(RuleInfo {
+    rules.push(RuleView {
         id: "host.disk.full".into(),
         title: Bilingual {
             en: "Disk almost full".into(),
@@ -319,8 +328,11 @@ fn rules() -> RulesInfo {
         fired: 0,
         last_fired: None,
         groups: 0,
+        kind: String::new(),
+        file: String::new(),
+        evictions: 0,
     });
-    RulesInfo {
+    RulesView {
         dir: "/etc/shouwang/rules".into(),
         rules,
         load_errors: vec![
@@ -409,6 +421,7 @@ pub fn app(lang: Lang, n_incidents: usize, n_agents: usize, spacing_ms: i64) -> 
             now_ms: NOW_MS - 60_000 + k as i64 * 5_000,
             events_total: k * k * 4_000 + k * 9_000,
             incidents_opened_total: k * k / 6,
+            ..Stats::default()
         }));
     }
     let list = incidents(n_incidents, spacing_ms);

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+#[cfg(feature = "bench")]
+use clap::Subcommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,10 +52,12 @@ struct Cli {
     cert: Option<PathBuf>,
     #[arg(long)]
     key: Option<PathBuf>,
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     command: Option<Cmd>,
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Measures frame render time with a synthetic fleet (BENCHMARKS.md).
@@ -62,6 +66,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "bench")]
     if let Some(Cmd::BenchRender(args)) = cli.command {
         return match shouwang_console::bench::run(&args) {
             Ok(()) => ExitCode::SUCCESS,

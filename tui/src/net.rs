@@ -12,13 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use shouwang_proto::{DutyView, Incident, TimelineEntry};
+use shouwang_proto::api::{
+    AgentList, IncidentChange, IncidentDetail, IncidentPage, IncidentResult, Lagged, RulesView,
+    STREAM_EVENT, STREAM_INCIDENT, STREAM_LAGGED, SiteList, Stats,
+};
+use shouwang_proto::{DutyView, Incident};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::app::{NetMsg, Request};
-use crate::model::{AgentInfo, LiveEvent, RulesInfo, SiteInfo, Stats};
+use crate::live::LiveEvent;
 
 /// Messages waiting for the UI.
 pub const UI_QUEUE: usize = 4096;
@@ -37,28 +41,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Largest SSE message buffered.
 const MAX_SSE_MESSAGE: usize = 4 * 1024 * 1024;
 
-/// An API client with timeouts on every request.
+/// The console's API client: one for requests (10 s each) and one for
+/// the stream (no total timeout; a read timeout well above the server's
+/// 15 s keep-alive detects a dead connection).
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    stream_http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-/// Shortest useful text of a request error: the innermost cause.
-fn short(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    if e.is_timeout() {
-        format!("timed out ({msg})")
-    } else {
-        msg
-    }
+    api: shouwang_client::Client,
+    stream: shouwang_client::Client,
 }
 
 impl Client {
@@ -69,83 +58,38 @@ impl Client {
         token: &str,
         tls: &crate::config::ConsoleConfig,
     ) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let ca = match &tls.ca {
-            Some(p) => Some(
-                reqwest::Certificate::from_pem_bundle(
-                    &std::fs::read(p)
-                        .with_context(|| format!("cannot read --ca {}", p.display()))?,
-                )
-                .with_context(|| format!("--ca {} is not a PEM certificate", p.display()))?,
-            ),
-            None => None,
+        let material = shouwang_client::load_tls(
+            &shouwang_client::Tls {
+                ca: tls.ca.clone(),
+                cert: tls.cert.clone(),
+                key: tls.key.clone(),
+            },
+            &shouwang_client::TlsNames::FLAGS,
+        )?;
+        let opts = |timeout, read_timeout| shouwang_client::Options {
+            connect_timeout: Duration::from_secs(3),
+            timeout,
+            read_timeout,
+            user_agent: Some(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")).to_owned()),
         };
-        let identity = match (&tls.cert, &tls.key) {
-            (Some(c), Some(k)) => {
-                let mut pem = std::fs::read(c)
-                    .with_context(|| format!("cannot read --cert {}", c.display()))?;
-                pem.push(b'\n');
-                pem.extend(
-                    std::fs::read(k)
-                        .with_context(|| format!("cannot read --key {}", k.display()))?,
-                );
-                Some(
-                    reqwest::Identity::from_pem(&pem)
-                        .context("--cert/--key: not a certificate and key")?,
-                )
-            }
-            _ => None,
-        };
-        let builder = || {
-            let mut b = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .user_agent(concat!("shouwang-console/", env!("CARGO_PKG_VERSION")));
-            if let Some(ca) = &ca {
-                b = b.tls_certs_only(ca.clone());
-            }
-            if let Some(id) = &identity {
-                b = b.identity(id.clone());
-            }
-            b
-        };
-        let http = builder().timeout(Duration::from_secs(10)).build()?;
-        // No total timeout on the stream; a read timeout well above the
-        // server's 15 s keep-alive detects a dead connection.
-        let stream_http = builder().read_timeout(Duration::from_secs(45)).build()?;
         Ok(Self {
-            http,
-            stream_http,
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            api: shouwang_client::Client::new(
+                base,
+                Some(token),
+                &material,
+                &opts(Some(Duration::from_secs(10)), None),
+            )?,
+            stream: shouwang_client::Client::new(
+                base,
+                Some(token),
+                &material,
+                &opts(None, Some(Duration::from_secs(45))),
+            )?,
         })
     }
 
-    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, String> {
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let body = resp.text().await.unwrap_or_default();
-        let msg = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        Err(format!("HTTP {}: {msg}", status.as_u16()))
-    }
-
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| short(&e))?;
-        Self::check(resp)
-            .await?
-            .json()
-            .await
-            .map_err(|e| format!("{path}: {}", short(&e)))
+        self.api.get(path).await.map_err(|e| e.to_string())
     }
 
     pub async fn post(
@@ -153,20 +97,7 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, String> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| short(&e))?;
-        let text = Self::check(resp)
-            .await?
-            .text()
-            .await
-            .map_err(|e| short(&e))?;
-        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        self.api.post(path, body).await.map_err(|e| e.to_string())
     }
 
     /// Incidents matching `query` (without `limit`/`before`), newest
@@ -177,11 +108,6 @@ impl Client {
         query: &str,
         enough: impl Fn(&[Incident]) -> bool,
     ) -> Result<Vec<Incident>, String> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            incidents: Vec<Incident>,
-            next_before: Option<i64>,
-        }
         let mut all = Vec::new();
         let mut before: Option<i64> = None;
         loop {
@@ -189,7 +115,7 @@ impl Client {
                 Some(b) => format!("/v1/incidents?{query}&evidence=false&limit=1000&before={b}"),
                 None => format!("/v1/incidents?{query}&evidence=false&limit=1000"),
             };
-            let p: Page = self.get(&q).await?;
+            let p: IncidentPage = self.get(&q).await?;
             let stop = enough(&p.incidents);
             all.extend(p.incidents);
             match p.next_before {
@@ -246,7 +172,7 @@ async fn poll_loop(
             Ok(()) => {
                 need_incidents = false;
                 if !healthy {
-                    info!(collector = %client.base, "connected");
+                    info!(collector = %client.api.base(), "connected");
                     healthy = true;
                 }
             }
@@ -280,20 +206,12 @@ async fn poll_once(
     n: u64,
     incidents: bool,
 ) -> Result<(), String> {
-    #[derive(serde::Deserialize)]
-    struct Agents {
-        agents: Vec<AgentInfo>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Sites {
-        sites: Vec<SiteInfo>,
-    }
     let stats: Stats = client.get("/v1/stats").await?;
     let mut msgs = vec![NetMsg::Connected, NetMsg::Stats(stats)];
     if n.is_multiple_of(SLOW_EVERY) || incidents {
-        let a: Agents = client.get("/v1/agents").await?;
-        let s: Sites = client.get("/v1/sites").await?;
-        let r: RulesInfo = client.get("/v1/rules").await?;
+        let a: AgentList = client.get("/v1/agents").await?;
+        let s: SiteList = client.get("/v1/sites").await?;
+        let r: RulesView = client.get("/v1/rules").await?;
         let d: DutyView = client.get("/v1/duty").await?;
         msgs.extend([
             NetMsg::Agents(a.agents),
@@ -350,21 +268,26 @@ pub fn take_sse(buf: &mut String) -> Vec<SseMessage> {
 
 /// Turns a stream message into what the UI gets.
 pub fn sse_to_msg(m: &SseMessage) -> Option<NetMsg> {
-    let v: serde_json::Value = serde_json::from_str(&m.data).ok()?;
     match m.event.as_str() {
-        "incident" => {
-            let mut incident: Incident = serde_json::from_value(v.get("incident")?.clone()).ok()?;
+        STREAM_INCIDENT => {
+            let IncidentChange {
+                change,
+                mut incident,
+            } = serde_json::from_str(&m.data).ok()?;
             // Evidence is read from the detail when an incident is opened;
             // the list keeps none (11 000 incidents with evidence samples
             // took 265 MB).
             incident.evidence = Vec::new();
-            Some(NetMsg::IncidentChange {
-                change: v.get("change")?.as_str()?.to_owned(),
-                incident: Box::new(incident),
-            })
+            Some(NetMsg::IncidentChange { change, incident })
         }
-        "event" => LiveEvent::from_stream(&v).map(NetMsg::Event),
-        "lagged" => Some(NetMsg::Lagged(v.get("missed")?.as_u64()?)),
+        STREAM_EVENT => {
+            let v: serde_json::Value = serde_json::from_str(&m.data).ok()?;
+            LiveEvent::from_stream(&v).map(NetMsg::Event)
+        }
+        STREAM_LAGGED => {
+            let l: Lagged = serde_json::from_str(&m.data).ok()?;
+            Some(NetMsg::Lagged(l.missed))
+        }
         _ => None,
     }
 }
@@ -403,20 +326,21 @@ async fn follow(
     resync: &Notify,
     dropped: &AtomicU64,
 ) -> Result<(), String> {
-    let resp = client
-        .stream_http
-        .get(format!("{}/v1/stream?events=true", client.base))
-        .bearer_auth(&client.token)
-        .send()
+    let mut resp = client
+        .stream
+        .send(
+            client
+                .stream
+                .request(reqwest::Method::GET, "/v1/stream?events=true"),
+        )
         .await
-        .map_err(|e| short(&e))?;
-    let mut resp = Client::check(resp).await?;
+        .map_err(|e| e.to_string())?;
     info!("stream connected");
     // Changes may have been missed while the stream was down.
     resync.notify_one();
     let mut buf = String::new();
     let mut pending = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| short(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| shouwang_client::short(&e))? {
         pending.extend_from_slice(&chunk);
         // Keep incomplete UTF-8 at the end for the next chunk.
         let valid = match std::str::from_utf8(&pending) {
@@ -485,13 +409,10 @@ async fn perform(client: &Client, req: Request) -> Result<Vec<NetMsg>, String> {
     let what = req.describe();
     let incident_result = |v: serde_json::Value| -> Vec<NetMsg> {
         let mut out = Vec::new();
-        if let Some(i) = v
-            .get("incident")
-            .and_then(|i| serde_json::from_value::<Incident>(i.clone()).ok())
-        {
+        if let Ok(r) = serde_json::from_value::<IncidentResult>(v) {
             out.push(NetMsg::IncidentChange {
                 change: "action".into(),
-                incident: Box::new(i),
+                incident: Box::new(r.incident),
             });
         }
         out.push(NetMsg::Done { what: what.clone() });
@@ -550,12 +471,7 @@ async fn perform(client: &Client, req: Request) -> Result<Vec<NetMsg>, String> {
             Ok(vec![NetMsg::Done { what }])
         }
         Request::Detail { id } => {
-            #[derive(serde::Deserialize)]
-            struct Detail {
-                incident: Incident,
-                timeline: Vec<TimelineEntry>,
-            }
-            let d: Detail = client.get(&format!("/v1/incidents/{id}")).await?;
+            let d: IncidentDetail = client.get(&format!("/v1/incidents/{id}")).await?;
             Ok(vec![NetMsg::Detail {
                 incident: Box::new(d.incident),
                 timeline: d.timeline,

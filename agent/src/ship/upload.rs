@@ -89,10 +89,7 @@ impl Sink for HttpSink {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let text = resp.text().await.unwrap_or_default();
-        let detail = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| text.chars().take(200).collect());
+        let detail = shouwang_client::error_text(&text, 200);
         let msg = format!("collector answered {status}: {detail}");
         Err(match status.as_u16() {
             401 | 403 => SendError::Auth(msg),
@@ -103,44 +100,19 @@ impl Sink for HttpSink {
     }
 }
 
-/// Adds the collector's CA and this agent's client identity.
+/// Adds the collector's CA (only those roots are trusted) and this
+/// agent's client identity: the loader every API client shares.
 pub fn with_tls(
-    mut builder: reqwest::ClientBuilder,
+    builder: reqwest::ClientBuilder,
     tls: &crate::config::ClientTls,
 ) -> anyhow::Result<reqwest::ClientBuilder> {
-    use anyhow::Context as _;
-    if let Some(ca) = &tls.ca {
-        let pem =
-            std::fs::read(ca).with_context(|| format!("cannot read tls.ca {}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("tls.ca {} is not a PEM certificate", ca.display()))?;
-        if certs.is_empty() {
-            anyhow::bail!("tls.ca {} holds no certificate", ca.display());
-        }
-        // Only this CA: a collector's certificate from anywhere else is refused.
-        builder = builder.tls_certs_only(certs);
-    }
-    match (&tls.cert, &tls.key) {
-        (Some(c), Some(k)) => {
-            let mut pem = std::fs::read(c)
-                .with_context(|| format!("cannot read tls.cert {}", c.display()))?;
-            pem.push(b'\n');
-            pem.extend(
-                std::fs::read(k).with_context(|| format!("cannot read tls.key {}", k.display()))?,
-            );
-            let id = reqwest::Identity::from_pem(&pem).with_context(|| {
-                format!(
-                    "tls.cert {} / tls.key {}: not a certificate and key",
-                    c.display(),
-                    k.display()
-                )
-            })?;
-            builder = builder.identity(id);
-        }
-        (None, None) => {}
-        _ => anyhow::bail!("tls.cert and tls.key go together: set both or neither"),
-    }
-    Ok(builder)
+    let files = shouwang_client::Tls {
+        ca: tls.ca.clone(),
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+    };
+    let material = shouwang_client::load_tls(&files, &shouwang_client::TlsNames::CONFIG)?;
+    Ok(material.apply(builder))
 }
 
 /// `Retry-After` in seconds (the collector never sends the date form),

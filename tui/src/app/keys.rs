@@ -5,33 +5,7 @@ use ratatui::crossterm::event::{
 };
 use shouwang_proto::{DutyKind, IncidentState, Severity};
 
-use super::{App, Effect, ListUi, Request, View};
-
-/// What a prompt asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptKind {
-    /// Live filter of the current view.
-    Filter(View),
-    Note(i64),
-    Assign(i64),
-    Resolve(i64),
-    FalsePositive(i64),
-    /// Silence this rule (the incident's).
-    Silence(i64),
-    DutyStart,
-    Handover,
-    DutyNote,
-}
-
-/// A one-line text prompt at the bottom of the screen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prompt {
-    pub kind: PromptKind,
-    pub input: String,
-}
-
-/// Longest prompt input, characters.
-pub const MAX_INPUT: usize = 2000;
+use super::state::{App, Effect, ListUi, MAX_INPUT, Prompt, PromptKind, Request, View};
 
 /// Rows a page key moves.
 const PAGE: usize = 10;

@@ -4,7 +4,7 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use super::{App, View};
+use super::state::{App, View};
 
 /// Screen row of the tab bar (below the top bar).
 pub const TAB_ROW: u16 = 1;

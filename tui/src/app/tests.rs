@@ -349,6 +349,7 @@ fn rates_come_from_counter_deltas() {
         now_ms,
         events_total: ev,
         incidents_opened_total: inc,
+        ..Stats::default()
     };
     a.handle(Input::Net(NetMsg::Stats(s(0, 1000, 3))));
     assert!(a.ingest_rate.is_empty());
@@ -486,13 +487,13 @@ fn mouse_wheel_moves_and_a_click_on_a_tab_switches() {
     a.handle(m(
         MouseEventKind::Down(MouseButton::Left),
         30,
-        super::layout::TAB_ROW,
+        crate::app::layout::TAB_ROW,
     ));
     assert_eq!(a.view, View::Agents);
     a.handle(m(
         MouseEventKind::Down(MouseButton::Left),
         2,
-        super::layout::TAB_ROW,
+        crate::app::layout::TAB_ROW,
     ));
     assert_eq!(a.view, View::Overview);
 }

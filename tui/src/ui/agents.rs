@@ -64,7 +64,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                     };
                     let mut cells = vec![
                         Cell::from(format!("  {}", a.name)),
-                        Cell::from(t.agent_status(&a.status)).style(status_style),
+                        Cell::from(t.agent_status(a.status.as_str())).style(status_style),
                         Cell::from(seen),
                     ];
                     if wide {
