@@ -188,9 +188,33 @@ pub struct Collector {
     pub config: PathBuf,
     /// The collector binary (also used for `agents add`).
     pub exe: PathBuf,
-    pub http: reqwest::blocking::Client,
+    /// The API client, with the admin token.
+    pub api: shouwang_client::blocking::Client,
     /// An admin API token (made before start).
     pub token: String,
+}
+
+/// A blocking API client of the collector at `url`: `token` as bearer,
+/// TLS files (the collector's CA, a client certificate) when given.
+pub fn api_client(
+    url: &str,
+    token: Option<&str>,
+    tls: &shouwang_client::Tls,
+) -> anyhow::Result<shouwang_client::blocking::Client> {
+    // reqwest is built without a default crypto provider (one provider in
+    // the tree, chosen at start); install it once per test process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let material = shouwang_client::load_tls(tls, &shouwang_client::TlsNames::FLAGS)?;
+    Ok(shouwang_client::blocking::Client::new(
+        url,
+        token,
+        &material,
+        &shouwang_client::Options {
+            connect_timeout: Duration::from_secs(30),
+            timeout: Some(Duration::from_secs(30)),
+            ..shouwang_client::Options::default()
+        },
+    )?)
 }
 
 impl Collector {
@@ -231,18 +255,14 @@ impl Collector {
             &["tokens", "add", "e2e-admin", "--role", "admin"],
         )?;
         let (proc, url) = serve(exe, &config)?;
-        // reqwest is built without a default crypto provider (one provider in
-        // the tree, chosen at start); install it once per test process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = api_client(&url, Some(&token), &shouwang_client::Tls::default())?;
         Ok(Self {
             proc,
             url,
             config,
             exe: exe.to_owned(),
             token,
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()?,
+            api,
         })
     }
 
@@ -305,9 +325,8 @@ impl Collector {
         body: &serde_json::Value,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
         let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
+            .api
+            .request(reqwest::Method::POST, path)
             .json(body)
             .send()?;
         let status = r.status().as_u16();
@@ -325,11 +344,7 @@ impl Collector {
     }
 
     pub fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()?;
+        let r = self.api.request(reqwest::Method::GET, path).send()?;
         let status = r.status();
         let v: serde_json::Value = r.json()?;
         if !status.is_success() {
@@ -340,8 +355,8 @@ impl Collector {
 
     pub fn metrics(&self) -> anyhow::Result<String> {
         Ok(self
-            .http
-            .get(format!("{}/metrics", self.url))
+            .api
+            .bare(reqwest::Method::GET, "/metrics")
             .send()?
             .error_for_status()?
             .text()?)
@@ -371,8 +386,8 @@ impl Collector {
         zstd: bool,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
         let mut req = self
-            .http
-            .post(format!("{}{}", self.url, shouwang_proto::INGEST_PATH))
+            .api
+            .bare(reqwest::Method::POST, shouwang_proto::INGEST_PATH)
             .header("content-type", "application/json")
             .body(body);
         if let Some(t) = token {

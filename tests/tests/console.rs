@@ -292,8 +292,8 @@ fn the_duty_log_api_refuses_bad_input_and_viewers_and_stats_count_events() {
     let c = Collector::start(dir.path(), "").unwrap();
     let post = |token: &str, body: &str| {
         let r = c
-            .http
-            .post(format!("{}/v1/duty", c.url))
+            .api
+            .bare(reqwest::Method::POST, "/v1/duty")
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body.to_owned())

@@ -39,9 +39,7 @@ fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut r = c
-        .http
-        .request(method.parse().unwrap(), format!("{}{path}", c.url));
+    let mut r = c.api.bare(method.parse().unwrap(), path);
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }

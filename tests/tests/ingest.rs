@@ -276,21 +276,19 @@ fn ten_mib_bodies_are_413_without_memory_growth() {
 #[test]
 fn errors_elsewhere_are_json_too() {
     let (_d, c) = collector("");
-    let r = c.http.get(format!("{}/v1/nope", c.url)).send().unwrap();
+    let r = c.api.bare(reqwest::Method::GET, "/v1/nope").send().unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let v: serde_json::Value = r.json().unwrap();
     assert_eq!(v["error"]["code"], "not_found");
     let r = c
-        .http
-        .get(format!("{}/v1/events?limit=0", c.url))
-        .bearer_auth(&c.token)
+        .api
+        .request(reqwest::Method::GET, "/v1/events?limit=0")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let r = c
-        .http
-        .get(format!("{}/v1/agents/ghost", c.url))
-        .bearer_auth(&c.token)
+        .api
+        .request(reqwest::Method::GET, "/v1/agents/ghost")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);

@@ -92,6 +92,7 @@ fn crates_pull_only_the_dependencies_their_layer_allows() {
         ("shouwang-drill", &["sqlx", "axum", "shouwang-collector"]),
         // Clients of the API: no server or SQL code linked in.
         ("shouwang-console", &["sqlx", "axum", "shouwang-collector"]),
+        ("shouwang-client", &["sqlx", "axum", "shouwang-collector"]),
         // Deployed on every host: lean.
         ("shouwang-agent", &["sqlx", "axum", "ratatui"]),
         // Daemon support stays small.

@@ -11,12 +11,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use shouwang_e2e::{Agent, Collector, batch_json, bin, cli, notice, wait_for};
+use shouwang_e2e::{Agent, Collector, api_client, batch_json, bin, cli, notice, wait_for};
 
 fn status(c: &Collector, method: &str, path: &str, token: Option<&str>) -> (u16, Option<String>) {
     let mut req = match method {
-        "POST" => c.http.post(format!("{}{path}", c.url)).json(&json!({})),
-        _ => c.http.get(format!("{}{path}", c.url)),
+        "POST" => c.api.bare(reqwest::Method::POST, path).json(&json!({})),
+        _ => c.api.bare(reqwest::Method::GET, path),
     };
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -202,19 +202,18 @@ fn plaintext_off_loopback_is_refused_unless_allowed() {
     assert!(c.url.starts_with("http://0.0.0.0:"), "{}", c.url);
 }
 
-fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::blocking::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tls_certs_only(
-            reqwest::Certificate::from_pem_bundle(&std::fs::read(ca).unwrap()).unwrap(),
-        );
-    if let Some((c, k)) = identity {
-        let mut pem = std::fs::read(c).unwrap();
-        pem.extend(std::fs::read(k).unwrap());
-        b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
-    }
-    b.build().unwrap()
+/// The admin's API client of `c` trusting `ca`, with a client certificate.
+fn https_client(
+    c: &Collector,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> shouwang_client::blocking::Client {
+    let tls = shouwang_client::Tls {
+        ca: Some(ca.to_owned()),
+        cert: identity.map(|(c, _)| c.to_owned()),
+        key: identity.map(|(_, k)| k.to_owned()),
+    };
+    api_client(&c.url, Some(&c.token), &tls).unwrap()
 }
 
 /// `certs init` switches TLS on; an agent trusting the CA ships over
@@ -259,7 +258,7 @@ fn tls_from_certs_init_and_mutual_tls_refuses_a_client_without_a_certificate() {
             .map_or(true, |r| !r.status().is_success()),
         "plaintext must not be served"
     );
-    c.http = https_client(&ca, None);
+    c.api = https_client(&c, &ca, None);
     assert_eq!(c.get_json("/v1/agents").unwrap()["agents"], json!([]));
     let token = c.add_agent("gw-tls").unwrap();
     let _agent = Agent::start(
@@ -315,25 +314,26 @@ fn tls_from_certs_init_and_mutual_tls_refuses_a_client_without_a_certificate() {
     )
     .unwrap();
     assert!(c.proc.log().contains("mutual_tls=true"), "{}", c.proc.log());
-    let no_cert = https_client(&ca, None);
+    let no_cert = https_client(&c, &ca, None);
     let e = no_cert
-        .get(format!("{}/healthz", c.url))
+        .bare(reqwest::Method::GET, "/healthz")
         .send()
         .expect_err("a client without a certificate is refused");
     println!("mTLS without a client certificate: {e:?}");
     let with_cert = https_client(
+        &c,
         &ca,
         Some((&tls.join("agent-gw-tls.crt"), &tls.join("agent-gw-tls.key"))),
     );
     assert!(
         with_cert
-            .get(format!("{}/healthz", c.url))
+            .bare(reqwest::Method::GET, "/healthz")
             .send()
             .unwrap()
             .status()
             .is_success()
     );
-    c.http = with_cert;
+    c.api = with_cert;
     let token = c.add_agent("gw-mtls").unwrap();
     let _agent = Agent::start(
         dir.path(),
