@@ -14,6 +14,8 @@
 //! the binary installs one), serde, thiserror and shouwang-proto only: no
 //! tokio runtime of its own, no server, no SQL.
 
+#[macro_use]
+mod common;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod error;
@@ -23,68 +25,29 @@ mod tls;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use common::{ApiClient, Transport};
 pub use error::{Error, error_text, short};
 pub use options::Options;
-use options::trim_base;
 pub use tls::{Tls, TlsMaterial, TlsNames, load_tls};
 
 /// A client of one collector.
-#[derive(Debug, Clone)]
-pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
+pub type Client = common::ApiClient<reqwest::Client>;
 
-impl Client {
-    /// A client of the collector at `base` (`https://host:port`), sending
-    /// `token` as a bearer token when there is one.
-    pub fn new(
-        base: &str,
-        token: Option<&str>,
-        tls: &TlsMaterial,
-        opts: &Options,
-    ) -> Result<Self, Error> {
-        let mut b = reqwest::Client::builder().connect_timeout(opts.connect_timeout);
+impl common::Transport for reqwest::Client {
+    fn build(tls: &TlsMaterial, opts: &Options) -> Result<Self, Error> {
+        let mut b = configured!(reqwest::Client::builder(), opts);
         if let Some(t) = opts.timeout {
             b = b.timeout(t);
         }
         if let Some(t) = opts.read_timeout {
             b = b.read_timeout(t);
         }
-        if let Some(ua) = &opts.user_agent {
-            b = b.user_agent(ua.clone());
-        }
-        let http = tls.apply(b).build().map_err(Error::Build)?;
-        Ok(Self {
-            http,
-            base: trim_base(base),
-            token: token.map(str::to_owned),
-        })
+        tls.apply(b).build().map_err(Error::Build)
     }
+}
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    /// `base` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// A request to `path` without credentials (ingest brings an agent's).
-    pub fn bare(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path))
-    }
-
-    /// A request to `path` with the bearer token (if any).
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.bare(method, path);
-        match &self.token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
+impl Client {
+    endpoint_methods!(reqwest::RequestBuilder);
 
     /// Sends `req`; a non-success answer is an [`Error::Status`].
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {

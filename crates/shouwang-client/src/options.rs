@@ -23,8 +23,3 @@ impl Default for Options {
         }
     }
 }
-
-/// `base` without a trailing slash.
-pub(crate) fn trim_base(base: &str) -> String {
-    base.trim_end_matches('/').to_owned()
-}

@@ -105,29 +105,17 @@ pub fn load_tls(tls: &Tls, names: &TlsNames) -> Result<TlsMaterial, Error> {
 impl TlsMaterial {
     /// `builder` trusting only the loaded roots (if any) and showing the
     /// identity (if any).
-    pub fn apply(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-        if let Some(r) = &self.roots {
-            builder = builder.tls_certs_only(r.clone());
-        }
-        if let Some(id) = &self.identity {
-            builder = builder.identity(id.clone());
-        }
-        builder
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        with_material!(self, builder)
     }
 
     /// The same for a blocking client.
     #[cfg(feature = "blocking")]
     pub fn apply_blocking(
         &self,
-        mut builder: reqwest::blocking::ClientBuilder,
+        builder: reqwest::blocking::ClientBuilder,
     ) -> reqwest::blocking::ClientBuilder {
-        if let Some(r) = &self.roots {
-            builder = builder.tls_certs_only(r.clone());
-        }
-        if let Some(id) = &self.identity {
-            builder = builder.identity(id.clone());
-        }
-        builder
+        with_material!(self, builder)
     }
 }
 
