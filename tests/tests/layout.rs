@@ -99,6 +99,11 @@ fn crates_pull_only_the_dependencies_their_layer_allows() {
         ("shouwang-console", &["sqlx", "axum", "shouwang-collector"]),
         // Deployed on every host: lean.
         ("shouwang-agent", &["sqlx", "axum", "ratatui"]),
+        // Starts processes; talks to none of them.
+        (
+            "shouwang-harness",
+            &["tokio", "sqlx", "axum", "reqwest", "shouwang-collector"],
+        ),
         // Daemon support stays small.
         ("shouwang-daemon", &["sqlx", "axum", "reqwest"]),
     ];
