@@ -294,7 +294,7 @@ struct AgentView {
     host: Option<HostSummary>,
     /// Capture totals since the collector started (agents that capture).
     #[serde(skip_serializing_if = "Option::is_none")]
-    capture: Option<crate::incidents::board::CaptureStatus>,
+    capture: Option<crate::boards::CaptureStatus>,
     /// Only in `/v1/agents/{name}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     host_sample: Option<HostSample>,
@@ -307,7 +307,7 @@ fn agent_view(
     now_ms: i64,
     offline_after: Duration,
     detail: bool,
-    capture: Option<crate::incidents::board::CaptureStatus>,
+    capture: Option<crate::boards::CaptureStatus>,
 ) -> AgentView {
     let hb: Option<Heartbeat> = row
         .heartbeat
@@ -365,7 +365,7 @@ async fn rules_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
 async fn sites_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
     let sites = app
-        .detector
+        .boards
         .sites
         .lock()
         .map(|b| b.list())
@@ -385,7 +385,7 @@ async fn list_agents(
         .map_err(|e| ApiError::internal(&e))?;
     let now = app.clock.now_ms();
     let offline_after = app.config.agents.offline_after;
-    let captures = app.detector.captures.lock().ok();
+    let captures = app.boards.captures.lock().ok();
     let agents: Vec<AgentView> = rows
         .into_iter()
         .map(|r| {
@@ -416,7 +416,7 @@ async fn agent_detail(
         ));
     };
     let capture = app
-        .detector
+        .boards
         .captures
         .lock()
         .ok()

@@ -25,6 +25,7 @@ use shouwang_proto::{Batch, EventKind, HostSample};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use crate::boards::Boards;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use plan::AgentState;
@@ -62,6 +63,8 @@ pub struct Ingestor {
     keep: Vec<EventKind>,
     metrics: Metrics,
     detector: Arc<crate::incidents::Detector>,
+    /// Site checks and capture health for the API's views.
+    boards: Arc<Boards>,
     limits: Limits,
     decode_permits: Semaphore,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<AgentState>>>>>,
@@ -72,6 +75,7 @@ impl Ingestor {
         store: Store,
         metrics: Metrics,
         detector: Arc<crate::incidents::Detector>,
+        boards: Arc<Boards>,
         limits: Limits,
         decode_concurrency: usize,
         keep: Vec<EventKind>,
@@ -79,6 +83,7 @@ impl Ingestor {
         Self {
             store,
             keep,
+            boards,
             metrics,
             detector,
             limits,
@@ -223,7 +228,7 @@ impl Ingestor {
             self.detector.publish(&detector, changes);
         }
         self.detector.tail(agent, fresh);
-        self.detector.observe_boards(agent, fresh);
+        self.boards.observe(agent, fresh);
 
         // Committed: now metrics (which read the old memory), then memory.
         let accepted = plan.accepted();
