@@ -58,6 +58,14 @@ impl Proc {
         self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
+    /// Waits up to `limit` for a line containing `pattern` in the stderr
+    /// log (a daemon saying it reached a state no event shows).
+    pub fn wait_for_log(&self, limit: Duration, pattern: &str) -> anyhow::Result<()> {
+        wait_for(limit, &format!("{pattern:?} in the log"), || {
+            self.log().contains(pattern).then_some(())
+        })
+    }
+
     /// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
     pub fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
@@ -208,6 +216,9 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("line arrives");
         assert_eq!(line, "listening on x");
+        p.wait_for_log(Duration::from_secs(10), "three")
+            .expect("third line");
+        assert!(p.wait_for_log(Duration::from_millis(100), "four").is_err());
         let log = wait_for(Duration::from_secs(10), "three lines", || {
             let l = p.log();
             (l.lines().count() == 3).then_some(l)
