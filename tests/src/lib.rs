@@ -6,7 +6,6 @@
 //! built into (`cargo test --workspace` builds them), or from
 //! `SHOUWANG_BIN_DIR`.
 
-pub mod lab;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -16,32 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use shouwang_harness::agent::AgentConfig;
 use shouwang_harness::collector::Configured;
-pub use shouwang_harness::{Proc, cli, wait_for};
-
-/// Path of a workspace binary.
-pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
-    let dir = match std::env::var_os("SHOUWANG_BIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let exe = std::env::current_exe()?;
-            // target/<profile>/deps/this-test → target/<profile>
-            let deps = exe.parent().context("test binary has no directory")?;
-            if deps.ends_with("deps") {
-                deps.parent().context("no profile directory")?.to_owned()
-            } else {
-                deps.to_owned()
-            }
-        }
-    };
-    let p = dir.join(name);
-    if !p.is_file() {
-        bail!(
-            "{} not built; run `cargo build --workspace --bins` (or `cargo test --workspace`)",
-            p.display()
-        );
-    }
-    Ok(p)
-}
+pub use shouwang_harness::{Proc, bin, cli, lab, wait_for};
 
 /// A running collector.
 pub struct Collector {

@@ -2,7 +2,8 @@
 //! tests, the drill's private collector (`drill corpus`, `run --spawn`) and
 //! the demo's agent. One way to start a private collector
 //! ([`collector::Configured`] → [`collector::Running`]), one agent config
-//! writer ([`agent::AgentConfig`]), one child-process handle ([`Proc`]).
+//! writer ([`agent::AgentConfig`]), one child-process handle ([`Proc`]),
+//! and the network-namespace lab of the root-only tests ([`lab`]).
 //!
 //! Synchronous and std-only (plus anyhow): it links no tokio, no HTTP client
 //! and no collector code, so the drill and the console stay light. Talking
@@ -10,6 +11,7 @@
 
 pub mod agent;
 pub mod collector;
+pub mod lab;
 mod proc;
 
-pub use proc::{Proc, cli, sibling, wait_for, write_private};
+pub use proc::{Proc, bin, cli, sibling, wait_for, write_private};

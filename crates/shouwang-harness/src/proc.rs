@@ -158,6 +158,32 @@ pub fn cli(exe: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// Path of a workspace binary: in `SHOUWANG_BIN_DIR`, else in the cargo
+/// target directory the running test (or program) was built into.
+pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = match std::env::var_os("SHOUWANG_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe()?;
+            // target/<profile>/deps/this-test → target/<profile>
+            let deps = exe.parent().context("test binary has no directory")?;
+            if deps.ends_with("deps") {
+                deps.parent().context("no profile directory")?.to_owned()
+            } else {
+                deps.to_owned()
+            }
+        }
+    };
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!(
+            "{} not built; run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
 /// A sibling program (`shouwang-collector`, `shouwang-agent`): beside this
 /// executable, else the bare name (found on PATH).
 pub fn sibling(name: &str) -> PathBuf {
