@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::boards::Boards;
 use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use crate::ingest::{Ingestor, Limits};
@@ -24,6 +25,8 @@ pub struct App {
     /// Failed-authentication tracking per peer.
     pub guard: guard::AuthGuard,
     pub detector: Arc<incidents::Detector>,
+    /// Site checks and capture health (fed by ingest, read by the API).
+    pub boards: Arc<Boards>,
     pub clock: Arc<dyn Clock>,
     /// Taken by `serve` to start the notifiers.
     pub notify_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<incidents::Change>>>,
@@ -60,10 +63,12 @@ impl App {
             Some(rx)
         };
         let detector = Arc::new(detector);
+        let boards = Arc::new(Boards::default());
         let ingest = Ingestor::new(
             store.clone(),
             metrics.clone(),
             detector.clone(),
+            boards.clone(),
             Limits {
                 max_body: config.ingest.max_body_bytes,
                 max_decompressed: config.ingest.max_decompressed_bytes,
@@ -93,6 +98,7 @@ impl App {
             admission,
             guard,
             detector,
+            boards,
             clock,
             notify_rx: std::sync::Mutex::new(notify_rx),
         }))

@@ -2,10 +2,14 @@
 //! event store (SQLite), and exposes the REST API and Prometheus metrics.
 //!
 //! Layers, by what they may touch:
-//! - [`ingest::seqset`], [`ingest::token`], [`config`]: pure values;
-//! - [`ingest`]: the ingest pipeline (store and metrics, no HTTP);
-//! - [`store`]: SQLite only;
-//! - [`api`]: HTTP only; [`metrics`]: the Prometheus registry;
+//! - [`ingest::seqset`], [`ingest::token`], [`config`], [`guard`],
+//!   [`boards`] and the ingest plan: pure values;
+//! - [`ingest`]: the ingest pipeline (plan, then store, rules and metrics;
+//!   no HTTP); [`incidents`]: the detector and the incident book;
+//! - [`store`]: all SQL, SQLite only;
+//! - [`api`]: HTTP handlers only; [`metrics`]: the Prometheus registry;
+//! - [`app`], [`clock`], [`server`]: wiring, time, serving and the periodic
+//!   tasks;
 //! - [`demo`]: the one-command demo (spawns the agent process).
 //!
 //! Deliberately absent: no packet capture, no host sampling (that is the
@@ -14,6 +18,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod boards;
 pub mod certs;
 pub mod clock;
 pub mod config;

@@ -272,23 +272,39 @@ pub async fn run(
     Ok(results)
 }
 
-/// One case as a table row.
-pub fn case_line(r: &PlaybookResult) -> String {
+/// What a case raised, by ATT&CK technique (`T1046×2 T1110×1`), or
+/// `none` when it raised no incident; `incidents` holds each incident's
+/// techniques.
+pub fn by_technique<'a, I, T>(incidents: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: IntoIterator<Item = &'a str>,
+{
+    let mut count = 0usize;
     let mut by_tech = std::collections::BTreeMap::<&str, usize>::new();
-    for i in &r.incidents {
-        for t in &i.attack {
-            *by_tech.entry(t.as_str()).or_default() += 1;
+    for techniques in incidents {
+        count += 1;
+        for t in techniques {
+            *by_tech.entry(t).or_default() += 1;
         }
     }
-    let raised = if r.incidents.is_empty() {
-        "none".to_owned()
-    } else {
-        by_tech
+    if count == 0 {
+        return "none".to_owned();
+    }
+    by_tech
+        .iter()
+        .map(|(t, n)| format!("{t}×{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One case as a table row.
+pub fn case_line(r: &PlaybookResult) -> String {
+    let raised = by_technique(
+        r.incidents
             .iter()
-            .map(|(t, n)| format!("{t}×{n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+            .map(|i| i.attack.iter().map(String::as_str)),
+    );
     let expected = r
         .outcomes
         .iter()
@@ -349,4 +365,20 @@ pub fn summary(results: &[PlaybookResult]) -> (usize, usize, usize) {
         .count();
     let fps = results.iter().map(|r| r.false_positives.len()).sum();
     (hit, attack.len(), fps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn techniques_are_counted_per_incident_and_none_means_no_incident() {
+        assert_eq!(by_technique(Vec::<Vec<&str>>::new()), "none");
+        assert_eq!(
+            by_technique(vec![vec!["T1110"], vec!["T1046", "T1110"], vec![]]),
+            "T1046×1 T1110×2"
+        );
+        // Incidents without techniques: raised, but nothing to count.
+        assert_eq!(by_technique(vec![Vec::<&str>::new()]), "");
+    }
 }

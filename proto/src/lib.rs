@@ -12,6 +12,8 @@
 pub mod api;
 mod auth;
 mod batch;
+#[cfg(feature = "body")]
+pub mod body;
 pub mod config;
 mod host;
 pub mod incident;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use shouwang_drill::corpus::by_technique;
 use shouwang_e2e::bin;
 
 fn corpus() -> PathBuf {
@@ -360,22 +361,16 @@ fn corpus_expectations_are_met_through_agent_and_collector() {
             &["--exercise", "corpus"],
         );
         let incidents = c.incidents("").unwrap();
-        let mut by_tech: BTreeMap<String, usize> = BTreeMap::new();
         for i in &incidents {
             assert_eq!(i["exercise"], "corpus", "{pcap}: exercise tag carried: {i}");
-            for t in i["attack"].as_array().unwrap() {
-                *by_tech.entry(t.as_str().unwrap().to_owned()).or_default() += 1;
-            }
         }
-        let summary = if incidents.is_empty() {
-            "none".to_owned()
-        } else {
-            by_tech
+        let summary = by_technique(incidents.iter().map(|i| {
+            i["attack"]
+                .as_array()
+                .unwrap()
                 .iter()
-                .map(|(t, n)| format!("{t}×{n}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+                .map(|t| t.as_str().unwrap())
+        }));
         let mut problems = Vec::new();
         let mut expected = Vec::new();
         if case.get("benign").and_then(toml::Value::as_bool) == Some(true) {

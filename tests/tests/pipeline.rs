@@ -346,18 +346,10 @@ fn agent_queues_while_collector_is_down_and_delivers_after() {
     .unwrap();
     // Lines written while nobody listens. The notice event cannot arrive, so
     // wait for the agent's own log line saying it opened the file.
-    wait_for(
-        Duration::from_secs(15),
-        "agent following the auth log",
-        || {
-            agent
-                .proc
-                .log()
-                .contains("following auth log")
-                .then_some(())
-        },
-    )
-    .unwrap();
+    agent
+        .proc
+        .wait_for_log(Duration::from_secs(15), "following auth log")
+        .unwrap();
     append(&log, &(1..=3).map(|i| format!("Jan 10 11:59:01 h sshd[1]: Failed password for down{i} from 192.0.2.{i} port 22 ssh2")).collect::<Vec<_>>());
     wait_for(Duration::from_secs(15), "upload failures logged", || {
         agent.proc.log().contains("upload failed").then_some(())

@@ -94,18 +94,10 @@ fn chaos_five_collector_kills_and_two_agent_restarts_lose_and_duplicate_nothing(
         &format!("auth-log = \"{}\"\nauth-log-poll = \"50ms\"", log.display()),
     )
     .unwrap();
-    wait_for(
-        Duration::from_secs(15),
-        "agent following the auth log",
-        || {
-            agent
-                .proc
-                .log()
-                .contains("following auth log")
-                .then_some(())
-        },
-    )
-    .unwrap();
+    agent
+        .proc
+        .wait_for_log(Duration::from_secs(15), "following auth log")
+        .unwrap();
 
     // 3000 lines over about 30 s.
     let writer = {
@@ -212,12 +204,9 @@ fn a_five_minute_outage_under_steady_load_loses_nothing_within_the_spool_bound()
         )
         .unwrap();
         let a = Agent::start_cmd(agent_cmd(&config), config).unwrap();
-        wait_for(
-            Duration::from_secs(15),
-            "agent following the auth log",
-            || a.proc.log().contains("following auth log").then_some(()),
-        )
-        .unwrap();
+        a.proc
+            .wait_for_log(Duration::from_secs(15), "following auth log")
+            .unwrap();
         a
     };
     let agent = start("steady", &log, BOUND);

@@ -228,7 +228,7 @@ async fn rules_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
 async fn sites_view(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     incidents::authorize(&app, &headers, incidents::Role::Viewer).await?;
     let sites = app
-        .detector
+        .boards
         .sites
         .lock()
         .map(|b| b.list())
@@ -248,7 +248,7 @@ async fn list_agents(
         .map_err(|e| ApiError::internal(&e))?;
     let now = app.clock.now_ms();
     let offline_after = app.config.agents.offline_after;
-    let captures = app.detector.captures.lock().ok();
+    let captures = app.boards.captures.lock().ok();
     let agents: Vec<AgentView> = rows
         .into_iter()
         .map(|r| {
@@ -279,7 +279,7 @@ async fn agent_detail(
         ));
     };
     let capture = app
-        .detector
+        .boards
         .captures
         .lock()
         .ok()

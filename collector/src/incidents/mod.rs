@@ -10,7 +10,6 @@
 pub mod book;
 pub mod deadman;
 
-pub mod board;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -118,10 +117,6 @@ pub struct Detector {
     /// The last reload that failed: when (ms) and its errors; cleared by a
     /// good reload.
     reload_errors: std::sync::Mutex<Option<(i64, Vec<String>)>>,
-    /// Latest remote check of each page from each agent.
-    pub sites: std::sync::Mutex<board::SiteBoard>,
-    /// Capture drops and rates per agent.
-    pub captures: std::sync::Mutex<board::CaptureBoard>,
 }
 
 /// Raises a Prometheus counter to `total`, a running count kept elsewhere
@@ -196,8 +191,6 @@ impl Detector {
             false_positive_for: config.incidents.false_positive_for,
             retention: config.incidents.retention,
             reload_errors: std::sync::Mutex::new(None),
-            sites: std::sync::Mutex::new(board::SiteBoard::default()),
-            captures: std::sync::Mutex::new(board::CaptureBoard::default()),
         };
         d.refresh_gauges(&*d.inner.lock().await);
         Ok(d)
@@ -292,27 +285,6 @@ impl Detector {
             rules,
             load_errors: errors.as_ref().map(|(_, e)| e.clone()).unwrap_or_default(),
             load_errors_at_ms: errors.map(|(at, _)| at),
-        }
-    }
-
-    /// Keeps the latest site checks for the sites view and capture health
-    /// for the agents view.
-    pub fn observe_boards(&self, agent: &str, events: &[&Event]) {
-        if events
-            .iter()
-            .any(|e| e.kind() == shouwang_proto::EventKind::IfaceStats)
-            && let Ok(mut b) = self.captures.lock()
-        {
-            b.observe(agent, events);
-        }
-        if !events
-            .iter()
-            .any(|e| e.kind() == shouwang_proto::EventKind::SiteCheck)
-        {
-            return;
-        }
-        if let Ok(mut b) = self.sites.lock() {
-            b.observe(agent, events);
         }
     }
 

@@ -8,79 +8,27 @@
 //! every check passed.
 
 pub mod admit;
+mod error;
+mod plan;
 pub mod seqset;
 pub mod token;
 
+pub use error::IngestError;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Serialize;
-use shouwang_proto::{
-    AuthOutcome, Batch, EventBody, EventKind, Heartbeat, HostSample, ListenSocket, SocketChange,
-};
+use shouwang_proto::body::decode_body;
+use shouwang_proto::{Batch, EventKind, HostSample};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use crate::boards::Boards;
 use crate::metrics::Metrics;
-use crate::store::{AgentRow, AgentUpdate, NewEvent, Store};
-use seqset::SeqSet;
-
-/// Boot times closer than this are the same boot (btime rounding).
-const BOOT_TIME_SLACK_SECS: i64 = 5;
-
-/// Why a request was refused; maps to an HTTP status and error code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IngestError {
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
-    Malformed(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    UnsupportedEncoding(String),
-    #[error("{0}")]
-    Unavailable(String),
-    /// Every ingest slot is taken (429).
-    #[error("{0}")]
-    Overloaded(String),
-    /// Resident memory is near `ingest.memory-limit-bytes` (503).
-    #[error("{0}")]
-    MemoryHigh(String),
-}
-
-impl IngestError {
-    /// Metric label and JSON error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::TooLarge(_) => "too_large",
-            Self::Malformed(_) => "malformed",
-            Self::Invalid(_) => "invalid",
-            Self::UnsupportedEncoding(_) => "unsupported_encoding",
-            Self::Unavailable(_) => "unavailable",
-            Self::Overloaded(_) => "overloaded",
-            Self::MemoryHigh(_) => "memory_high",
-        }
-    }
-
-    /// Seconds the agent should wait before sending again, for refusals
-    /// that are about load rather than the batch.
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            Self::Overloaded(_) => Some(admit::BUSY_RETRY_AFTER_SECS),
-            Self::MemoryHigh(_) | Self::Unavailable(_) => Some(admit::MEMORY_RETRY_AFTER_SECS),
-            _ => None,
-        }
-    }
-}
+use crate::store::Store;
+use plan::AgentState;
 
 /// An authenticated agent: its name and registration time. An agent removed
 /// and added again under the same name has a new `created_at`, and starts
@@ -100,45 +48,6 @@ pub struct Accepted {
     pub duplicates: u64,
 }
 
-/// What the collector remembers about an agent between batches.
-#[derive(Debug, Default)]
-struct AgentState {
-    /// Registration this state belongs to (see [`AgentId`]).
-    created_at: i64,
-    seen: SeqSet,
-    host_ts: Option<i64>,
-    heartbeat_ts: Option<i64>,
-    listen_ts: Option<i64>,
-    boot_time: Option<i64>,
-    agent_version: Option<String>,
-    net: Option<(u64, u64)>,
-    listening: Vec<ListenSocket>,
-}
-
-impl AgentState {
-    fn from_row(row: &AgentRow) -> Self {
-        let heartbeat: Option<Heartbeat> = row
-            .heartbeat
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok());
-        Self {
-            created_at: row.created_at,
-            seen: serde_json::from_str(&row.seen_seqs).unwrap_or_default(),
-            host_ts: row.host_ts,
-            heartbeat_ts: None,
-            listen_ts: None,
-            boot_time: row.boot_time,
-            agent_version: heartbeat.map(|h| h.agent_version),
-            net: None,
-            listening: row
-                .listening
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// Limits applied to request bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -154,6 +63,8 @@ pub struct Ingestor {
     keep: Vec<EventKind>,
     metrics: Metrics,
     detector: Arc<crate::incidents::Detector>,
+    /// Site checks and capture health for the API's views.
+    boards: Arc<Boards>,
     limits: Limits,
     decode_permits: Semaphore,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<AgentState>>>>>,
@@ -164,6 +75,7 @@ impl Ingestor {
         store: Store,
         metrics: Metrics,
         detector: Arc<crate::incidents::Detector>,
+        boards: Arc<Boards>,
         limits: Limits,
         decode_concurrency: usize,
         keep: Vec<EventKind>,
@@ -171,6 +83,7 @@ impl Ingestor {
         Self {
             store,
             keep,
+            boards,
             metrics,
             detector,
             limits,
@@ -233,6 +146,7 @@ impl Ingestor {
         tokio::task::spawn_blocking(move || decode_body(&body, zstd, max))
             .await
             .map_err(|e| IngestError::Unavailable(format!("decoder failed: {e}")))?
+            .map_err(IngestError::from)
     }
 
     fn state(&self, agent: &str) -> Arc<tokio::sync::Mutex<Option<AgentState>>> {
@@ -281,118 +195,11 @@ impl Ingestor {
             return Err(IngestError::Unavailable("agent state missing".into()));
         };
 
-        let n = batch.events.len() as u64;
-        let end = batch.first_seq + n;
-        let missing = st.seen.missing(batch.first_seq, end);
-        let is_new = |seq: u64| missing.iter().any(|&(s, e)| s <= seq && seq < e);
-        let mut seen = st.seen.clone();
-        seen.insert(batch.first_seq, end);
-
-        let mut update = AgentUpdate {
-            last_seen_ms: now_ms,
-            seen,
-            ..Default::default()
-        };
-        let mut rows = Vec::new();
-        let mut kinds: HashMap<EventKind, u64> = HashMap::new();
-        let mut latest_host: Option<(i64, &HostSample)> = None;
-        let mut latest_hb: Option<(i64, &Heartbeat)> = None;
-        let mut listening = st.listening.clone();
-        let mut listen_ts = st.listen_ts;
-        let mut listen_changed = false;
-        let (mut auth_ok, mut auth_fail) = (0u64, 0u64);
-        for (seq, ev) in batch.numbered().filter(|(s, _)| is_new(*s)) {
-            let ts = ev.ts.as_nanos();
-            *kinds.entry(ev.kind()).or_default() += 1;
-            match &ev.body {
-                EventBody::HostSample(h) => {
-                    if st.host_ts.is_none_or(|t| ts >= t)
-                        && latest_host.is_none_or(|(t, _)| ts >= t)
-                    {
-                        latest_host = Some((ts, h));
-                    }
-                    continue; // samples live in the registry and Prometheus
-                }
-                EventBody::Heartbeat(hb) => {
-                    if st.heartbeat_ts.is_none_or(|t| ts >= t)
-                        && latest_hb.is_none_or(|(t, _)| ts >= t)
-                    {
-                        latest_hb = Some((ts, hb));
-                    }
-                }
-                EventBody::ListenSnapshot(s) => {
-                    if listen_ts.is_none_or(|t| ts >= t) {
-                        listening.clone_from(&s.sockets);
-                        listen_ts = Some(ts);
-                        listen_changed = true;
-                    }
-                }
-                EventBody::ListenChange(c) => {
-                    let key = |s: &ListenSocket| (s.proto, s.addr, s.port);
-                    listening.retain(|s| key(s) != key(&c.socket));
-                    if c.change == SocketChange::Opened {
-                        listening.push(c.socket.clone());
-                    }
-                    listen_changed = true;
-                }
-                EventBody::Auth(a) => match a.outcome {
-                    AuthOutcome::Success => auth_ok += 1,
-                    AuthOutcome::Failure => auth_fail += 1,
-                },
-                // Notices and packet telemetry are stored as they are.
-                EventBody::Notice(_)
-                | EventBody::Flow(_)
-                | EventBody::IfaceStats(_)
-                | EventBody::Dns(_)
-                | EventBody::Tls(_)
-                | EventBody::HttpRequest(_)
-                | EventBody::HttpResponse(_)
-                | EventBody::SshBanner(_)
-                | EventBody::IcmpEcho(_)
-                | EventBody::LoginReply(_)
-                | EventBody::Arp(_)
-                | EventBody::FileChange(_)
-                | EventBody::SiteCheck(_)
-                | EventBody::DataGap(_) => {}
-            }
-            if !self.keep.iter().any(|k| *k == ev.kind()) {
-                continue;
-            }
-            let body =
-                serde_json::to_string(ev).map_err(|e| IngestError::Invalid(e.to_string()))?;
-            rows.push(NewEvent {
-                seq,
-                ts,
-                kind: ev.kind().as_str(),
-                body,
-            });
-        }
-        let mut reboot = false;
-        if let Some((ts, h)) = latest_host {
-            update.host = Some((serde_json::to_string(h).unwrap_or_default(), ts));
-            if h.boot_time > 0 {
-                reboot = st
-                    .boot_time
-                    .is_some_and(|b| (h.boot_time - b).abs() > BOOT_TIME_SLACK_SECS);
-                update.boot_time = Some(h.boot_time);
-                update.reboots_added = i64::from(reboot);
-            }
-        }
-        if let Some((_, hb)) = latest_hb {
-            update.heartbeat = serde_json::to_string(hb).ok();
-            update.labels = serde_json::to_string(&hb.labels).ok();
-        }
-        if listen_changed {
-            update.listening = serde_json::to_string(&listening).ok();
-        }
+        let plan = plan::plan(st, &batch, &self.keep, now_ms)?;
 
         // Rules see every new event (host samples too); the lock is held
         // until the batch and its incident changes are committed together.
-        let fresh: Vec<&shouwang_proto::Event> = batch
-            .numbered()
-            .filter(|(s, _)| is_new(*s))
-            .map(|(_, e)| e)
-            .collect();
+        let fresh = &plan.fresh;
         // Rules run under the detector's lock; the commit does not hold it
         // (incident rows carry revisions, so commits may land in any order).
         let (changes, fired) = {
@@ -413,24 +220,20 @@ impl Ingestor {
             .rules_events_evaluated
             .inc_by(fresh.len() as u64);
         self.store
-            .commit_batch(agent, &rows, &update, &changes)
+            .commit_batch(agent, &plan.rows, &plan.update, &changes)
             .await
             .map_err(|e| self.unavailable(&e))?;
         if fired {
             let detector = self.detector.lock().await;
             self.detector.publish(&detector, changes);
         }
-        self.detector.tail(agent, &fresh);
-        self.detector.observe_boards(agent, &fresh);
+        self.detector.tail(agent, fresh);
+        self.boards.observe(agent, fresh);
 
-        // Committed: now update memory and metrics.
-        let accepted: u64 = kinds.values().sum();
-        st.seen = update.seen;
-        if listen_changed {
-            st.listening = listening;
-            st.listen_ts = listen_ts;
-        }
-        for (kind, count) in &kinds {
+        // Committed: now metrics (which read the old memory), then memory.
+        let accepted = plan.accepted();
+        let n = plan.total;
+        for (kind, count) in &plan.kinds {
             self.metrics
                 .ingest_events
                 .with_label_values(&[kind.as_str()])
@@ -438,6 +241,7 @@ impl Ingestor {
         }
         self.metrics.ingest_duplicate_events.inc_by(n - accepted);
         self.metrics.ingest_batches.inc();
+        let (auth_ok, auth_fail) = plan.auth;
         if auth_ok > 0 {
             self.metrics
                 .host_auth_successes
@@ -450,24 +254,19 @@ impl Ingestor {
                 .with_label_values(&[agent])
                 .inc_by(auth_fail);
         }
-        if let Some((ts, h)) = latest_host {
-            st.host_ts = Some(ts);
+        if let Some((_, h)) = plan.latest_host {
             self.metrics.observe_host(agent, h);
             self.observe_net(agent, st, h);
-            if reboot {
+            if plan.reboot {
                 info!(agent, old = ?st.boot_time, new = h.boot_time, "host rebooted");
                 self.metrics.host_reboots.with_label_values(&[agent]).inc();
             }
-            if h.boot_time > 0 {
-                st.boot_time = Some(h.boot_time);
-            }
         }
-        if let Some((ts, hb)) = latest_hb {
-            st.heartbeat_ts = Some(ts);
+        if let Some((_, hb)) = plan.latest_hb {
             self.metrics
                 .observe_heartbeat(agent, st.agent_version.as_deref(), hb);
-            st.agent_version = Some(hb.agent_version.clone());
         }
+        plan::remember(st, &plan);
         Ok(Accepted {
             accepted,
             duplicates: n - accepted,
@@ -497,123 +296,5 @@ impl Ingestor {
             .with_label_values(&[agent])
             .inc_by(delta(tx, st.net.map(|n| n.1)));
         st.net = Some((rx, tx));
-    }
-}
-
-/// Largest zstd window a streamed body may use (2 MiB). Agents compress each
-/// batch in one shot, so the frame carries its size and needs no window; a
-/// frame asking for more is refused instead of allocating it.
-pub const ZSTD_WINDOW_LOG_MAX: u32 = 21;
-
-/// Decompresses `body` into at most `max` bytes, with memory bounded by
-/// `max` plus the window above.
-pub fn decompress_bounded(body: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
-    let too_large =
-        || IngestError::TooLarge(format!("body exceeds {max} bytes after decompression"));
-    let malformed =
-        |e: std::io::Error| IngestError::Malformed(format!("body is not valid zstd: {e}"));
-    // The frame header says how large the content is: refuse a bomb before
-    // inflating any of it, and otherwise decompress into one exact buffer.
-    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(body) {
-        if size > max as u64 {
-            return Err(too_large());
-        }
-        let mut out = Vec::with_capacity(usize::try_from(size).map_err(|_| too_large())?);
-        let mut d = zstd::bulk::Decompressor::new().map_err(malformed)?;
-        if d.decompress_to_buffer(body, &mut out).is_ok() {
-            return Ok(out);
-        }
-        // Several frames, or a header that lies: fall through to streaming.
-    }
-    let mut decoder = zstd::stream::read::Decoder::new(body).map_err(malformed)?;
-    decoder
-        .window_log_max(ZSTD_WINDOW_LOG_MAX)
-        .map_err(malformed)?;
-    let mut out = Vec::new();
-    decoder
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(malformed)?;
-    if out.len() > max {
-        return Err(too_large());
-    }
-    Ok(out)
-}
-
-/// Decompresses within `max` bytes and parses a batch.
-pub fn decode_body(body: &[u8], zstd: bool, max: usize) -> Result<Batch, IngestError> {
-    let owned;
-    let json: &[u8] = if zstd {
-        owned = decompress_bounded(body, max)?;
-        &owned
-    } else {
-        if body.len() > max {
-            return Err(IngestError::TooLarge(format!("body exceeds {max} bytes")));
-        }
-        body
-    };
-    serde_json::from_slice(json)
-        .map_err(|e| IngestError::Malformed(format!("batch is not valid: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zstd_bomb_is_refused_without_inflating_it_all() {
-        let big = vec![b' '; 10 * 1024 * 1024];
-        let compressed = zstd::bulk::compress(&big, 3).unwrap();
-        assert!(compressed.len() < 4096);
-        let err = decode_body(&compressed, true, 1024 * 1024).unwrap_err();
-        assert_eq!(err.code(), "too_large");
-    }
-
-    #[test]
-    fn streamed_bombs_and_huge_windows_are_refused() {
-        use std::io::Write;
-        // Streaming encoder: no content size in the header.
-        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        enc.include_contentsize(false).unwrap();
-        enc.write_all(&vec![b' '; 5 * 1024 * 1024]).unwrap();
-        let streamed = enc.finish().unwrap();
-        assert_eq!(
-            decompress_bounded(&streamed, 1024 * 1024)
-                .unwrap_err()
-                .code(),
-            "too_large"
-        );
-        // A frame wanting a 128 MiB window is refused, not allocated.
-        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        enc.include_contentsize(false).unwrap();
-        enc.window_log(27).unwrap();
-        enc.long_distance_matching(true).unwrap();
-        enc.write_all(&vec![b'x'; 3 * 1024 * 1024]).unwrap();
-        let wide = enc.finish().unwrap();
-        assert_eq!(
-            decompress_bounded(&wide, 64 * 1024 * 1024)
-                .unwrap_err()
-                .code(),
-            "malformed"
-        );
-        // Ordinary agent bodies still decode.
-        let ok = zstd::bulk::compress(b"{}", 3).unwrap();
-        assert_eq!(decompress_bounded(&ok, 10).unwrap(), b"{}");
-    }
-
-    #[test]
-    fn garbage_is_malformed_with_location() {
-        let err = decode_body(b"{\"version\":1,", false, 1000).unwrap_err();
-        assert_eq!(err.code(), "malformed");
-        assert!(err.to_string().contains("line 1"), "{err}");
-        let err = decode_body(b"\x28\xb5\x2f\xfd garbage", true, 1000).unwrap_err();
-        assert_eq!(err.code(), "malformed");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn random_bodies_never_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..600), z in proptest::bool::ANY) {
-            let _ = decode_body(&b, z, 1 << 16);
-        }
     }
 }

@@ -1,8 +1,10 @@
-//! What the console's Rules, Sites and Agents views show: each rule with its
-//! counters, the latest remote check of each page from each agent, and each
-//! agent's capture health.
+//! What the console's Sites and Agents views show besides the store: the
+//! latest remote check of each page from each agent, and each agent's
+//! capture health. Kept in memory from accepted events, beside (not inside)
+//! the detector.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use shouwang_proto::{Event, EventBody, SiteCheck};
 
@@ -138,6 +140,39 @@ impl CaptureBoard {
 
     pub fn get(&self, agent: &str) -> Option<CaptureStatus> {
         self.agents.get(agent).map(|(c, _)| *c)
+    }
+}
+
+/// Both boards, shared by ingest (which feeds them) and the API (which
+/// reads them).
+#[derive(Debug, Default)]
+pub struct Boards {
+    /// Latest remote check of each page from each agent.
+    pub sites: Mutex<SiteBoard>,
+    /// Capture drops and rates per agent.
+    pub captures: Mutex<CaptureBoard>,
+}
+
+impl Boards {
+    /// Keeps the latest site checks for the sites view and capture health
+    /// for the agents view.
+    pub fn observe(&self, agent: &str, events: &[&Event]) {
+        if events
+            .iter()
+            .any(|e| e.kind() == shouwang_proto::EventKind::IfaceStats)
+            && let Ok(mut b) = self.captures.lock()
+        {
+            b.observe(agent, events);
+        }
+        if !events
+            .iter()
+            .any(|e| e.kind() == shouwang_proto::EventKind::SiteCheck)
+        {
+            return;
+        }
+        if let Ok(mut b) = self.sites.lock() {
+            b.observe(agent, events);
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 //! the victim to the host (where the collector listens). Root only; traffic
 //! stays between the namespaces' own addresses.
 
-// Lab helpers panic on setup failure, as the tests that use them do.
+// Lab helpers panic on setup failure, as the tests that use them do: a
+// lab that cannot be built is a failed test, not an error to handle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::process::{Child, Command, Stdio};
 
-use crate::bin;
+use crate::proc::bin;
 
 pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
@@ -269,7 +270,7 @@ impl Lab {
         collector: &str,
         token: &str,
         auth_log: Option<&std::path::Path>,
-    ) -> crate::Proc {
+    ) -> crate::proc::Proc {
         let token_file = dir.join("victim.token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         let auth = auth_log
@@ -304,7 +305,7 @@ impl Lab {
             .arg(&agent_cfg)
             .env("RUST_LOG", "info");
         let (tx, rx) = std::sync::mpsc::channel();
-        let agent = crate::Proc::spawn(cmd, Some(("capture opened", tx))).unwrap();
+        let agent = crate::proc::Proc::spawn(cmd, Some(("capture opened", tx))).unwrap();
         rx.recv_timeout(std::time::Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
         agent
