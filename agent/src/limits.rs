@@ -450,6 +450,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn sampling_keeps_about_one_flow_in_n() {
+        let g = Governor::new(LimitsConfig::default());
+        let flows: Vec<u64> = (0..4000u32)
+            .map(|i| {
+                let [_, _, hi, lo] = i.to_be_bytes();
+                let sport = 20000 + u16::try_from(i % 5000).unwrap();
+                flow_hash(
+                    1,
+                    &eth_ipv4([10, 0, hi, lo], [192, 168, 1, 7], sport, 443, 0x02),
+                )
+                .unwrap()
+            })
+            .collect();
+        for every in [2u32, 4, 8] {
+            g.observe(1000.0, 0); // each overloaded second doubles the factor
+            assert_eq!(g.sample_every(), every);
+            let kept = flows.iter().filter(|&&h| g.keep_frame(h)).count();
+            #[allow(clippy::cast_precision_loss)]
+            let fraction = kept as f64 / flows.len() as f64;
+            let want = 1.0 / f64::from(every);
+            assert!(
+                kept > 0 && (fraction - want).abs() < want * 0.25,
+                "factor {every}: kept {kept} of {} ({fraction:.3}, want about {want:.3})",
+                flows.len()
+            );
+            // The same flow is always decided the same way.
+            for &h in flows.iter().take(200) {
+                assert_eq!(g.keep_frame(h), g.keep_frame(h));
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_rate_cap_drops_telemetry_but_never_security_events() {
         let mut cap = RateCap::new(100);
