@@ -57,7 +57,7 @@ fn main() {
     }
     let debounce = cfg.debounce;
     let (c, r, s) = (cancel.clone(), registry.clone(), state.path().to_path_buf());
-    let t = std::thread::spawn(move || watch::run_root(cfg, s, Arc::new(Noon), tx, c, &r));
+    let t = std::thread::spawn(move || watch::run_root(cfg, s, Arc::new(Noon), tx, c, &r, None));
     while !registry.ready() {
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -97,7 +97,10 @@ struct Shared {
 }
 
 /// The budgets and the live state, shared by the monitor, the capture
-/// threads, the batcher, integrity and the heartbeat.
+/// threads, the batcher, integrity and the heartbeat. A cheap handle
+/// (clones share one state): the agent's run makes one and hands a clone
+/// to each of them; without one (tests, `pcap`, `publish`), nothing is
+/// limited.
 #[derive(Debug, Clone)]
 pub struct Governor {
     cfg: LimitsConfig,
@@ -223,20 +226,6 @@ impl Governor {
             rescan_paced_ms: s.rescan_paced_ms.load(Relaxed),
         }
     }
-}
-
-static CURRENT: std::sync::OnceLock<Governor> = std::sync::OnceLock::new();
-
-/// Makes `gov` the process's governor (once; the agent's run does it).
-/// Capture threads, rescans and the batcher consult it; without one
-/// (tests, `pcap`), nothing is limited.
-pub fn install(gov: Governor) -> &'static Governor {
-    CURRENT.get_or_init(|| gov)
-}
-
-/// The process's governor, if the agent installed one.
-pub fn current() -> Option<&'static Governor> {
-    CURRENT.get()
 }
 
 /// Byte pacing for one rescan.

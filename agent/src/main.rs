@@ -276,7 +276,7 @@ fn baseline(loaded: &LoadedConfig, args: &BaselineArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| cfg.state_dir.clone());
     let started = std::time::Instant::now();
-    let (mut mon, _) = Monitor::open(&root, &state, false)?;
+    let (mut mon, _) = Monitor::open(&root, &state, false, None)?;
     let stats = match mon.built {
         Some(s) => s,
         None => mon.rebuild()?,

@@ -192,7 +192,7 @@ fn send(
         let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)), "memory queue full");
         let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30), &Default::default())?;
         let (tx, rx) = mpsc::channel::<Event>(8192);
-        let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3));
+        let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3, None));
         let stop = CancellationToken::new();
         let uploader = tokio::spawn(run_uploader(sink, queue.clone(), Duration::from_millis(200), Duration::from_secs(5), stop.clone(), Duration::from_secs(60)));
         let p = path.to_owned();

@@ -136,9 +136,9 @@ pub async fn run_until(
     let token = cfg.read_token()?;
     let seq = SeqAllocator::open(&cfg.state_dir)?;
     let queue = open_queue(&cfg)?;
-    // Self-protection: one governor for the process (capture threads,
-    // rescans and the batcher consult it).
-    let governor = crate::limits::install(crate::limits::Governor::new(cfg.limits.clone())).clone();
+    // Self-protection: one governor for the process, handed to the capture
+    // threads, rescans, the batcher and the heartbeat.
+    let governor = crate::limits::Governor::new(cfg.limits.clone());
     let sink = HttpSink::new(
         &cfg.collector,
         &token,
@@ -189,7 +189,10 @@ pub async fn run_until(
     for name in &cfg.packet.interfaces {
         let live = cfg.packet.live()?;
         match crate::packet::live::open(name, live) {
-            Ok(cap) => threads.push(cap.spawn(tx.clone(), sources.clone())?),
+            Ok(cap) => threads.push(
+                cap.governed(governor.clone())
+                    .spawn(tx.clone(), sources.clone())?,
+            ),
             Err(e) => {
                 error!("packet capture on {name}: {e:#}");
                 skipped.add(&format!("packet-capture.{name}"), format!("{e:#}"));
@@ -206,6 +209,7 @@ pub async fn run_until(
             tx.clone(),
             sources.clone(),
             integrity_stats.clone(),
+            Some(governor.clone()),
         )?);
     }
     if !cfg.integrity.sites.is_empty() {
@@ -244,6 +248,7 @@ pub async fn run_until(
         cfg.ship.batch_max_events,
         cfg.ship.flush_interval,
         cfg.ship.zstd_level,
+        Some(governor.clone()),
     ));
     let upload_stop = CancellationToken::new();
     let uploader = tokio::spawn(run_uploader(

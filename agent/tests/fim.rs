@@ -79,7 +79,7 @@ impl Guard {
         let cancel = CancellationToken::new();
         let registry = IntegrityStats::default();
         let (c, r, s) = (cancel.clone(), registry.clone(), state.clone());
-        let thread = std::thread::spawn(move || watch::run_root(cfg, s, clock, tx, c, &r));
+        let thread = std::thread::spawn(move || watch::run_root(cfg, s, clock, tx, c, &r, None));
         let g = Self {
             root,
             state,

@@ -79,6 +79,7 @@ pub fn spawn_root(
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
     registry: IntegrityStats,
+    pace: Option<crate::limits::Governor>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("web-root".into())
@@ -92,6 +93,7 @@ pub fn spawn_root(
                     tx.clone(),
                     cancel.clone(),
                     &registry,
+                    pace.clone(),
                 ) {
                     Ok(()) => return,
                     Err(e) => {

@@ -142,7 +142,7 @@ pub fn publish(
     } else {
         work.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         progress("no agent running on this state dir: updating the baseline here");
-        let (mut mon, _) = Monitor::open(cfg, state_dir, false)?;
+        let (mut mon, _) = Monitor::open(cfg, state_dir, false, None)?;
         mon.rescan(&Some("publish".to_owned()));
         mon.save_if_dirty()?;
     }

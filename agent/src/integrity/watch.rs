@@ -168,8 +168,9 @@ pub fn run_root(
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
     registry: &super::IntegrityStats,
+    pace: Option<crate::limits::Governor>,
 ) -> anyhow::Result<()> {
-    let (mut mon, startup) = Monitor::open(&cfg, &state_dir, true)?;
+    let (mut mon, startup) = Monitor::open(&cfg, &state_dir, true, pace)?;
     registry.register(&cfg.path, mon.stats.clone());
     let stats = mon.stats.clone();
     let mut auth = Authoriser::new(&cfg, clock);

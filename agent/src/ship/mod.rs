@@ -69,7 +69,7 @@ struct Batcher<'a> {
     flush: Duration,
     last_gap: Option<tokio::time::Instant>,
     /// The events-per-second cap (`[limits]`), when the agent set one.
-    cap: Option<(crate::limits::RateCap, &'static crate::limits::Governor)>,
+    cap: Option<(crate::limits::RateCap, crate::limits::Governor)>,
 }
 
 impl Batcher<'_> {
@@ -180,7 +180,9 @@ impl Batcher<'_> {
 /// Collects events into batches of at most `max_events` per data class,
 /// closing a batch at the latest `flush` after its first event. Ends when
 /// every sender is gone, after flushing what it holds (and reporting any
-/// data gap).
+/// data gap). With a `governor`, events beyond its events-per-second cap
+/// are dropped and counted there.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_batcher(
     mut rx: mpsc::Receiver<Event>,
     origin: Origin,
@@ -189,6 +191,7 @@ pub async fn run_batcher(
     max_events: usize,
     flush: Duration,
     zstd_level: i32,
+    governor: Option<crate::limits::Governor>,
 ) -> anyhow::Result<()> {
     let mut b = Batcher {
         origin,
@@ -199,7 +202,7 @@ pub async fn run_batcher(
         max_events: max_events.max(1),
         flush,
         last_gap: None,
-        cap: crate::limits::current().map(|g| {
+        cap: governor.map(|g| {
             (
                 crate::limits::RateCap::new(g.config().max_events_per_second),
                 g,
@@ -278,6 +281,7 @@ mod tests {
             3,
             Duration::from_secs(1),
             3,
+            None,
         ));
         for i in 0..4 {
             tx.send(ev(i)).await.unwrap();
@@ -314,6 +318,7 @@ mod tests {
             1,
             Duration::from_secs(1),
             3,
+            None,
         ));
         let hb = |i: i64| {
             Event::new(
