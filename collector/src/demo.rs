@@ -13,9 +13,9 @@ use shouwang_proto::{Heartbeat, HostSample};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::clock::{Clock, SystemClock};
 use crate::config::CollectorConfig;
 use crate::ingest::token;
+use shouwang_daemon::clock::{Clock, SystemClock};
 
 /// Name the demo registers its local agent under.
 pub const DEMO_AGENT: &str = "demo-local";

@@ -15,7 +15,6 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod certs;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod duty;
@@ -29,5 +28,5 @@ pub mod store;
 pub mod tls;
 
 pub use app::App;
-pub use clock::{Clock, SystemClock};
 pub use server::{bind, serve};
+pub use shouwang_daemon::clock::{Clock, SystemClock};

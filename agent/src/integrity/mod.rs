@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use shouwang_daemon::clock::{Clock, SystemClock};
 use shouwang_proto::{Event, EventBody, Level, Notice, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -310,24 +311,6 @@ pub fn in_window(minute: u16, (start, end): (u16, u16)) -> bool {
         (start..end).contains(&minute)
     } else {
         minute >= start || minute < end
-    }
-}
-
-/// Local wall-clock time, injectable for tests.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Minutes since local midnight.
-    fn minute_of_day(&self) -> u16;
-}
-
-/// The system's local time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn minute_of_day(&self) -> u16 {
-        use chrono::Timelike;
-        let now = chrono::Local::now();
-        u16::try_from(now.hour() * 60 + now.minute()).unwrap_or(0)
     }
 }
 

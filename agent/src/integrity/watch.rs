@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer_opt};
+use shouwang_daemon::clock::Clock;
 use shouwang_proto::{Event, EventBody, FileChange, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use tracing::{info, warn};
 
 use super::fim::{Authorised, Monitor, RootStats};
 
-use super::{Clock, RootConfig, WatchMode, in_window, parse_window, running_process_names};
+use super::{RootConfig, WatchMode, in_window, parse_window, running_process_names};
 
 /// How often the loop wakes without events (publish markers, timers,
 /// cancellation).
