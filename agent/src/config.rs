@@ -1,4 +1,6 @@
-//! Agent configuration (TOML, kebab-case keys, unknown keys rejected).
+//! Agent configuration (TOML, kebab-case keys, unknown keys rejected): the
+//! serde structs, their defaults and validation. What runs is made from it
+//! in [`crate::runtime`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -176,36 +178,7 @@ impl Default for PacketConfig {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 impl PacketConfig {
-    /// The analyzer settings these values give.
-    pub fn analyzer(&self) -> shouwang_packet::AnalyzerConfig {
-        shouwang_packet::AnalyzerConfig {
-            flows: shouwang_packet::flow::FlowConfig {
-                idle_ns: nanos(self.idle_timeout),
-                closed_ns: nanos(self.closed_timeout),
-                active_ns: nanos(self.active_timeout),
-                max_flows: self.max_flows,
-            },
-            stats_interval_ns: nanos(self.stats_interval),
-        }
-    }
-
-    /// Settings for one live capture.
-    pub fn live(&self) -> anyhow::Result<crate::packet::live::LiveConfig> {
-        Ok(crate::packet::live::LiveConfig {
-            backend: self.backend,
-            ring_bytes: self.ring_bytes,
-            promiscuous: self.promiscuous,
-            rcvbuf: self.rcvbuf_bytes,
-            bpf: self.bpf_program()?,
-            analyzer: self.analyzer(),
-        })
-    }
-
     /// The parsed BPF program, if one is set.
     pub fn bpf_program(&self) -> anyhow::Result<Option<Vec<crate::packet::live::sock::BpfInsn>>> {
         self.bpf
@@ -524,44 +497,6 @@ impl AgentConfig {
         self.packet.bpf_program()?;
         self.integrity.validate()?;
         Ok(())
-    }
-
-    /// The agent's name: configured, or the host name.
-    pub fn agent_name(&self) -> anyhow::Result<String> {
-        if let Some(n) = &self.name {
-            return Ok(n.clone());
-        }
-        let host = sysinfo::System::host_name().unwrap_or_default();
-        let short = host.split('.').next().unwrap_or_default().to_owned();
-        if shouwang_proto::valid_agent_name(&short) {
-            Ok(short)
-        } else {
-            bail!(
-                "host name {host:?} is not a valid agent name; set `name = \"...\"` in the config"
-            )
-        }
-    }
-
-    /// The token from `token` or `token-file`.
-    pub fn read_token(&self) -> anyhow::Result<String> {
-        let token = match (&self.token, &self.token_file) {
-            (Some(t), _) => t.trim().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read token-file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            (None, None) => bail!(
-                "no agent token: set token-file (or token) in the config; \
-                 create one with `shouwang-collector agents add NAME`"
-            ),
-        };
-        if token.is_empty() {
-            bail!("the agent token is empty");
-        }
-        Ok(token)
     }
 }
 

@@ -132,8 +132,8 @@ pub async fn run_until(
     until: impl Future<Output = String>,
 ) -> anyhow::Result<()> {
     let cfg = loaded.config.clone();
-    let name = cfg.agent_name()?;
-    let token = cfg.read_token()?;
+    let name = crate::runtime::agent_name(&cfg)?;
+    let token = crate::runtime::read_token(&cfg)?;
     let seq = SeqAllocator::open(&cfg.state_dir)?;
     let queue = open_queue(&cfg)?;
     // Self-protection: one governor for the process, handed to the capture
@@ -187,7 +187,7 @@ pub async fn run_until(
         Err(reason) => skipped.add("auth-log", reason),
     }
     for name in &cfg.packet.interfaces {
-        let live = cfg.packet.live()?;
+        let live = crate::runtime::live_config(&cfg.packet)?;
         match crate::packet::live::open(name, live) {
             Ok(cap) => threads.push(
                 cap.governed(governor.clone())
