@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! sources ─► mpsc<Event> ─► batcher (one buffer per DataClass; seq, JSON, zstd)
-//!         ─► ShipQueue (DiskSpool: fsync'd files) ─► uploader ─► POST /v1/ingest ─► delete
+//!         ─► Spool (DiskSpool: fsync'd files) ─► uploader ─► POST /v1/ingest ─► delete
 //! ```
 //!
 //! The event channel is bounded: sources wait when it is full. The spool is
@@ -11,7 +11,7 @@
 //! last), counted in [`shouwang_proto::QueueStats`] (every heartbeat reports
 //! them) and reported as a [`shouwang_proto::DataGap`] event.
 
-pub mod queue;
+pub mod disk;
 pub mod spool;
 pub mod upload;
 
@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::state::SeqAllocator;
-use queue::{EncodedBatch, ShipQueue};
+use spool::{EncodedBatch, Spool};
 
 /// At most one data-gap event per this long while drops go on (the counts
 /// are cumulative, so nothing is lost by waiting).
@@ -62,7 +62,7 @@ struct Pending {
 struct Batcher<'a> {
     origin: Origin,
     seq: SeqAllocator,
-    queue: ShipQueue,
+    spool: Spool,
     compressor: zstd::bulk::Compressor<'a>,
     pending: [Pending; 3],
     max_events: usize,
@@ -130,7 +130,7 @@ impl Batcher<'_> {
             class = class.as_str(),
             "batch queued"
         );
-        let dropped = self.queue.push(EncodedBatch {
+        let dropped = self.spool.push(EncodedBatch {
             first_seq,
             events: n,
             class,
@@ -157,7 +157,7 @@ impl Batcher<'_> {
         if !due {
             return Ok(());
         }
-        if let Some(gap) = self.queue.take_gap() {
+        if let Some(gap) = self.spool.take_gap() {
             warn!(
                 events = gap.events,
                 host = gap.host_events,
@@ -187,7 +187,7 @@ pub async fn run_batcher(
     mut rx: mpsc::Receiver<Event>,
     origin: Origin,
     seq: SeqAllocator,
-    queue: ShipQueue,
+    spool: Spool,
     max_events: usize,
     flush: Duration,
     zstd_level: i32,
@@ -196,7 +196,7 @@ pub async fn run_batcher(
     let mut b = Batcher {
         origin,
         seq,
-        queue,
+        spool,
         compressor: zstd::bulk::Compressor::new(zstd_level)?,
         pending: Default::default(),
         max_events: max_events.max(1),
@@ -240,8 +240,8 @@ pub async fn run_batcher(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use queue::MemoryStore;
     use shouwang_proto::{EventBody, Level, Notice, Timestamp};
+    use spool::MemorySpool;
 
     fn ev(i: i64) -> Event {
         Event::new(
@@ -258,7 +258,7 @@ mod tests {
         serde_json::from_slice(&zstd::decode_all(&b.body[..]).unwrap()).unwrap()
     }
 
-    fn drain(q: &ShipQueue) -> Vec<Batch> {
+    fn drain(q: &Spool) -> Vec<Batch> {
         let mut out = Vec::new();
         while let Some(b) = q.front() {
             out.push(decode(&b));
@@ -271,7 +271,7 @@ mod tests {
     async fn batches_by_size_and_by_time_with_contiguous_seqs() {
         let dir = tempfile::tempdir().unwrap();
         let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = ShipQueue::new(Box::new(MemoryStore::new(100, u64::MAX)), "full");
+        let q = Spool::new(Box::new(MemorySpool::new(100, u64::MAX)), "full");
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
@@ -308,7 +308,7 @@ mod tests {
     async fn classes_batch_apart_and_drops_become_a_data_gap_event() {
         let dir = tempfile::tempdir().unwrap();
         let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = ShipQueue::new(Box::new(MemoryStore::new(3, u64::MAX)), "spool full (test)");
+        let q = Spool::new(Box::new(MemorySpool::new(3, u64::MAX)), "spool full (test)");
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
