@@ -214,7 +214,8 @@ pub async fn run_until(
     }
     if !cfg.integrity.sites.is_empty() {
         tasks.spawn(crate::integrity::site::run_sites(
-            cfg.integrity.clone(),
+            cfg.integrity.sites.clone(),
+            cfg.integrity.lexicons.clone(),
             cfg.state_dir.clone(),
             tx.clone(),
             sources.clone(),

@@ -28,8 +28,8 @@ use anyhow::Context;
 use shouwang_proto::{FileChange, FileChangeKind};
 use tracing::{info, warn};
 
-use super::RootConfig;
 use super::baseline::{self, Entry, Filter, Kind};
+use super::config::RootConfig;
 
 /// Counters for one root, shared with the heartbeat.
 #[derive(Debug, Default)]

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::RootConfig;
 use super::baseline::{self, Entry, Filter};
+use super::config::RootConfig;
 use super::fim::{Monitor, root_state_dir};
 use super::watch::Marker;
 

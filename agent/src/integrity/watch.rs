@@ -19,7 +19,8 @@ use tracing::{info, warn};
 
 use super::fim::{Authorised, Monitor, RootStats};
 
-use super::{RootConfig, WatchMode, in_window, parse_window, running_process_names};
+use super::config::{RootConfig, WatchMode, in_window, parse_window};
+use super::stats::IntegrityStats;
 
 /// How often the loop wakes without events (publish markers, timers,
 /// cancellation).
@@ -168,7 +169,7 @@ pub fn run_root(
     clock: Arc<dyn Clock>,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
-    registry: &super::IntegrityStats,
+    registry: &IntegrityStats,
     pace: Option<crate::limits::Governor>,
 ) -> anyhow::Result<()> {
     let (mut mon, startup) = Monitor::open(&cfg, &state_dir, true, pace)?;
@@ -357,4 +358,22 @@ fn fallback(stats: &RootStats, root: &str, limit: bool, err: &str, every: Durati
     } else {
         warn!(root, every = ?every, "cannot watch web root ({err}); polling it instead");
     }
+}
+
+/// Names of running processes (`/proc/*/comm`).
+pub fn running_process_names() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for de in rd.flatten() {
+        let name = de.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        if let Ok(comm) = std::fs::read_to_string(de.path().join("comm")) {
+            out.insert(comm.trim_end().to_owned());
+        }
+    }
+    out
 }

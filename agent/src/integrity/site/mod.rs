@@ -725,13 +725,15 @@ fn unix_now() -> i64 {
 /// Checks every site at its interval until `cancel`. Start times are
 /// spread over each interval so a thousand sites do not fire at once.
 pub async fn run_sites(
-    cfg: super::IntegrityConfig,
+    sites: Vec<SiteConfig>,
+    lexicons: Option<PathBuf>,
     state_dir: PathBuf,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let lexicon = Arc::new(Lexicon::load(cfg.lexicons.as_deref())?);
-    let sites = Site::prepare(&cfg.sites, lexicon, &state_dir)?;
+    let lexicon = Arc::new(Lexicon::load(lexicons.as_deref())?);
+    let n = sites.len().max(1);
+    let sites = Site::prepare(&sites, lexicon, &state_dir)?;
     info!(sites = sites.len(), "checking sites");
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT));
     let mut tasks = tokio::task::JoinSet::new();
@@ -739,7 +741,6 @@ pub async fn run_sites(
         let tx = tx.clone();
         let cancel = cancel.clone();
         let limit = limit.clone();
-        let n = cfg.sites.len().max(1);
         tasks.spawn(async move {
             let every = site.cfg.interval;
             let offset = every.mul_f64(i as f64 / n as f64);
