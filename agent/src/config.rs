@@ -640,29 +640,21 @@ backoff-max = "1m"
 
     #[test]
     fn old_spool_key_names_still_parse_and_are_reported() {
-        let old = LoadedConfig::parse(
-            "a.toml",
-            "name = \"a\"\n[ship]\nqueue-max-batches = 7\nqueue-max-bytes = 4096\n",
-        )
-        .unwrap();
-        assert_eq!(old.config.ship.spool_max_batches, 7);
-        assert_eq!(old.config.ship.spool_max_bytes, 4096);
-        assert_eq!(old.deprecated.len(), 2, "{:?}", old.deprecated);
+        let parsed = |prefix: &str| {
+            let src = format!("[ship]\n{prefix}-max-batches = 7\n{prefix}-max-bytes = 4096\n");
+            let c = LoadedConfig::parse("a.toml", &src).unwrap();
+            assert_eq!(c.config.ship.spool_max_batches, 7, "{prefix}");
+            assert_eq!(c.config.ship.spool_max_bytes, 4096, "{prefix}");
+            c.deprecated
+        };
+        assert!(parsed("spool").is_empty());
+        let old = parsed("queue");
+        assert_eq!(old.len(), 2, "{old:?}");
         assert!(
-            old.deprecated[0]
-                .contains("a.toml: ship.queue-max-batches is now called ship.spool-max-batches"),
-            "{:?}",
-            old.deprecated
+            old[0].contains("a.toml: ship.queue-max-batches is now called ship.spool-max-batches"),
+            "{old:?}"
         );
-        assert!(old.deprecated[1].contains("ship.spool-max-bytes"));
-        let new = LoadedConfig::parse(
-            "a.toml",
-            "[ship]\nspool-max-batches = 7\nspool-max-bytes = 4096\n",
-        )
-        .unwrap();
-        assert_eq!(new.config.ship.spool_max_batches, 7);
-        assert_eq!(new.config.ship.spool_max_bytes, 4096);
-        assert!(new.deprecated.is_empty(), "{:?}", new.deprecated);
+        assert!(old[1].contains("ship.spool-max-bytes"), "{old:?}");
         let msg = format!(
             "{:#}",
             LoadedConfig::parse("a.toml", "[ship]\nqueue-max-batches = 0\n").unwrap_err()

@@ -267,22 +267,42 @@ mod tests {
         out
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn batches_by_size_and_by_time_with_contiguous_seqs() {
+    /// A batcher for agent `a1` (flush after 1 s, zstd level 3, no rate
+    /// cap) into a memory spool of `max_batches`; the state directory lives
+    /// as long as the returned guard.
+    fn start_batcher(
+        max_batches: usize,
+        full_reason: &str,
+        max_events: usize,
+    ) -> (
+        tempfile::TempDir,
+        Spool,
+        mpsc::Sender<Event>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = Spool::new(Box::new(MemorySpool::new(100, u64::MAX)), "full");
+        let q = Spool::new(
+            Box::new(MemorySpool::new(max_batches, u64::MAX)),
+            full_reason,
+        );
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
             Origin::from("a1".to_owned()),
             seq,
             q.clone(),
-            3,
+            max_events,
             Duration::from_secs(1),
             3,
             None,
         ));
+        (dir, q, tx, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_by_size_and_by_time_with_contiguous_seqs() {
+        let (_dir, q, tx, task) = start_batcher(100, "full", 3);
         for i in 0..4 {
             tx.send(ev(i)).await.unwrap();
         }
@@ -306,20 +326,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn classes_batch_apart_and_drops_become_a_data_gap_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = Spool::new(Box::new(MemorySpool::new(3, u64::MAX)), "spool full (test)");
-        let (tx, rx) = mpsc::channel(100);
-        let task = tokio::spawn(run_batcher(
-            rx,
-            Origin::from("a1".to_owned()),
-            seq,
-            q.clone(),
-            1,
-            Duration::from_secs(1),
-            3,
-            None,
-        ));
+        let (_dir, q, tx, task) = start_batcher(3, "spool full (test)", 1);
         let hb = |i: i64| {
             Event::new(
                 Timestamp::from_secs(i),
