@@ -4,13 +4,16 @@
 //! said so.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shouwang_proto::{Heartbeat, HostSample};
 use tokio_util::sync::CancellationToken;
+
+use shouwang_harness::agent::AgentConfig;
+use shouwang_harness::write_private;
 
 use crate::app::App;
 use crate::config::CollectorConfig;
@@ -51,20 +54,6 @@ fn agent_binary() -> anyhow::Result<PathBuf> {
         );
     }
     Ok(agent)
-}
-
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
 }
 
 fn gib(b: u64) -> f64 {
@@ -149,20 +138,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     app.store
         .put_api_token("demo-admin", "admin", &api.digest, clock.now_ms())
         .await?;
-    let token_file = agent_dir.join("token");
-    write_private(&token_file, &format!("{}\n", t.token))?;
     let agent_config = agent_dir.join("agent.toml");
-    let interval = humantime_serde::re::humantime::format_duration(args.interval);
-    write_private(
-        &agent_config,
-        &format!(
-            "name = \"{DEMO_AGENT}\"\ncollector = \"http://{addr}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\n\
-             [labels]\ndistrict = \"demo\"\nsite = \"localhost\"\nrole = \"demo\"\n\n\
-             [host]\ninterval = \"{interval}\"\nheartbeat = \"{interval}\"\n",
-            token_file.display(),
-            agent_dir.join("state").display(),
-        ),
-    )?;
+    let interval = humantime_serde::re::humantime::format_duration(args.interval).to_string();
+    let collector_url = format!("http://{addr}");
+    AgentConfig {
+        name: DEMO_AGENT,
+        collector: &collector_url,
+        token_file: agent_dir.join("token"),
+        state_dir: agent_dir.join("state"),
+        labels: &[
+            ("district", "demo"),
+            ("site", "localhost"),
+            ("role", "demo"),
+        ],
+        interval: &interval,
+        host_extra: "",
+        ship: "",
+    }
+    .write(&agent_config, &t.token)?;
 
     let cancel = CancellationToken::new();
     let server = tokio::spawn(crate::server::serve(app.clone(), listener, cancel.clone()));

@@ -16,7 +16,7 @@ use shouwang_proto::{Incident, IncidentState, Severity};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::incidents::{Change, ChangeKind};
+use crate::incidents::book::{Change, ChangeKind};
 use crate::metrics::Metrics;
 
 /// Changes waiting for the notifiers; more are counted and dropped.

@@ -11,6 +11,8 @@
 
 mod auth;
 mod batch;
+#[cfg(feature = "body")]
+pub mod body;
 pub mod config;
 mod host;
 pub mod incident;

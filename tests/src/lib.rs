@@ -9,13 +9,14 @@
 pub mod lab;
 pub mod web;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use shouwang_harness::agent::AgentConfig;
+use shouwang_harness::collector::Configured;
+pub use shouwang_harness::{Proc, cli, wait_for};
 
 /// Path of a workspace binary.
 pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -40,145 +41,6 @@ pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(p)
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, failing after `limit`.
-///
-/// This waits for a condition with a bound; it never sleeps a fixed time and
-/// hopes.
-pub fn wait_for<T>(
-    limit: Duration,
-    what: &str,
-    mut f: impl FnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if start.elapsed() > limit {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A child process whose stderr is collected; killed on drop.
-pub struct Proc {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    /// Spawns `cmd`, collecting stderr; `first_line` sends the first line
-    /// containing a pattern.
-    pub fn spawn(
-        mut cmd: Command,
-        first_line: Option<(&str, mpsc::Sender<String>)>,
-    ) -> anyhow::Result<Self> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {cmd:?}"))?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let log2 = log.clone();
-        let wanted = first_line.map(|(pat, tx)| (pat.to_owned(), tx));
-        std::thread::spawn(move || {
-            let mut wanted = wanted;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((pat, tx)) = &wanted
-                    && line.contains(pat.as_str())
-                {
-                    let _ = tx.send(line.clone());
-                    wanted = None;
-                }
-                if let Ok(mut l) = log2.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Ok(Self { child, log })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// What the process wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    /// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
-    pub fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let line = s
-            .lines()
-            .find(|l| l.starts_with(&format!("{field}:")))
-            .with_context(|| format!("no {field} in /proc status"))?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("no value")?
-            .parse()?)
-    }
-
-    /// SIGKILL: no chance to flush or clean up.
-    pub fn kill9(&mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    /// Sends SIGTERM and waits up to `limit` for exit.
-    pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()?;
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait()? {
-                return Ok(st);
-            }
-            if start.elapsed() > limit {
-                bail!("process {} did not exit within {limit:?}", self.pid());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `exe --config config serve` and waits for its listening line;
-/// returns the process and the URL it serves on.
-fn serve(exe: &Path, config: &Path) -> anyhow::Result<(Proc, String)> {
-    let mut cmd = Command::new(exe);
-    cmd.arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("RUST_LOG", "info");
-    let (tx, rx) = mpsc::channel();
-    let proc = Proc::spawn(cmd, Some(("listening on ", tx)))?;
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .map_err(|_| anyhow::anyhow!("collector did not start:\n{}", proc.log()))?;
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .context("no address in listening line")?
-        .to_owned();
-    Ok((proc, url))
 }
 
 /// A running collector.
@@ -208,36 +70,19 @@ impl Collector {
 
     /// Starts the collector binary `exe` (benchmarks use release builds).
     pub fn start_exe(exe: &Path, dir: &Path, listen: &str, extra: &str) -> anyhow::Result<Self> {
-        let config = dir.join("collector.toml");
         // The shipped rules, unless the test brings its own.
-        let rules = if extra.contains("[rules]") {
-            String::new()
-        } else {
-            format!(
-                "\n[rules]\ndir = \"{}\"\n",
-                repo_root().join("rules").display()
-            )
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n{rules}",
-                dir.join("data").display()
-            ),
-        )?;
-        let token = cli(
-            exe,
-            &config,
-            &["tokens", "add", "e2e-admin", "--role", "admin"],
-        )?;
-        let (proc, url) = serve(exe, &config)?;
+        let rules = repo_root().join("rules");
+        let rules = (!extra.contains("[rules]")).then_some(rules.as_path());
+        let configured = Configured::write(exe, dir, listen, rules, extra)?;
+        let token = configured.add_token("e2e-admin", "admin")?;
+        let running = configured.serve()?;
         // reqwest is built without a default crypto provider (one provider in
         // the tree, chosen at start); install it once per test process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Self {
-            proc,
-            url,
-            config,
+            proc: running.proc,
+            url: running.url,
+            config: configured.config,
             exe: exe.to_owned(),
             token,
             http: reqwest::blocking::Client::builder()
@@ -250,11 +95,15 @@ impl Collector {
     /// (after [`Proc::kill9`] or a stop); it must come back on the same
     /// address.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let (proc, url) = serve(&self.exe, &self.config)?;
-        if url != self.url {
-            bail!("collector came back on {url} (was {})", self.url);
+        let running = Configured {
+            exe: self.exe.clone(),
+            config: self.config.clone(),
         }
-        self.proc = proc;
+        .serve()?;
+        if running.url != self.url {
+            bail!("collector came back on {} (was {})", running.url, self.url);
+        }
+        self.proc = running.proc;
         Ok(())
     }
 
@@ -422,20 +271,23 @@ impl Agent {
         token: &str,
         host_extra: &str,
     ) -> anyhow::Result<PathBuf> {
-        let token_file = dir.join(format!("{name}.token"));
-        std::fs::write(&token_file, format!("{token}\n"))?;
         let config = dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "name = \"{name}\"\ncollector = \"{collector}\"\ntoken-file = \"{}\"\nstate-dir = \"{}\"\n\
-                 [labels]\ndistrict = \"d1\"\ntown = \"t1\"\nsite = \"s1\"\nrole = \"web\"\n\
-                 [host]\ninterval = \"1s\"\nheartbeat = \"1s\"\n{host_extra}\n\
-                 [ship]\nflush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"\n",
-                token_file.display(),
-                dir.join(format!("{name}-state")).display()
-            ),
-        )?;
+        AgentConfig {
+            name,
+            collector,
+            token_file: dir.join(format!("{name}.token")),
+            state_dir: dir.join(format!("{name}-state")),
+            labels: &[
+                ("district", "d1"),
+                ("town", "t1"),
+                ("site", "s1"),
+                ("role", "web"),
+            ],
+            interval: "1s",
+            host_extra,
+            ship: "flush-interval = \"200ms\"\nbackoff-min = \"100ms\"\nbackoff-max = \"1s\"",
+        }
+        .write(&config, token)?;
         Ok(config)
     }
 
@@ -470,19 +322,6 @@ impl Agent {
 /// The source tree's root (for `rules/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs a collector subcommand against `config`; returns its stdout.
-pub fn cli(exe: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(exe)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
 /// The JSON lines a finished command printed; panics with its stderr if it

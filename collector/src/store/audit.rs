@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::Store;
+use super::db::Store;
 use crate::audit::{AuditRecord, ChainRow, GENESIS, Verdict};
 
 impl Store {

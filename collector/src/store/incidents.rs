@@ -5,8 +5,8 @@ use anyhow::Context;
 use shouwang_proto::{Incident, IncidentState, Matcher, Severity, Silence, TimelineEntry};
 use sqlx::Row;
 
-use super::Store;
 use super::audit::insert_audit;
+use super::db::Store;
 use crate::audit::AuditRecord;
 use crate::incidents::book::{Change, Exception};
 

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::Store;
+use super::db::Store;
 
 impl Store {
     /// Adds or replaces an API token (digest only).
