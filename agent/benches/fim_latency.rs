@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shouwang_agent::integrity::{Clock, IntegrityStats, RootConfig, watch};
+use shouwang_agent::integrity::{IntegrityStats, RootConfig, watch};
+use shouwang_daemon::clock::Clock;
 use shouwang_proto::EventBody;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 struct Noon;
 impl Clock for Noon {
+    fn now_ms(&self) -> i64 {
+        720 * 60_000
+    }
     fn minute_of_day(&self) -> u16 {
         720
     }
@@ -57,7 +61,7 @@ fn main() {
     }
     let debounce = cfg.debounce;
     let (c, r, s) = (cancel.clone(), registry.clone(), state.path().to_path_buf());
-    let t = std::thread::spawn(move || watch::run_root(cfg, s, Arc::new(Noon), tx, c, &r));
+    let t = std::thread::spawn(move || watch::run_root(cfg, s, Arc::new(Noon), tx, c, &r, None));
     while !registry.ready() {
         std::thread::sleep(Duration::from_millis(5));
     }

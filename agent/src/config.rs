@@ -1,4 +1,6 @@
-//! Agent configuration (TOML, kebab-case keys, unknown keys rejected).
+//! Agent configuration (TOML, kebab-case keys, unknown keys rejected): the
+//! serde structs, their defaults and validation. What runs is made from it
+//! in [`crate::runtime`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,9 +27,9 @@ pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
 /// A batch is sent at the latest this long after its first event.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Batches held (in the spool) while the collector is unreachable.
-pub const DEFAULT_QUEUE_MAX_BATCHES: usize = 100_000;
+pub const DEFAULT_SPOOL_MAX_BATCHES: usize = 100_000;
 /// Compressed bytes held (in the spool) while the collector is unreachable.
-pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The whole agent configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -176,36 +178,7 @@ impl Default for PacketConfig {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 impl PacketConfig {
-    /// The analyzer settings these values give.
-    pub fn analyzer(&self) -> shouwang_packet::AnalyzerConfig {
-        shouwang_packet::AnalyzerConfig {
-            flows: shouwang_packet::flow::FlowConfig {
-                idle_ns: nanos(self.idle_timeout),
-                closed_ns: nanos(self.closed_timeout),
-                active_ns: nanos(self.active_timeout),
-                max_flows: self.max_flows,
-            },
-            stats_interval_ns: nanos(self.stats_interval),
-        }
-    }
-
-    /// Settings for one live capture.
-    pub fn live(&self) -> anyhow::Result<crate::packet::live::LiveConfig> {
-        Ok(crate::packet::live::LiveConfig {
-            backend: self.backend,
-            ring_bytes: self.ring_bytes,
-            promiscuous: self.promiscuous,
-            rcvbuf: self.rcvbuf_bytes,
-            bpf: self.bpf_program()?,
-            analyzer: self.analyzer(),
-        })
-    }
-
     /// The parsed BPF program, if one is set.
     pub fn bpf_program(&self) -> anyhow::Result<Option<Vec<crate::packet::live::sock::BpfInsn>>> {
         self.bpf
@@ -294,11 +267,13 @@ pub struct ShipConfig {
     /// Batches kept while the collector is unreachable; past this the oldest
     /// batch of the lowest class is dropped (host samples first, security
     /// events last), counted and reported as a data-gap event.
-    #[serde(default = "default_queue_max_batches")]
-    pub queue_max_batches: usize,
+    /// (Formerly `queue-max-batches`, still read, with a warning.)
+    #[serde(default = "default_spool_max_batches", alias = "queue-max-batches")]
+    pub spool_max_batches: usize,
     /// Compressed bytes kept while the collector is unreachable.
-    #[serde(default = "default_queue_max_bytes")]
-    pub queue_max_bytes: u64,
+    /// (Formerly `queue-max-bytes`, still read, with a warning.)
+    #[serde(default = "default_spool_max_bytes", alias = "queue-max-bytes")]
+    pub spool_max_bytes: u64,
     /// TCP connect timeout.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -349,11 +324,11 @@ fn default_batch_max_events() -> usize {
 fn default_flush_interval() -> Duration {
     DEFAULT_FLUSH_INTERVAL
 }
-fn default_queue_max_batches() -> usize {
-    DEFAULT_QUEUE_MAX_BATCHES
+fn default_spool_max_batches() -> usize {
+    DEFAULT_SPOOL_MAX_BATCHES
 }
-fn default_queue_max_bytes() -> u64 {
-    DEFAULT_QUEUE_MAX_BYTES
+fn default_spool_max_bytes() -> u64 {
+    DEFAULT_SPOOL_MAX_BYTES
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
@@ -391,8 +366,8 @@ impl Default for ShipConfig {
             batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             spool: true,
-            queue_max_batches: DEFAULT_QUEUE_MAX_BATCHES,
-            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
+            spool_max_batches: DEFAULT_SPOOL_MAX_BATCHES,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             connect_timeout: default_connect_timeout(),
             request_timeout: default_request_timeout(),
             backoff_min: default_backoff_min(),
@@ -410,6 +385,41 @@ pub struct LoadedConfig {
     pub hash: String,
     /// The file, or `<built-in>`.
     pub origin: String,
+    /// Old key names the file used (still read, under their new names):
+    /// one note each, logged once at load.
+    pub deprecated: Vec<String>,
+}
+
+/// Keys renamed since they were introduced: (section, old, new). The old
+/// name stays an alias of the new one (`#[serde(alias)]`).
+pub const RENAMED_KEYS: &[(&str, &str, &str)] = &[
+    ("ship", "queue-max-batches", "spool-max-batches"),
+    ("ship", "queue-max-bytes", "spool-max-bytes"),
+];
+
+/// Which of [`RENAMED_KEYS`] `src` uses under their old names.
+fn deprecated_keys(origin: &str, src: &str) -> Vec<String> {
+    use serde::de::IgnoredAny;
+    /// A top-level value: a section's keys, or anything else.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Section(BTreeMap<String, IgnoredAny>),
+        #[allow(dead_code)]
+        Other(IgnoredAny),
+    }
+    // The real parse has already checked the file; only key names matter.
+    let Ok(items) = parse_toml::<BTreeMap<String, Item>>(origin, src) else {
+        return Vec::new();
+    };
+    let has = |section: &str, key: &str| matches!(items.get(section), Some(Item::Section(keys)) if keys.contains_key(key));
+    RENAMED_KEYS
+        .iter()
+        .filter(|(section, old, _)| has(section, old))
+        .map(|(section, old, new)| {
+            format!("{origin}: {section}.{old} is now called {section}.{new}; rename it (the old name will go)")
+        })
+        .collect()
 }
 
 /// The config used when no `--config` is given: every default.
@@ -436,10 +446,15 @@ impl LoadedConfig {
             .validate()
             .with_context(|| format!("{origin}: invalid configuration"))?;
         let hash = blake3::hash(src.as_bytes()).to_hex();
+        let deprecated = deprecated_keys(origin, src);
+        for note in &deprecated {
+            tracing::warn!("deprecated config key: {note}");
+        }
         Ok(Self {
             config,
             hash: hash.as_str().get(..16).unwrap_or_default().to_owned(),
             origin: origin.to_owned(),
+            deprecated,
         })
     }
 }
@@ -493,8 +508,8 @@ impl AgentConfig {
                 shouwang_proto::MAX_EVENTS_PER_BATCH
             );
         }
-        if self.ship.queue_max_batches == 0 {
-            bail!("ship.queue-max-batches must be at least 1");
+        if self.ship.spool_max_batches == 0 {
+            bail!("ship.spool-max-batches must be at least 1");
         }
         if !(1..=19).contains(&self.ship.zstd_level) {
             bail!(
@@ -524,44 +539,6 @@ impl AgentConfig {
         self.packet.bpf_program()?;
         self.integrity.validate()?;
         Ok(())
-    }
-
-    /// The agent's name: configured, or the host name.
-    pub fn agent_name(&self) -> anyhow::Result<String> {
-        if let Some(n) = &self.name {
-            return Ok(n.clone());
-        }
-        let host = sysinfo::System::host_name().unwrap_or_default();
-        let short = host.split('.').next().unwrap_or_default().to_owned();
-        if shouwang_proto::valid_agent_name(&short) {
-            Ok(short)
-        } else {
-            bail!(
-                "host name {host:?} is not a valid agent name; set `name = \"...\"` in the config"
-            )
-        }
-    }
-
-    /// The token from `token` or `token-file`.
-    pub fn read_token(&self) -> anyhow::Result<String> {
-        let token = match (&self.token, &self.token_file) {
-            (Some(t), _) => t.trim().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read token-file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            (None, None) => bail!(
-                "no agent token: set token-file (or token) in the config; \
-                 create one with `shouwang-collector agents add NAME`"
-            ),
-        };
-        if token.is_empty() {
-            bail!("the agent token is empty");
-        }
-        Ok(token)
     }
 }
 
@@ -659,6 +636,33 @@ backoff-max = "1m"
             let msg = format!("{:#}", LoadedConfig::parse("a.toml", src).unwrap_err());
             assert!(msg.contains(want), "{src:?} gave {msg:?}");
         }
+    }
+
+    #[test]
+    fn old_spool_key_names_still_parse_and_are_reported() {
+        let parsed = |prefix: &str| {
+            let src = format!("[ship]\n{prefix}-max-batches = 7\n{prefix}-max-bytes = 4096\n");
+            let c = LoadedConfig::parse("a.toml", &src).unwrap();
+            assert_eq!(c.config.ship.spool_max_batches, 7, "{prefix}");
+            assert_eq!(c.config.ship.spool_max_bytes, 4096, "{prefix}");
+            c.deprecated
+        };
+        assert!(parsed("spool").is_empty());
+        let old = parsed("queue");
+        assert_eq!(old.len(), 2, "{old:?}");
+        assert!(
+            old[0].contains("a.toml: ship.queue-max-batches is now called ship.spool-max-batches"),
+            "{old:?}"
+        );
+        assert!(old[1].contains("ship.spool-max-bytes"), "{old:?}");
+        let msg = format!(
+            "{:#}",
+            LoadedConfig::parse("a.toml", "[ship]\nqueue-max-batches = 0\n").unwrap_err()
+        );
+        assert!(
+            msg.contains("ship.spool-max-batches must be at least 1"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - [`config`], [`host::authlog`], [`host::sessions`]: pure parsing;
 //! - [`host::sampler`], [`host::sockets`], [`host::follow`]: read /proc, utmp
 //!   and log files (blocking; run off the async workers);
-//! - [`ship`]: batching, the bounded queue, HTTP upload;
+//! - [`ship`]: batching, the bounded spool, HTTP upload;
+//! - [`runtime`]: the configuration made into runtime settings (name,
+//!   token, capture settings);
 //! - [`run`]: wiring and ordered shutdown.
 //!
 //! Deliberately absent: no TUI, no SQL, no rule engine. The agent is deployed
@@ -22,5 +24,6 @@ pub mod limits;
 pub mod packet;
 pub mod pcap_cmd;
 pub mod run;
+pub mod runtime;
 pub mod ship;
 pub mod state;

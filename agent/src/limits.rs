@@ -97,7 +97,10 @@ struct Shared {
 }
 
 /// The budgets and the live state, shared by the monitor, the capture
-/// threads, the batcher, integrity and the heartbeat.
+/// threads, the batcher, integrity and the heartbeat. A cheap handle
+/// (clones share one state): the agent's run makes one and hands a clone
+/// to each of them; without one (tests, `pcap`, `publish`), nothing is
+/// limited.
 #[derive(Debug, Clone)]
 pub struct Governor {
     cfg: LimitsConfig,
@@ -223,20 +226,6 @@ impl Governor {
             rescan_paced_ms: s.rescan_paced_ms.load(Relaxed),
         }
     }
-}
-
-static CURRENT: std::sync::OnceLock<Governor> = std::sync::OnceLock::new();
-
-/// Makes `gov` the process's governor (once; the agent's run does it).
-/// Capture threads, rescans and the batcher consult it; without one
-/// (tests, `pcap`), nothing is limited.
-pub fn install(gov: Governor) -> &'static Governor {
-    CURRENT.get_or_init(|| gov)
-}
-
-/// The process's governor, if the agent installed one.
-pub fn current() -> Option<&'static Governor> {
-    CURRENT.get()
 }
 
 /// Byte pacing for one rescan.
@@ -447,6 +436,39 @@ mod tests {
             let req = flow_hash(1, &eth_ipv4(a, b, sport, 80, 0x02)).unwrap();
             let rep = flow_hash(1, &eth_ipv4(b, a, 80, sport, 0x14)).unwrap();
             assert_eq!(g.keep_frame(req), g.keep_frame(rep));
+        }
+    }
+
+    #[test]
+    fn sampling_keeps_about_one_flow_in_n() {
+        let g = Governor::new(LimitsConfig::default());
+        let flows: Vec<u64> = (0..4000u32)
+            .map(|i| {
+                let [_, _, hi, lo] = i.to_be_bytes();
+                let sport = 20000 + u16::try_from(i % 5000).unwrap();
+                flow_hash(
+                    1,
+                    &eth_ipv4([10, 0, hi, lo], [192, 168, 1, 7], sport, 443, 0x02),
+                )
+                .unwrap()
+            })
+            .collect();
+        for every in [2u32, 4, 8] {
+            g.observe(1000.0, 0); // each overloaded second doubles the factor
+            assert_eq!(g.sample_every(), every);
+            let kept = flows.iter().filter(|&&h| g.keep_frame(h)).count();
+            #[allow(clippy::cast_precision_loss)]
+            let fraction = kept as f64 / flows.len() as f64;
+            let want = 1.0 / f64::from(every);
+            assert!(
+                kept > 0 && (fraction - want).abs() < want * 0.25,
+                "factor {every}: kept {kept} of {} ({fraction:.3}, want about {want:.3})",
+                flows.len()
+            );
+            // The same flow is always decided the same way.
+            for &h in flows.iter().take(200) {
+                assert_eq!(g.keep_frame(h), g.keep_frame(h));
+            }
         }
     }
 

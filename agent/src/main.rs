@@ -182,7 +182,7 @@ fn run() -> anyhow::Result<()> {
         Command::CheckConfig => {
             let c = &loaded.config;
             println!("config: {} (hash {})", loaded.origin, loaded.hash);
-            println!("name: {}", c.agent_name()?);
+            println!("name: {}", shouwang_agent::runtime::agent_name(c)?);
             println!("collector: {}", c.collector);
             println!("state-dir: {}", c.state_dir.display());
             println!("host.interval: {:?}", c.host.interval);
@@ -190,7 +190,7 @@ fn run() -> anyhow::Result<()> {
                 Ok(src) => println!("auth-log: {src:?}"),
                 Err(why) => println!("auth-log: skipped: {why}"),
             }
-            c.read_token()?;
+            shouwang_agent::runtime::read_token(c)?;
             println!("token: present");
             Ok(())
         }
@@ -276,7 +276,7 @@ fn baseline(loaded: &LoadedConfig, args: &BaselineArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| cfg.state_dir.clone());
     let started = std::time::Instant::now();
-    let (mut mon, _) = Monitor::open(&root, &state, false)?;
+    let (mut mon, _) = Monitor::open(&root, &state, false, None)?;
     let stats = match mon.built {
         Some(s) => s,
         None => mon.rebuild()?,
@@ -370,7 +370,7 @@ fn auth_log(args: &AuthLogArgs) -> anyhow::Result<()> {
 
 fn pcap(loaded: &LoadedConfig, args: &PcapArgs) -> anyhow::Result<()> {
     use shouwang_agent::pcap_cmd::{self, Output};
-    let mut analyzer = loaded.config.packet.analyzer();
+    let mut analyzer = shouwang_agent::runtime::analyzer_config(&loaded.config.packet);
     analyzer.stats_interval_ns = i64::try_from(args.stats_interval.as_nanos())
         .unwrap_or(i64::MAX)
         .max(1);
@@ -419,11 +419,11 @@ fn capture(loaded: &LoadedConfig, args: &CaptureArgs) -> anyhow::Result<()> {
     use shouwang_agent::packet::live;
     use std::io::Write;
     let p = &loaded.config.packet;
-    let mut analyzer = p.analyzer();
+    let mut analyzer = shouwang_agent::runtime::analyzer_config(p);
     analyzer.stats_interval_ns = i64::try_from(args.stats_interval.as_nanos())
         .unwrap_or(i64::MAX)
         .max(1);
-    let mut lc = p.live()?;
+    let mut lc = shouwang_agent::runtime::live_config(p)?;
     lc.analyzer = analyzer;
     if let Some(b) = &args.backend {
         lc.backend = if b == "pnet" {

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::packet::file;
-use crate::ship::queue::{MemoryStore, ShipQueue};
 use crate::ship::run_batcher;
+use crate::ship::spool::{MemorySpool, Spool};
 use crate::ship::upload::{HttpSink, run_uploader};
 use crate::state::SeqAllocator;
 
@@ -189,19 +189,19 @@ fn send(
         let seq = SeqAllocator::open(state_dir)?;
         // Offline replay must not drop: the queue is sized so the batcher
         // never evicts, and any drop fails the command.
-        let queue = ShipQueue::new(Box::new(MemoryStore::new(usize::MAX, u64::MAX)), "memory queue full");
+        let spool = Spool::new(Box::new(MemorySpool::new(usize::MAX, u64::MAX)), "memory queue full");
         let sink = HttpSink::new(url, token, Duration::from_secs(5), Duration::from_secs(30), &Default::default())?;
         let (tx, rx) = mpsc::channel::<Event>(8192);
-        let batcher = tokio::spawn(run_batcher(rx, origin, seq, queue.clone(), 1000, Duration::from_millis(500), 3));
+        let batcher = tokio::spawn(run_batcher(rx, origin, seq, spool.clone(), 1000, Duration::from_millis(500), 3, None));
         let stop = CancellationToken::new();
-        let uploader = tokio::spawn(run_uploader(sink, queue.clone(), Duration::from_millis(200), Duration::from_secs(5), stop.clone(), Duration::from_secs(60)));
+        let uploader = tokio::spawn(run_uploader(sink, spool.clone(), Duration::from_millis(200), Duration::from_secs(5), stop.clone(), Duration::from_secs(60)));
         let p = path.to_owned();
         let reader = tokio::task::spawn_blocking(move || replay(&p, cfg, realtime, |ev| tx.blocking_send(ev).map_err(|_| anyhow::anyhow!("pipeline closed"))));
         let summary = reader.await??;
         batcher.await??;
         stop.cancel();
         uploader.await?;
-        let st = queue.stats();
+        let st = spool.stats();
         if st.queued_batches > 0 || st.dropped_batches > 0 || st.rejected_batches > 0 {
             bail!(
                 "not everything reached the collector: {} batches unsent, {} dropped, {} refused (see the log above)",

@@ -13,9 +13,9 @@ use tracing::{error, info, warn};
 
 use crate::config::LoadedConfig;
 use crate::host::{self, ResolvedAuthLog, SkipList};
-use crate::ship::queue::{BatchStore, MemoryStore, ShipQueue};
+use crate::ship::disk::DiskSpool;
 use crate::ship::run_batcher;
-use crate::ship::spool::DiskSpool;
+use crate::ship::spool::{MemorySpool, Spool, SpoolStore};
 use crate::ship::upload::{HttpSink, run_uploader};
 use crate::state::SeqAllocator;
 
@@ -58,7 +58,7 @@ impl Identity {
 #[derive(Debug, Clone)]
 struct HeartbeatSource {
     identity: Identity,
-    queue: ShipQueue,
+    spool: Spool,
     governor: Option<crate::limits::Governor>,
     skipped: SkipList,
     integrity: Option<crate::integrity::IntegrityStats>,
@@ -68,7 +68,7 @@ impl HeartbeatSource {
     fn event(&self, stopping: Option<String>) -> Event {
         let mut hb = self.identity.heartbeat.clone();
         hb.boot_time = host::sampler::boot_time();
-        hb.queue = self.queue.stats();
+        hb.queue = self.spool.stats();
         hb.skipped = self.skipped.snapshot();
         hb.integrity = self
             .integrity
@@ -102,22 +102,22 @@ async fn run_heartbeat(
     }
 }
 
-/// The upload queue: the disk spool (default) or memory.
-fn open_queue(cfg: &crate::config::AgentConfig) -> anyhow::Result<ShipQueue> {
-    let (max_b, max_bytes) = (cfg.ship.queue_max_batches, cfg.ship.queue_max_bytes);
+/// The upload spool: on disk (default) or in memory.
+fn open_spool(cfg: &crate::config::AgentConfig) -> anyhow::Result<Spool> {
+    let (max_b, max_bytes) = (cfg.ship.spool_max_batches, cfg.ship.spool_max_bytes);
     let bound = format!("{} bytes / {} batches", max_bytes, max_b);
-    let store: Box<dyn BatchStore> = if cfg.ship.spool {
+    let store: Box<dyn SpoolStore> = if cfg.ship.spool {
         let dir = cfg.state_dir.join("spool");
         Box::new(DiskSpool::open(&dir, max_b, max_bytes)?)
     } else {
-        Box::new(MemoryStore::new(max_b, max_bytes))
+        Box::new(MemorySpool::new(max_b, max_bytes))
     };
     let what = if cfg.ship.spool {
         "spool"
     } else {
         "memory queue"
     };
-    Ok(ShipQueue::new(store, format!("{what} full ({bound})")))
+    Ok(Spool::new(store, format!("{what} full ({bound})")))
 }
 
 /// Runs the agent until a shutdown signal.
@@ -132,13 +132,13 @@ pub async fn run_until(
     until: impl Future<Output = String>,
 ) -> anyhow::Result<()> {
     let cfg = loaded.config.clone();
-    let name = cfg.agent_name()?;
-    let token = cfg.read_token()?;
+    let name = crate::runtime::agent_name(&cfg)?;
+    let token = crate::runtime::read_token(&cfg)?;
     let seq = SeqAllocator::open(&cfg.state_dir)?;
-    let queue = open_queue(&cfg)?;
-    // Self-protection: one governor for the process (capture threads,
-    // rescans and the batcher consult it).
-    let governor = crate::limits::install(crate::limits::Governor::new(cfg.limits.clone())).clone();
+    let spool = open_spool(&cfg)?;
+    // Self-protection: one governor for the process, handed to the capture
+    // threads, rescans, the batcher and the heartbeat.
+    let governor = crate::limits::Governor::new(cfg.limits.clone());
     let sink = HttpSink::new(
         &cfg.collector,
         &token,
@@ -187,9 +187,12 @@ pub async fn run_until(
         Err(reason) => skipped.add("auth-log", reason),
     }
     for name in &cfg.packet.interfaces {
-        let live = cfg.packet.live()?;
+        let live = crate::runtime::live_config(&cfg.packet)?;
         match crate::packet::live::open(name, live) {
-            Ok(cap) => threads.push(cap.spawn(tx.clone(), sources.clone())?),
+            Ok(cap) => threads.push(
+                cap.governed(governor.clone())
+                    .spawn(tx.clone(), sources.clone())?,
+            ),
             Err(e) => {
                 error!("packet capture on {name}: {e:#}");
                 skipped.add(&format!("packet-capture.{name}"), format!("{e:#}"));
@@ -206,11 +209,13 @@ pub async fn run_until(
             tx.clone(),
             sources.clone(),
             integrity_stats.clone(),
+            Some(governor.clone()),
         )?);
     }
     if !cfg.integrity.sites.is_empty() {
         tasks.spawn(crate::integrity::site::run_sites(
-            cfg.integrity.clone(),
+            cfg.integrity.sites.clone(),
+            cfg.integrity.lexicons.clone(),
             cfg.state_dir.clone(),
             tx.clone(),
             sources.clone(),
@@ -222,7 +227,7 @@ pub async fn run_until(
     ));
     let heartbeat = HeartbeatSource {
         identity: Identity::from_config(&loaded),
-        queue: queue.clone(),
+        spool: spool.clone(),
         governor: Some(governor.clone()),
         skipped: skipped.clone(),
         integrity: (!cfg.integrity.roots.is_empty()).then(|| integrity_stats.clone()),
@@ -240,15 +245,16 @@ pub async fn run_until(
         rx,
         crate::ship::Origin::from(name.clone()),
         seq,
-        queue.clone(),
+        spool.clone(),
         cfg.ship.batch_max_events,
         cfg.ship.flush_interval,
         cfg.ship.zstd_level,
+        Some(governor.clone()),
     ));
     let upload_stop = CancellationToken::new();
     let uploader = tokio::spawn(run_uploader(
         sink,
-        queue.clone(),
+        spool.clone(),
         cfg.ship.backoff_min,
         cfg.ship.backoff_max,
         upload_stop.clone(),
@@ -332,7 +338,7 @@ pub async fn run_until(
     }
     upload_stop.cancel();
     let _ = uploader.await;
-    let st = queue.stats();
+    let st = spool.stats();
     info!(
         sent_batches = st.sent_batches,
         unsent_batches = st.queued_batches,

@@ -9,6 +9,25 @@ fn agent() -> Command {
     Command::cargo_bin("shouwang-agent").unwrap()
 }
 
+/// The agent with `--config cfg` and `args`, run to its end.
+fn with_config(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    agent()
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts the run succeeded, showing its stderr if not.
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn bad_duration_is_located() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,7 +47,7 @@ fn missing_token_says_how_to_get_one() {
         ),
     )
     .unwrap();
-    let out = agent().arg("--config").arg(&cfg).output().unwrap();
+    let out = with_config(&cfg, &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -40,11 +59,7 @@ fn missing_token_says_how_to_get_one() {
 #[test]
 fn sample_prints_host_and_listening_json() {
     let out = agent().arg("sample").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -60,12 +75,7 @@ fn sample_prints_host_and_listening_json() {
 fn check_config_fails(dir: &std::path::Path, text: &str) -> (String, std::path::PathBuf) {
     let cfg = dir.join("a.toml");
     std::fs::write(&cfg, text).unwrap();
-    let out = agent()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("check-config")
-        .output()
-        .unwrap();
+    let out = with_config(&cfg, &["check-config"]);
     assert!(!out.status.success(), "{text}");
     (String::from_utf8_lossy(&out.stderr).into_owned(), cfg)
 }
@@ -132,29 +142,15 @@ fn publish_of_an_unwatched_root_says_which_roots_are_watched() {
         ),
     )
     .unwrap();
-    let out = agent()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["publish", "/tmp"])
-        .output()
-        .unwrap();
+    let out = with_config(&cfg, &["publish", "/tmp"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/tmp is not a watched web root"), "{err}");
     assert!(err.contains(&www.display().to_string()), "{err}");
     // With no agent running, publish updates the baseline itself.
     std::fs::write(www.join("index.html"), "v1").unwrap();
-    let out = agent()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["publish", www.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = with_config(&cfg, &["publish", www.to_str().unwrap()]);
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("published"), "{text}");
 }

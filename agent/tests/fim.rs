@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shouwang_agent::integrity::publish::{PublishRequest, publish, write_agent_pid};
-use shouwang_agent::integrity::{Clock, IntegrityStats, RootConfig, WatchMode, watch};
+use shouwang_agent::integrity::{IntegrityStats, RootConfig, WatchMode, watch};
+use shouwang_daemon::clock::Clock;
 use shouwang_proto::{Event, EventBody, FileChange, FileChangeKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,11 @@ const PATIENCE: Duration = Duration::from_secs(10);
 struct FixedClock(u16);
 
 impl Clock for FixedClock {
+    /// That minute of 1 January 1970 (only the minute of day is read).
+    fn now_ms(&self) -> i64 {
+        i64::from(self.0) * 60_000
+    }
+
     fn minute_of_day(&self) -> u16 {
         self.0
     }
@@ -79,7 +85,7 @@ impl Guard {
         let cancel = CancellationToken::new();
         let registry = IntegrityStats::default();
         let (c, r, s) = (cancel.clone(), registry.clone(), state.clone());
-        let thread = std::thread::spawn(move || watch::run_root(cfg, s, clock, tx, c, &r));
+        let thread = std::thread::spawn(move || watch::run_root(cfg, s, clock, tx, c, &r, None));
         let g = Self {
             root,
             state,

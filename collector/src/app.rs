@@ -6,12 +6,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::boards::Boards;
-use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use crate::ingest::{Ingestor, Limits};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::{guard, incidents, ingest, notify};
+use shouwang_daemon::clock::Clock;
 
 /// Everything a request handler needs.
 #[derive(Debug)]

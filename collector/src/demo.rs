@@ -16,9 +16,9 @@ use shouwang_harness::agent::AgentConfig;
 use shouwang_harness::write_private;
 
 use crate::app::App;
-use crate::clock::{Clock, SystemClock};
 use crate::config::CollectorConfig;
 use crate::ingest::token;
+use shouwang_daemon::clock::{Clock, SystemClock};
 
 /// Name the demo registers its local agent under.
 pub const DEMO_AGENT: &str = "demo-local";

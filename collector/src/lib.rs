@@ -8,8 +8,8 @@
 //!   no HTTP); [`incidents`]: the detector and the incident book;
 //! - [`store`]: all SQL, SQLite only;
 //! - [`api`]: HTTP handlers only; [`metrics`]: the Prometheus registry;
-//! - [`app`], [`clock`], [`server`]: wiring, time, serving and the periodic
-//!   tasks;
+//! - [`app`], [`server`]: wiring, serving and the periodic tasks (time is
+//!   `shouwang_daemon::clock`, injected);
 //! - [`demo`]: the one-command demo (spawns the agent process).
 //!
 //! Deliberately absent: no packet capture, no host sampling (that is the
@@ -20,7 +20,6 @@ pub mod app;
 pub mod audit;
 pub mod boards;
 pub mod certs;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod duty;
@@ -34,5 +33,5 @@ pub mod store;
 pub mod tls;
 
 pub use app::App;
-pub use clock::{Clock, SystemClock};
 pub use server::{bind, serve};
+pub use shouwang_daemon::clock::{Clock, SystemClock};

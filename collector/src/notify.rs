@@ -347,7 +347,7 @@ pub async fn run(
     notifiers: Vec<NotifierConfig>,
     mut rx: tokio::sync::mpsc::Receiver<Change>,
     metrics: Metrics,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    clock: std::sync::Arc<dyn shouwang_daemon::clock::Clock>,
     cancel: CancellationToken,
 ) {
     let client = match reqwest::Client::builder()

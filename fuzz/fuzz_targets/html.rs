@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shouwang_agent::integrity::site::page::{PageRules, analyse};
+use shouwang_page::{PageRules, analyse};
 
 fuzz_target!(|data: &[u8]| {
-    let text = shouwang_agent::integrity::site::net::decode(data, Some("text/html"));
+    let text = shouwang_page::decode(data, Some("text/html"));
     let Ok(base) = url::Url::parse("https://www.example.gov.cn/") else {
         return;
     };

@@ -1,6 +1,8 @@
-//! Harness for end-to-end tests: real `shouwang-collector` and
+//! End-to-end tests' helpers: real `shouwang-collector` and
 //! `shouwang-agent` processes on loopback, with temporary configs and data
-//! directories. Processes are killed when their handle drops.
+//! directories, started through `shouwang-harness` (the same code the drill
+//! and the demo use); this crate adds an HTTP client and JSON helpers around
+//! them. Processes are killed when their handle drops.
 //!
 //! Binaries are taken from the cargo target directory this test binary was
 //! built into (`cargo test --workspace` builds them), or from

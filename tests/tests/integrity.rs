@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shouwang_e2e::web::{Validity, WebServer};
+use shouwang_e2e::lab::is_root;
 use shouwang_e2e::{Agent, Collector, cli, wait_for};
 
 const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>某某县人民政府</title></head>\
@@ -206,17 +207,6 @@ fn publish_through_the_agent_binary_is_authorised_and_raises_nothing() {
     );
     assert!(incidents(&c, "integrity.web-root.tamper").is_empty());
     agent.proc.terminate(Duration::from_secs(10)).unwrap();
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

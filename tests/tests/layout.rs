@@ -92,6 +92,10 @@ fn crates_pull_only_the_dependencies_their_layer_allows() {
             "shouwang-rules",
             &["tokio", "sqlx", "axum", "reqwest", "prometheus"],
         ),
+        (
+            "shouwang-page",
+            &["tokio", "sqlx", "axum", "reqwest", "anyhow"],
+        ),
         // The drill talks to collectors over HTTP; it links the rules core,
         // not the collector.
         ("shouwang-drill", &["sqlx", "axum", "shouwang-collector"]),

@@ -200,7 +200,7 @@ fn a_five_minute_outage_under_steady_load_loses_nothing_within_the_spool_bound()
         let text = std::fs::read_to_string(&config).unwrap();
         std::fs::write(
             &config,
-            text.replace("[ship]\n", &format!("[ship]\nqueue-max-bytes = {bound}\n")),
+            text.replace("[ship]\n", &format!("[ship]\nspool-max-bytes = {bound}\n")),
         )
         .unwrap();
         let a = Agent::start_cmd(agent_cmd(&config), config).unwrap();

@@ -349,11 +349,11 @@ pub fn scan_tree(
     threads: usize,
     keep: Option<&Keep<'_>>,
 ) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
-    scan_tree_with(root, sub, filter, known, max_hash, threads, keep, false)
+    scan_tree_with(root, sub, filter, known, max_hash, threads, keep, None)
 }
 
-/// [`scan_tree`], hashing at the pace `[limits]` sets when `paced`
-/// (periodic rescans: the safety net must not hog the host's disk).
+/// [`scan_tree`], hashing at the pace `[limits]` sets through `pace`, when
+/// given (periodic rescans: the safety net must not hog the host's disk).
 #[allow(clippy::too_many_arguments)]
 pub fn scan_tree_with(
     root: &Path,
@@ -363,9 +363,8 @@ pub fn scan_tree_with(
     max_hash: u64,
     threads: usize,
     keep: Option<&Keep<'_>>,
-    paced: bool,
+    pace: Option<&crate::limits::Governor>,
 ) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
-    let governor = crate::limits::current().filter(|_| paced);
     let pacer = std::sync::Mutex::new(crate::limits::Pacer::default());
     let mut found: Vec<(PathBuf, Entry)> = Vec::new();
     let mut stats = WalkStats::default();
@@ -433,7 +432,7 @@ pub fn scan_tree_with(
                                 Some(k) => hash_and_keep(&root.join(&*rel), e, k),
                                 None => hash_entry(&root.join(&*rel), e, max_hash, &mut buf),
                             };
-                            if let Some(g) = governor {
+                            if let Some(g) = pace {
                                 g.pace(&pacer, e.size.min(max_hash));
                             }
                             match done {
@@ -680,26 +679,22 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (second, stats) = scan_tree(
-            root,
-            Path::new(""),
-            &filter,
-            &|p| first.get(p).copied(),
-            1 << 20,
-            1,
-            None,
-        );
+        // Rescan against what `known` holds.
+        let rescan = |known: &BTreeMap<PathBuf, Entry>| {
+            scan_tree(
+                root,
+                Path::new(""),
+                &filter,
+                &|p| known.get(p).copied(),
+                1 << 20,
+                1,
+                None,
+            )
+        };
+        let (second, stats) = rescan(&first);
         assert_eq!(stats.hashed, 1);
         assert!(!second[Path::new("a.html")].same_content(&first[Path::new("a.html")]));
-        let (third, stats) = scan_tree(
-            root,
-            Path::new(""),
-            &filter,
-            &|p| second.get(p).copied(),
-            1 << 20,
-            1,
-            None,
-        );
+        let (third, stats) = rescan(&second);
         assert_eq!(stats.hashed, 0, "nothing moved: hashes reused");
         assert_eq!(third, second);
     }

@@ -28,8 +28,8 @@ use anyhow::Context;
 use shouwang_proto::{FileChange, FileChangeKind};
 use tracing::{info, warn};
 
-use super::RootConfig;
 use super::baseline::{self, Entry, Filter, Kind};
+use super::config::RootConfig;
 
 /// Counters for one root, shared with the heartbeat.
 #[derive(Debug, Default)]
@@ -184,6 +184,8 @@ pub struct Monitor {
     pub stats: Arc<RootStats>,
     /// What building the baseline found, when `open` had to build it.
     pub built: Option<baseline::WalkStats>,
+    /// Paces rescans (`[limits]`), when the agent runs with budgets.
+    pace: Option<crate::limits::Governor>,
 }
 
 /// Why a change is allowed, if it is.
@@ -199,11 +201,12 @@ impl Monitor {
     /// Opens the root's state. With no baseline yet, builds one (nothing is
     /// reported: what is there now is taken as authorised). With one and
     /// `check`, rescans and returns what changed while the agent was not
-    /// watching.
+    /// watching. Rescans hash at the pace `pace` sets, when given.
     pub fn open(
         cfg: &RootConfig,
         state_dir: &Path,
         check: bool,
+        pace: Option<crate::limits::Governor>,
     ) -> anyhow::Result<(Self, Vec<FileChange>)> {
         let root = cfg.path.clone();
         let md = std::fs::metadata(&root)
@@ -241,6 +244,7 @@ impl Monitor {
             signatures: Signatures::new(),
             stats: Arc::new(RootStats::default()),
             built: None,
+            pace,
             dir,
         };
         let changes = match baseline::load(&m.baseline_path())? {
@@ -479,7 +483,7 @@ impl Monitor {
             self.max_hash,
             self.threads,
             None,
-            true,
+            self.pace.as_ref(),
         );
         let mut raws = Vec::new();
         let keys: BTreeSet<PathBuf> = disk

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::RootConfig;
 use super::baseline::{self, Entry, Filter};
+use super::config::RootConfig;
 use super::fim::{Monitor, root_state_dir};
 use super::watch::Marker;
 
@@ -142,7 +142,7 @@ pub fn publish(
     } else {
         work.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         progress("no agent running on this state dir: updating the baseline here");
-        let (mut mon, _) = Monitor::open(cfg, state_dir, false)?;
+        let (mut mon, _) = Monitor::open(cfg, state_dir, false, None)?;
         mon.rescan(&Some("publish".to_owned()));
         mon.save_if_dirty()?;
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer_opt};
+use shouwang_daemon::clock::Clock;
 use shouwang_proto::{Event, EventBody, FileChange, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,8 @@ use tracing::{info, warn};
 
 use super::fim::{Authorised, Monitor, RootStats};
 
-use super::{Clock, RootConfig, WatchMode, in_window, parse_window, running_process_names};
+use super::config::{RootConfig, WatchMode, in_window, parse_window};
+use super::stats::IntegrityStats;
 
 /// How often the loop wakes without events (publish markers, timers,
 /// cancellation).
@@ -167,9 +169,10 @@ pub fn run_root(
     clock: Arc<dyn Clock>,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
-    registry: &super::IntegrityStats,
+    registry: &IntegrityStats,
+    pace: Option<crate::limits::Governor>,
 ) -> anyhow::Result<()> {
-    let (mut mon, startup) = Monitor::open(&cfg, &state_dir, true)?;
+    let (mut mon, startup) = Monitor::open(&cfg, &state_dir, true, pace)?;
     registry.register(&cfg.path, mon.stats.clone());
     let stats = mon.stats.clone();
     let mut auth = Authoriser::new(&cfg, clock);
@@ -355,4 +358,22 @@ fn fallback(stats: &RootStats, root: &str, limit: bool, err: &str, every: Durati
     } else {
         warn!(root, every = ?every, "cannot watch web root ({err}); polling it instead");
     }
+}
+
+/// Names of running processes (`/proc/*/comm`).
+pub fn running_process_names() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for de in rd.flatten() {
+        let name = de.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        if let Ok(comm) = std::fs::read_to_string(de.path().join("comm")) {
+            out.insert(comm.trim_end().to_owned());
+        }
+    }
+    out
 }

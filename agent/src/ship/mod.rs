@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! sources ─► mpsc<Event> ─► batcher (one buffer per DataClass; seq, JSON, zstd)
-//!         ─► ShipQueue (DiskSpool: fsync'd files) ─► uploader ─► POST /v1/ingest ─► delete
+//!         ─► Spool (DiskSpool: fsync'd files) ─► uploader ─► POST /v1/ingest ─► delete
 //! ```
 //!
 //! The event channel is bounded: sources wait when it is full. The spool is
@@ -11,7 +11,7 @@
 //! last), counted in [`shouwang_proto::QueueStats`] (every heartbeat reports
 //! them) and reported as a [`shouwang_proto::DataGap`] event.
 
-pub mod queue;
+pub mod disk;
 pub mod spool;
 pub mod upload;
 
@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::state::SeqAllocator;
-use queue::{EncodedBatch, ShipQueue};
+use spool::{EncodedBatch, Spool};
 
 /// At most one data-gap event per this long while drops go on (the counts
 /// are cumulative, so nothing is lost by waiting).
@@ -62,14 +62,14 @@ struct Pending {
 struct Batcher<'a> {
     origin: Origin,
     seq: SeqAllocator,
-    queue: ShipQueue,
+    spool: Spool,
     compressor: zstd::bulk::Compressor<'a>,
     pending: [Pending; 3],
     max_events: usize,
     flush: Duration,
     last_gap: Option<tokio::time::Instant>,
     /// The events-per-second cap (`[limits]`), when the agent set one.
-    cap: Option<(crate::limits::RateCap, &'static crate::limits::Governor)>,
+    cap: Option<(crate::limits::RateCap, crate::limits::Governor)>,
 }
 
 impl Batcher<'_> {
@@ -130,7 +130,7 @@ impl Batcher<'_> {
             class = class.as_str(),
             "batch queued"
         );
-        let dropped = self.queue.push(EncodedBatch {
+        let dropped = self.spool.push(EncodedBatch {
             first_seq,
             events: n,
             class,
@@ -157,7 +157,7 @@ impl Batcher<'_> {
         if !due {
             return Ok(());
         }
-        if let Some(gap) = self.queue.take_gap() {
+        if let Some(gap) = self.spool.take_gap() {
             warn!(
                 events = gap.events,
                 host = gap.host_events,
@@ -180,26 +180,29 @@ impl Batcher<'_> {
 /// Collects events into batches of at most `max_events` per data class,
 /// closing a batch at the latest `flush` after its first event. Ends when
 /// every sender is gone, after flushing what it holds (and reporting any
-/// data gap).
+/// data gap). With a `governor`, events beyond its events-per-second cap
+/// are dropped and counted there.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_batcher(
     mut rx: mpsc::Receiver<Event>,
     origin: Origin,
     seq: SeqAllocator,
-    queue: ShipQueue,
+    spool: Spool,
     max_events: usize,
     flush: Duration,
     zstd_level: i32,
+    governor: Option<crate::limits::Governor>,
 ) -> anyhow::Result<()> {
     let mut b = Batcher {
         origin,
         seq,
-        queue,
+        spool,
         compressor: zstd::bulk::Compressor::new(zstd_level)?,
         pending: Default::default(),
         max_events: max_events.max(1),
         flush,
         last_gap: None,
-        cap: crate::limits::current().map(|g| {
+        cap: governor.map(|g| {
             (
                 crate::limits::RateCap::new(g.config().max_events_per_second),
                 g,
@@ -237,8 +240,8 @@ pub async fn run_batcher(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use queue::MemoryStore;
     use shouwang_proto::{EventBody, Level, Notice, Timestamp};
+    use spool::MemorySpool;
 
     fn ev(i: i64) -> Event {
         Event::new(
@@ -255,7 +258,7 @@ mod tests {
         serde_json::from_slice(&zstd::decode_all(&b.body[..]).unwrap()).unwrap()
     }
 
-    fn drain(q: &ShipQueue) -> Vec<Batch> {
+    fn drain(q: &Spool) -> Vec<Batch> {
         let mut out = Vec::new();
         while let Some(b) = q.front() {
             out.push(decode(&b));
@@ -264,21 +267,42 @@ mod tests {
         out
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn batches_by_size_and_by_time_with_contiguous_seqs() {
+    /// A batcher for agent `a1` (flush after 1 s, zstd level 3, no rate
+    /// cap) into a memory spool of `max_batches`; the state directory lives
+    /// as long as the returned guard.
+    fn start_batcher(
+        max_batches: usize,
+        full_reason: &str,
+        max_events: usize,
+    ) -> (
+        tempfile::TempDir,
+        Spool,
+        mpsc::Sender<Event>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = ShipQueue::new(Box::new(MemoryStore::new(100, u64::MAX)), "full");
+        let q = Spool::new(
+            Box::new(MemorySpool::new(max_batches, u64::MAX)),
+            full_reason,
+        );
         let (tx, rx) = mpsc::channel(100);
         let task = tokio::spawn(run_batcher(
             rx,
             Origin::from("a1".to_owned()),
             seq,
             q.clone(),
-            3,
+            max_events,
             Duration::from_secs(1),
             3,
+            None,
         ));
+        (dir, q, tx, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_by_size_and_by_time_with_contiguous_seqs() {
+        let (_dir, q, tx, task) = start_batcher(100, "full", 3);
         for i in 0..4 {
             tx.send(ev(i)).await.unwrap();
         }
@@ -302,19 +326,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn classes_batch_apart_and_drops_become_a_data_gap_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let seq = SeqAllocator::open(dir.path()).unwrap();
-        let q = ShipQueue::new(Box::new(MemoryStore::new(3, u64::MAX)), "spool full (test)");
-        let (tx, rx) = mpsc::channel(100);
-        let task = tokio::spawn(run_batcher(
-            rx,
-            Origin::from("a1".to_owned()),
-            seq,
-            q.clone(),
-            1,
-            Duration::from_secs(1),
-            3,
-        ));
+        let (_dir, q, tx, task) = start_batcher(3, "spool full (test)", 1);
         let hb = |i: i64| {
             Event::new(
                 Timestamp::from_secs(i),

@@ -1,366 +1,176 @@
-//! The disk spool: every batch is a file under `<state-dir>/spool/` from the
-//! moment it is made until the collector acknowledges it.
+//! The spool between the batcher and the uploader.
 //!
-//! A batch file is written to `tmp/`, flushed to disk (`fsync`), renamed into
-//! place and the directory flushed, so after a crash (agent, host or power)
-//! a batch is either complete or absent. It is deleted only after the
-//! collector answered 200 (which it does only once the batch is committed),
-//! so delivery is at-least-once; the collector's `(agent, seq)`
-//! deduplication makes the repeats after a crash harmless.
-//!
-//! File layout (little-endian): magic `SWSPOOL1`, first seq (u64), events
-//! (u64), class (u8) + 7 bytes zero, first and last event time (i64 ns),
-//! body length (u64), BLAKE3 of the body (32 bytes), then the body (zstd
-//! JSON, exactly what is uploaded). A file whose header, length or hash is
-//! wrong is moved to `spool/damaged/` and counted as dropped, never sent.
-//!
-//! If a write fails (disk full, read-only), the batch is kept in memory and
-//! counted in `write_errors`: the bound still applies, and nothing is lost
-//! unless the agent also stops before the collector is back.
+//! [`SpoolStore`] is where batches wait: [`super::disk::DiskSpool`] (the
+//! default: crash-safe files under the state directory) or [`MemorySpool`]
+//! (one-shot uploads such as `pcap --collector`). Both are bounded in
+//! batches and bytes; when full, the store drops the oldest batch of the
+//! lowest [`DataClass`] (host samples first, security events last). Every
+//! drop is counted in [`QueueStats`] and gathered into a [`DataGap`] that the
+//! batcher sends as an event.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use shouwang_proto::DataClass;
-use tracing::{info, warn};
+use shouwang_proto::{DataClass, DataGap, QueueStats};
+use tokio::sync::Notify;
 
-use super::queue::{BatchMeta, BatchStore, DropOrder, EncodedBatch, LossReason};
-
-const MAGIC: &[u8; 8] = b"SWSPOOL1";
-const HEADER: usize = 8 + 8 + 8 + 8 + 8 + 8 + 8 + 32;
-const SUFFIX: &str = ".batch";
-
-#[derive(Debug)]
-enum Body {
-    /// In the file `<first_seq>.batch`.
-    Disk,
-    /// Writing failed: kept here instead.
-    Memory(Bytes),
+/// A batch ready to send: serialised and compressed once. Every event in it
+/// is of one [`DataClass`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBatch {
+    pub first_seq: u64,
+    pub events: u64,
+    pub class: DataClass,
+    /// Event time of the oldest and newest event, ns.
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// zstd-compressed JSON.
+    pub body: Bytes,
 }
 
-#[derive(Debug)]
-struct Entry {
-    meta: BatchMeta,
-    body: Body,
+impl EncodedBatch {
+    /// The same batch without its body (what a drop report needs).
+    pub fn meta(&self) -> BatchMeta {
+        BatchMeta {
+            first_seq: self.first_seq,
+            events: self.events,
+            class: self.class,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            bytes: self.body.len() as u64,
+        }
+    }
 }
 
-/// A bounded, crash-safe queue of batches in a directory.
+/// What a store knows of a batch without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMeta {
+    pub first_seq: u64,
+    pub events: u64,
+    pub class: DataClass,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub bytes: u64,
+}
+
+/// Why a batch left a store without reaching the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// The store was full.
+    Full,
+    /// A spooled batch could not be read back (damaged file).
+    Unreadable,
+}
+
+/// Where batches wait for upload, oldest sequence number first.
+pub trait SpoolStore: Send {
+    /// Appends; returns the batches dropped to make room.
+    fn push(&mut self, batch: EncodedBatch) -> Vec<BatchMeta>;
+    /// The batch with the lowest sequence number, without removing it.
+    fn front(&mut self) -> Option<EncodedBatch>;
+    /// Removes the batch that starts at `first_seq` (the collector has it,
+    /// or refused it for good); false if it is no longer there.
+    fn remove(&mut self, first_seq: u64) -> bool;
+    /// Batches lost other than by `push` (unreadable files) since the last
+    /// call.
+    fn take_lost(&mut self) -> Vec<(BatchMeta, LossReason)> {
+        Vec::new()
+    }
+    fn len(&self) -> usize;
+    fn bytes(&self) -> u64;
+    fn max_bytes(&self) -> u64;
+    /// Whether batches survive a restart.
+    fn durable(&self) -> bool;
+    /// Spool writes that failed (the batch was kept in memory instead).
+    fn write_errors(&self) -> u64 {
+        0
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which batches to drop when `len` and `bytes` exceed the bounds: the
+/// oldest of the lowest class first, keeping at least one batch. Shared by
+/// both stores so they drop alike.
+#[derive(Debug, Default)]
+pub(crate) struct DropOrder {
+    by_class: [BTreeSet<u64>; 3],
+}
+
+impl DropOrder {
+    pub(crate) fn insert(&mut self, class: DataClass, first_seq: u64) {
+        self.by_class[class as usize].insert(first_seq);
+    }
+
+    pub(crate) fn remove(&mut self, class: DataClass, first_seq: u64) {
+        self.by_class[class as usize].remove(&first_seq);
+    }
+
+    /// The next batch to drop.
+    pub(crate) fn victim(&self) -> Option<u64> {
+        self.by_class.iter().find_map(|s| s.first().copied())
+    }
+}
+
+/// Bounded in-memory store.
 #[derive(Debug)]
-pub struct DiskSpool {
-    dir: PathBuf,
-    entries: BTreeMap<u64, Entry>,
+pub struct MemorySpool {
+    batches: BTreeMap<u64, EncodedBatch>,
     order: DropOrder,
     bytes: u64,
     max_batches: usize,
     max_bytes: u64,
-    lost: Vec<(BatchMeta, LossReason)>,
-    write_errors: u64,
-    /// The front batch's body, read once per batch rather than once per try.
-    cached: Option<EncodedBatch>,
 }
 
-fn file_name(first_seq: u64) -> String {
-    format!("{first_seq:020}{SUFFIX}")
-}
-
-fn encode_header(b: &EncodedBatch) -> [u8; HEADER] {
-    let mut h = [0u8; HEADER];
-    h[0..8].copy_from_slice(MAGIC);
-    h[8..16].copy_from_slice(&b.first_seq.to_le_bytes());
-    h[16..24].copy_from_slice(&b.events.to_le_bytes());
-    h[24] = b.class as u8;
-    h[32..40].copy_from_slice(&b.first_ts.to_le_bytes());
-    h[40..48].copy_from_slice(&b.last_ts.to_le_bytes());
-    h[48..56].copy_from_slice(&(b.body.len() as u64).to_le_bytes());
-    h[56..88].copy_from_slice(blake3::hash(&b.body).as_bytes());
-    h
-}
-
-fn u64_at(h: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&h[at..at + 8]);
-    u64::from_le_bytes(b)
-}
-
-/// Parses a header; `None` if it is not one of ours.
-fn decode_header(h: &[u8; HEADER]) -> Option<(BatchMeta, [u8; 32])> {
-    if &h[0..8] != MAGIC || h[25..32].iter().any(|&b| b != 0) {
-        return None;
-    }
-    let class = DataClass::from_u8(h[24])?;
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&h[56..88]);
-    Some((
-        BatchMeta {
-            first_seq: u64_at(h, 8),
-            events: u64_at(h, 16),
-            class,
-            first_ts: u64_at(h, 32).cast_signed(),
-            last_ts: u64_at(h, 40).cast_signed(),
-            bytes: u64_at(h, 48),
-        },
-        hash,
-    ))
-}
-
-/// Reads and checks a whole batch file.
-fn read_batch(path: &Path) -> io::Result<EncodedBatch> {
-    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
-    let mut f = File::open(path)?;
-    let mut h = [0u8; HEADER];
-    f.read_exact(&mut h)
-        .map_err(|_| bad("shorter than a header"))?;
-    let (meta, hash) = decode_header(&h).ok_or_else(|| bad("not a spool batch header"))?;
-    let len = f.metadata()?.len();
-    if len != HEADER as u64 + meta.bytes {
-        return Err(bad("length does not match the header"));
-    }
-    let mut body = Vec::with_capacity(usize::try_from(meta.bytes).unwrap_or(0));
-    f.read_to_end(&mut body)?;
-    if blake3::hash(&body).as_bytes() != &hash {
-        return Err(bad("body hash does not match the header"));
-    }
-    Ok(EncodedBatch {
-        first_seq: meta.first_seq,
-        events: meta.events,
-        class: meta.class,
-        first_ts: meta.first_ts,
-        last_ts: meta.last_ts,
-        body: Bytes::from(body),
-    })
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-impl DiskSpool {
-    /// Opens (creating) the spool in `dir` and indexes the batches a
-    /// previous run left, checking each; damaged ones are moved aside and
-    /// reported through [`BatchStore::take_lost`].
-    pub fn open(dir: &Path, max_batches: usize, max_bytes: u64) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        fs::create_dir_all(dir.join("tmp"))
-            .with_context(|| format!("cannot create the spool {}", dir.display()))?;
-        // Half-written batches of a crash: never renamed, never acknowledged.
-        for e in fs::read_dir(dir.join("tmp"))?.flatten() {
-            let _ = fs::remove_file(e.path());
-        }
-        let mut spool = Self {
-            dir: dir.to_owned(),
-            entries: BTreeMap::new(),
+impl MemorySpool {
+    pub fn new(max_batches: usize, max_bytes: u64) -> Self {
+        Self {
+            batches: BTreeMap::new(),
             order: DropOrder::default(),
             bytes: 0,
             max_batches: max_batches.max(1),
             max_bytes,
-            lost: Vec::new(),
-            write_errors: 0,
-            cached: None,
-        };
-        for e in fs::read_dir(dir)
-            .with_context(|| format!("cannot read the spool {}", dir.display()))?
-            .flatten()
-        {
-            let path = e.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            let Some(seq) = name
-                .strip_suffix(SUFFIX)
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            match read_batch(&path) {
-                Ok(b) if b.first_seq == seq => {
-                    let meta = b.meta();
-                    spool.index(meta, Body::Disk);
-                }
-                Ok(_) => spool.quarantine(&path, None, "file name and header disagree"),
-                Err(err) => {
-                    // What the header says, if it says anything, is what we
-                    // report as lost.
-                    let meta = File::open(&path).ok().and_then(|mut f| {
-                        let mut h = [0u8; HEADER];
-                        f.read_exact(&mut h).ok()?;
-                        decode_header(&h).map(|(m, _)| m)
-                    });
-                    spool.quarantine(&path, meta, &err.to_string());
-                }
-            }
         }
-        if !spool.entries.is_empty() {
-            info!(
-                dir = %dir.display(),
-                batches = spool.entries.len(),
-                bytes = spool.bytes,
-                "spool holds batches from a previous run; sending them first"
-            );
-        }
-        // A smaller bound than last time applies at once.
-        let dropped = spool.enforce_bound();
-        spool
-            .lost
-            .extend(dropped.into_iter().map(|m| (m, LossReason::Full)));
-        Ok(spool)
     }
 
-    fn index(&mut self, meta: BatchMeta, body: Body) {
-        self.bytes += meta.bytes;
-        self.order.insert(meta.class, meta.first_seq);
-        self.entries.insert(meta.first_seq, Entry { meta, body });
+    fn take(&mut self, first_seq: u64) -> Option<EncodedBatch> {
+        let b = self.batches.remove(&first_seq)?;
+        self.order.remove(b.class, first_seq);
+        self.bytes -= b.body.len() as u64;
+        Some(b)
     }
+}
 
-    fn quarantine(&mut self, path: &Path, meta: Option<BatchMeta>, why: &str) {
-        let damaged = self.dir.join("damaged");
-        let moved = fs::create_dir_all(&damaged).and_then(|()| {
-            fs::rename(
-                path,
-                damaged.join(path.file_name().unwrap_or_else(|| "batch".as_ref())),
-            )
-        });
-        if moved.is_err() {
-            let _ = fs::remove_file(path);
-        }
-        warn!(path = %path.display(), reason = why, "damaged spool batch moved aside; counted as dropped");
-        let meta = meta.unwrap_or(BatchMeta {
-            first_seq: 0,
-            events: 0,
-            class: DataClass::Security,
-            first_ts: 0,
-            last_ts: 0,
-            bytes: 0,
-        });
-        self.lost.push((meta, LossReason::Unreadable));
-    }
-
-    fn write(&self, b: &EncodedBatch) -> io::Result<()> {
-        let name = file_name(b.first_seq);
-        let tmp = self.dir.join("tmp").join(&name);
-        let mut f = File::create(&tmp)?;
-        f.write_all(&encode_header(b))?;
-        f.write_all(&b.body)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, self.dir.join(&name))?;
-        sync_dir(&self.dir)
-    }
-
-    /// Forgets a batch without touching its file (the caller deletes or
-    /// moves it).
-    fn forget(&mut self, first_seq: u64) -> Option<Entry> {
-        let e = self.entries.remove(&first_seq)?;
-        self.order.remove(e.meta.class, first_seq);
-        self.bytes -= e.meta.bytes;
-        if self
-            .cached
-            .as_ref()
-            .is_some_and(|c| c.first_seq == first_seq)
-        {
-            self.cached = None;
-        }
-        Some(e)
-    }
-
-    /// Forgets a batch and deletes its file.
-    fn take(&mut self, first_seq: u64) -> Option<BatchMeta> {
-        let e = self.forget(first_seq)?;
-        if matches!(e.body, Body::Disk) {
-            // A file that survives a crash is sent again and deduplicated
-            // by the collector, so no directory sync is needed here.
-            if let Err(err) = fs::remove_file(self.dir.join(file_name(first_seq)))
-                && err.kind() != io::ErrorKind::NotFound
-            {
-                warn!(first_seq, error = %err, "cannot delete a spooled batch");
-            }
-        }
-        Some(e.meta)
-    }
-
-    fn enforce_bound(&mut self) -> Vec<BatchMeta> {
+impl SpoolStore for MemorySpool {
+    fn push(&mut self, batch: EncodedBatch) -> Vec<BatchMeta> {
+        self.bytes += batch.body.len() as u64;
+        self.order.insert(batch.class, batch.first_seq);
+        self.batches.insert(batch.first_seq, batch);
         let mut dropped = Vec::new();
-        while self.entries.len() > 1
-            && (self.entries.len() > self.max_batches || self.bytes > self.max_bytes)
+        // Keep at least one batch even if it alone exceeds max_bytes.
+        while self.batches.len() > 1
+            && (self.batches.len() > self.max_batches || self.bytes > self.max_bytes)
         {
             match self.order.victim().and_then(|v| self.take(v)) {
-                Some(m) => dropped.push(m),
+                Some(old) => dropped.push(old.meta()),
                 None => break,
             }
         }
         dropped
     }
-}
-
-impl BatchStore for DiskSpool {
-    fn push(&mut self, batch: EncodedBatch) -> Vec<BatchMeta> {
-        let meta = batch.meta();
-        let body = match self.write(&batch) {
-            Ok(()) => Body::Disk,
-            Err(e) => {
-                self.write_errors += 1;
-                if self.write_errors == 1 || self.write_errors.is_multiple_of(100) {
-                    warn!(
-                        dir = %self.dir.display(),
-                        error = %e,
-                        write_errors = self.write_errors,
-                        "cannot write to the spool; keeping the batch in memory"
-                    );
-                }
-                Body::Memory(batch.body)
-            }
-        };
-        self.index(meta, body);
-        self.enforce_bound()
-    }
 
     fn front(&mut self) -> Option<EncodedBatch> {
-        loop {
-            let (&seq, entry) = self.entries.iter().next()?;
-            if let Some(c) = &self.cached
-                && c.first_seq == seq
-            {
-                return Some(c.clone());
-            }
-            let read = match &entry.body {
-                Body::Memory(body) => Ok(EncodedBatch {
-                    first_seq: entry.meta.first_seq,
-                    events: entry.meta.events,
-                    class: entry.meta.class,
-                    first_ts: entry.meta.first_ts,
-                    last_ts: entry.meta.last_ts,
-                    body: body.clone(),
-                }),
-                Body::Disk => read_batch(&self.dir.join(file_name(seq))),
-            };
-            match read {
-                Ok(b) => {
-                    self.cached = Some(b.clone());
-                    return Some(b);
-                }
-                Err(e) => {
-                    // Damaged or deleted behind our back: never send it.
-                    let path = self.dir.join(file_name(seq));
-                    if let Some(entry) = self.forget(seq) {
-                        self.quarantine(&path, Some(entry.meta), &e.to_string());
-                    }
-                }
-            }
-        }
+        self.batches.values().next().cloned()
     }
 
     fn remove(&mut self, first_seq: u64) -> bool {
         self.take(first_seq).is_some()
     }
 
-    fn take_lost(&mut self) -> Vec<(BatchMeta, LossReason)> {
-        std::mem::take(&mut self.lost)
-    }
-
     fn len(&self) -> usize {
-        self.entries.len()
+        self.batches.len()
     }
 
     fn bytes(&self) -> u64 {
@@ -372,11 +182,206 @@ impl BatchStore for DiskSpool {
     }
 
     fn durable(&self) -> bool {
-        true
+        false
+    }
+}
+
+/// Drops gathered since the last data-gap event.
+#[derive(Debug, Default)]
+struct PendingGap {
+    gap: DataGap,
+}
+
+impl PendingGap {
+    fn add(&mut self, m: &BatchMeta, reason: &str) {
+        let g = &mut self.gap;
+        if g.batches == 0 {
+            g.from_ts = m.first_ts;
+            g.to_ts = m.last_ts;
+        } else {
+            g.from_ts = g.from_ts.min(m.first_ts);
+            g.to_ts = g.to_ts.max(m.last_ts);
+        }
+        g.batches += 1;
+        g.events += m.events;
+        match m.class {
+            DataClass::Host => g.host_events += m.events,
+            DataClass::Network => g.network_events += m.events,
+            DataClass::Security => g.security_events += m.events,
+        }
+        let (s, e) = (m.first_seq, m.first_seq + m.events);
+        g.seq_ranges.push((s, e));
+        g.seq_ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(g.seq_ranges.len());
+        for &(s, e) in &g.seq_ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        // A long outage with interleaved classes makes many ranges: keep the
+        // event small (the counts stay exact).
+        if merged.len() > 64 {
+            let tail = merged.split_off(63);
+            if let (Some(f), Some(l)) = (tail.first(), tail.last()) {
+                merged.push((f.0, l.1));
+            }
+        }
+        g.seq_ranges = merged;
+        if !g.reason.contains(reason) {
+            if !g.reason.is_empty() {
+                g.reason.push_str("; ");
+            }
+            g.reason.push_str(reason);
+        }
+    }
+}
+
+struct Inner {
+    store: Box<dyn SpoolStore>,
+    stats: QueueStats,
+    gap: PendingGap,
+    full_reason: String,
+}
+
+impl Inner {
+    fn record_drops(&mut self, dropped: &[BatchMeta], reason: LossReason) -> u64 {
+        let mut events = 0;
+        for m in dropped {
+            events += m.events;
+            self.stats.dropped_batches += 1;
+            self.stats.dropped_events += m.events;
+            match m.class {
+                DataClass::Host => self.stats.dropped_host_events += m.events,
+                DataClass::Network => self.stats.dropped_network_events += m.events,
+                DataClass::Security => self.stats.dropped_security_events += m.events,
+            }
+            let why = match reason {
+                LossReason::Full => self.full_reason.clone(),
+                LossReason::Unreadable => {
+                    self.stats.corrupt_batches += 1;
+                    "a spooled batch was unreadable".to_owned()
+                }
+            };
+            self.gap.add(m, &why);
+        }
+        events
     }
 
-    fn write_errors(&self) -> u64 {
-        self.write_errors
+    fn refresh(&mut self) {
+        let lost = self.store.take_lost();
+        for (m, why) in lost {
+            self.record_drops(&[m], why);
+        }
+        self.stats.queued_batches = self.store.len() as u64;
+        self.stats.queued_bytes = self.store.bytes();
+        self.stats.max_bytes = self.store.max_bytes();
+        self.stats.durable = self.store.durable();
+        self.stats.write_errors = self.store.write_errors();
+    }
+}
+
+/// The store plus counters, shared by batcher, uploader and heartbeat.
+#[derive(Clone)]
+pub struct Spool {
+    inner: Arc<Mutex<Inner>>,
+    ready: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Spool {
+    /// `full_reason` is what a data-gap event says when the store is full,
+    /// e.g. `spool full (64 MiB, 2048 batches)`.
+    pub fn new(store: Box<dyn SpoolStore>, full_reason: impl Into<String>) -> Self {
+        let mut inner = Inner {
+            store,
+            stats: QueueStats::default(),
+            gap: PendingGap::default(),
+            full_reason: full_reason.into(),
+        };
+        inner.refresh();
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+            ready: Arc::new(Notify::new()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        // A poisoned lock only means another thread panicked mid-update;
+        // the queue itself is still consistent enough to keep shipping.
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut g)
+    }
+
+    /// Adds a batch and wakes the uploader; returns how many events were dropped.
+    pub fn push(&self, batch: EncodedBatch) -> u64 {
+        let dropped = self.with(|i| {
+            let dropped = i.store.push(batch);
+            let events = i.record_drops(&dropped, LossReason::Full);
+            i.refresh();
+            events
+        });
+        self.ready.notify_one();
+        dropped
+    }
+
+    /// The oldest batch (lowest sequence number).
+    pub fn front(&self) -> Option<EncodedBatch> {
+        self.with(|i| {
+            let b = i.store.front();
+            i.refresh();
+            b
+        })
+    }
+
+    /// The batch starting at `first_seq` was delivered (`rejected`: refused
+    /// as invalid, not to be retried).
+    pub fn complete(&self, first_seq: u64, rejected: bool) {
+        self.with(|i| {
+            if i.store.remove(first_seq) {
+                if rejected {
+                    i.stats.rejected_batches += 1;
+                } else {
+                    i.stats.sent_batches += 1;
+                }
+            }
+            i.refresh();
+        });
+    }
+
+    pub fn record_failure(&self) {
+        self.with(|i| i.stats.failed_uploads += 1);
+    }
+
+    pub fn record_deferred(&self) {
+        self.with(|i| i.stats.deferred_uploads += 1);
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.with(|i| i.stats)
+    }
+
+    /// The drops since the last call, if any, as one data-gap report.
+    pub fn take_gap(&self) -> Option<DataGap> {
+        self.with(|i| {
+            i.refresh();
+            (i.gap.gap.batches > 0).then(|| std::mem::take(&mut i.gap).gap)
+        })
+    }
+
+    /// Resolves when a batch may have been pushed.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
     }
 }
 
@@ -384,170 +389,99 @@ impl BatchStore for DiskSpool {
 mod tests {
     use super::*;
 
-    fn batch(seq: u64, len: usize, class: DataClass) -> EncodedBatch {
+    pub(crate) fn batch(seq: u64, len: usize, class: DataClass) -> EncodedBatch {
         EncodedBatch {
             first_seq: seq,
             events: 10,
             class,
-            first_ts: 1_000 + i64::try_from(seq).unwrap(),
-            last_ts: 2_000 + i64::try_from(seq).unwrap(),
-            body: Bytes::from(vec![u8::try_from(seq % 251).unwrap(); len]),
+            first_ts: i64::try_from(seq).unwrap() * 1_000,
+            last_ts: i64::try_from(seq).unwrap() * 1_000 + 9,
+            body: Bytes::from(vec![0u8; len]),
         }
     }
 
-    fn files(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
+    fn q(max_batches: usize, max_bytes: u64) -> Spool {
+        Spool::new(
+            Box::new(MemorySpool::new(max_batches, max_bytes)),
+            "queue full",
+        )
     }
 
     #[test]
-    fn batches_survive_a_restart_and_leave_only_when_acknowledged() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        assert!(s.push(batch(0, 100, DataClass::Network)).is_empty());
-        assert!(s.push(batch(10, 200, DataClass::Security)).is_empty());
-        assert_eq!(files(dir.path()).len(), 2);
-        assert_eq!(s.front().unwrap().first_seq, 0);
-        drop(s); // a crash: nothing acknowledged
-
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        assert_eq!((s.len(), s.bytes()), (2, 300));
-        let b = s.front().unwrap();
-        assert_eq!(b, batch(0, 100, DataClass::Network), "read back exactly");
-        assert!(s.remove(0));
-        assert_eq!(s.front().unwrap(), batch(10, 200, DataClass::Security));
-        assert!(s.remove(10));
-        assert!(s.is_empty());
-        assert!(files(dir.path()).is_empty(), "acknowledged files deleted");
-        assert!(s.take_lost().is_empty());
-    }
-
-    #[test]
-    fn a_half_written_or_damaged_batch_is_never_sent_and_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        s.push(batch(0, 100, DataClass::Network));
-        s.push(batch(10, 100, DataClass::Security));
-        s.push(batch(20, 100, DataClass::Host));
-        drop(s);
-        // A crash mid-write leaves a file in tmp/ (never renamed).
-        fs::write(dir.path().join("tmp").join(file_name(30)), b"partial").unwrap();
-        // Bit rot in one body, truncation of another.
-        let p10 = dir.path().join(file_name(10));
-        let mut bytes = fs::read(&p10).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        fs::write(&p10, bytes).unwrap();
-        let p20 = dir.path().join(file_name(20));
-        let bytes = fs::read(&p20).unwrap();
-        fs::write(&p20, &bytes[..HEADER + 10]).unwrap();
-
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        assert_eq!(s.len(), 1, "only the intact batch is queued");
-        assert_eq!(s.front().unwrap().first_seq, 0);
-        let mut lost = s.take_lost();
-        lost.sort_by_key(|(m, _)| m.first_seq);
-        assert_eq!(lost.len(), 2);
-        assert_eq!(lost[0].0.first_seq, 10);
-        assert_eq!(lost[0].0.class, DataClass::Security);
-        assert_eq!(lost[0].0.events, 10);
-        assert_eq!(lost[1].0.first_seq, 20);
-        assert!(lost.iter().all(|(_, r)| *r == LossReason::Unreadable));
-        assert!(dir.path().join("damaged").join(file_name(10)).exists());
-        assert!(
-            fs::read_dir(dir.path().join("tmp"))
-                .unwrap()
-                .next()
-                .is_none(),
-            "partial writes removed"
-        );
-    }
-
-    #[test]
-    fn a_file_damaged_while_queued_is_skipped_at_send_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        s.push(batch(0, 100, DataClass::Network));
-        s.push(batch(10, 100, DataClass::Network));
-        fs::write(dir.path().join(file_name(0)), b"garbage").unwrap();
-        assert_eq!(s.front().unwrap().first_seq, 10);
-        assert_eq!(s.take_lost().len(), 1);
-        assert_eq!((s.len(), s.bytes()), (1, 100));
-    }
-
-    #[test]
-    fn the_bound_holds_on_disk_dropping_host_samples_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = DiskSpool::open(dir.path(), 1000, 1000).unwrap();
-        let mut dropped = Vec::new();
-        for i in 0..30u64 {
-            let class = match i % 3 {
-                0 => DataClass::Host,
-                1 => DataClass::Network,
-                _ => DataClass::Security,
-            };
-            dropped.extend(s.push(batch(i * 10, 100, class)));
-            let on_disk: u64 = fs::read_dir(dir.path())
-                .unwrap()
-                .flatten()
-                .filter(|e| e.path().is_file())
-                .map(|e| e.metadata().unwrap().len() - HEADER as u64)
-                .sum();
-            assert!(s.bytes() <= 1000 && on_disk == s.bytes(), "{i}: {on_disk}");
-        }
-        assert_eq!(s.len(), 10);
-        // 20 dropped: the 10 host batches, then the 10 oldest network ones
-        // (security batches all kept).
-        assert_eq!(dropped.len(), 20);
+    fn full_queue_drops_oldest_and_counts() {
+        let q = q(2, u64::MAX);
+        assert_eq!(q.push(batch(0, 1, DataClass::Network)), 0);
+        assert_eq!(q.push(batch(10, 1, DataClass::Network)), 0);
+        assert_eq!(q.push(batch(20, 1, DataClass::Network)), 10);
+        assert_eq!(q.front().unwrap().first_seq, 10);
+        let s = q.stats();
         assert_eq!(
-            dropped
-                .iter()
-                .filter(|m| m.class == DataClass::Security)
-                .count(),
-            0
+            (s.dropped_batches, s.dropped_events, s.queued_batches),
+            (1, 10, 2)
         );
-        let kept: Vec<DataClass> = (0..10)
-            .map(|_| {
-                let b = s.front().unwrap();
-                s.remove(b.first_seq);
-                b.class
-            })
-            .collect();
-        assert_eq!(
-            kept.iter().filter(|c| **c == DataClass::Security).count(),
-            10
-        );
-
-        // Reopening with a smaller bound drops at once, and says so.
-        let mut s = DiskSpool::open(dir.path(), 1000, 1000).unwrap();
-        for i in 0..5u64 {
-            s.push(batch(1000 + i * 10, 100, DataClass::Network));
-        }
-        drop(s);
-        let mut s = DiskSpool::open(dir.path(), 2, u64::MAX).unwrap();
-        assert_eq!(s.len(), 2);
-        let lost = s.take_lost();
-        assert_eq!(lost.len(), 3);
-        assert!(lost.iter().all(|(_, r)| *r == LossReason::Full));
+        assert_eq!(s.dropped_network_events, 10);
+        let gap = q.take_gap().expect("a gap report");
+        assert_eq!((gap.batches, gap.events, gap.network_events), (1, 10, 10));
+        assert_eq!(gap.seq_ranges, vec![(0, 10)]);
+        assert_eq!((gap.from_ts, gap.to_ts), (0, 9));
+        assert_eq!(gap.reason, "queue full");
+        assert!(q.take_gap().is_none(), "reported once");
     }
 
     #[test]
-    fn a_failed_write_keeps_the_batch_in_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = DiskSpool::open(dir.path(), 100, 1 << 20).unwrap();
-        // tmp/ replaced by a file: every write fails.
-        fs::remove_dir_all(dir.path().join("tmp")).unwrap();
-        fs::write(dir.path().join("tmp"), b"").unwrap();
-        assert!(s.push(batch(0, 100, DataClass::Security)).is_empty());
-        assert_eq!(s.write_errors(), 1);
-        assert_eq!(s.front().unwrap(), batch(0, 100, DataClass::Security));
-        assert!(s.remove(0));
-        assert!(s.is_empty());
+    fn host_samples_go_first_and_security_events_last() {
+        let q = q(3, u64::MAX);
+        q.push(batch(0, 1, DataClass::Security));
+        q.push(batch(10, 1, DataClass::Network));
+        q.push(batch(20, 1, DataClass::Host));
+        // Full: the next push drops the host batch although it is newer.
+        q.push(batch(30, 1, DataClass::Security));
+        assert_eq!(q.stats().dropped_host_events, 10);
+        // Then network, then the oldest security batch.
+        q.push(batch(40, 1, DataClass::Security));
+        assert_eq!(q.stats().dropped_network_events, 10);
+        q.push(batch(50, 1, DataClass::Host));
+        assert_eq!(
+            q.stats().dropped_host_events,
+            20,
+            "a new host batch goes before any security batch"
+        );
+        q.push(batch(60, 1, DataClass::Security));
+        let s = q.stats();
+        assert_eq!(s.dropped_security_events, 10);
+        assert_eq!(q.front().unwrap().first_seq, 30);
+        let gap = q.take_gap().unwrap();
+        assert_eq!(
+            (gap.host_events, gap.network_events, gap.security_events),
+            (20, 10, 10)
+        );
+        assert_eq!(gap.seq_ranges, vec![(0, 30), (50, 60)]);
+    }
+
+    #[test]
+    fn byte_bound_applies_but_keeps_newest() {
+        let q = q(100, 100);
+        q.push(batch(0, 60, DataClass::Network));
+        q.push(batch(10, 60, DataClass::Network));
+        assert_eq!(q.stats().dropped_batches, 1);
+        q.push(batch(20, 500, DataClass::Network));
+        assert_eq!(q.front().unwrap().first_seq, 20);
+        assert_eq!(q.stats().queued_batches, 1);
+        assert_eq!(q.stats().queued_bytes, 500);
+    }
+
+    #[test]
+    fn completion_counts_by_sequence_number() {
+        let q = q(10, u64::MAX);
+        q.push(batch(0, 1, DataClass::Network));
+        q.push(batch(10, 1, DataClass::Network));
+        q.complete(0, false);
+        q.complete(0, false); // already gone: not counted twice
+        q.complete(10, true);
+        let s = q.stats();
+        assert_eq!(
+            (s.sent_batches, s.rejected_batches, s.queued_batches),
+            (1, 1, 0)
+        );
     }
 }

@@ -8,7 +8,7 @@ use shouwang_proto::{INGEST_PATH, PROTOCOL_VERSION, VERSION_HEADER};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::queue::ShipQueue;
+use super::spool::Spool;
 
 /// Why an upload did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,7 +143,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// queued for at most `drain_for` (no retries past that).
 pub async fn run_uploader<S: Sink>(
     sink: S,
-    queue: ShipQueue,
+    spool: Spool,
     backoff_min: Duration,
     backoff_max: Duration,
     stop: CancellationToken,
@@ -164,12 +164,12 @@ pub async fn run_uploader<S: Sink>(
         if drain_deadline.is_none() && stop.is_cancelled() {
             drain_deadline = Some(tokio::time::Instant::now() + drain_for);
         }
-        let Some(batch) = queue.front() else {
+        let Some(batch) = spool.front() else {
             if drain_deadline.is_some() {
                 return;
             }
             tokio::select! {
-                () = queue.ready() => continue,
+                () = spool.ready() => continue,
                 () = stop.cancelled() => continue,
             }
         };
@@ -183,7 +183,7 @@ pub async fn run_uploader<S: Sink>(
         };
         match result {
             Ok(()) => {
-                queue.complete(batch.first_seq, false);
+                spool.complete(batch.first_seq, false);
                 if failures > 0 {
                     info!(after_failures = failures, "upload recovered");
                 }
@@ -191,7 +191,7 @@ pub async fn run_uploader<S: Sink>(
                 backoff = new_backoff();
             }
             Err(SendError::Reject(msg)) => {
-                queue.complete(batch.first_seq, true);
+                spool.complete(batch.first_seq, true);
                 error!(
                     first_seq = batch.first_seq,
                     events = batch.events,
@@ -200,11 +200,11 @@ pub async fn run_uploader<S: Sink>(
                 );
             }
             Err(e) => {
-                queue.record_failure();
+                spool.record_failure();
                 failures += 1;
                 let mut delay = backoff.next().unwrap_or(backoff_max);
                 if let SendError::Busy { retry_after, .. } = &e {
-                    queue.record_deferred();
+                    spool.record_deferred();
                     // The collector's pause, jittered, unless the backoff
                     // is already longer.
                     delay = delay.max(jittered(retry_after.unwrap_or(backoff_min)));
@@ -236,7 +236,7 @@ pub async fn run_uploader<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::queue::{EncodedBatch, MemoryStore};
+    use crate::ship::spool::{EncodedBatch, MemorySpool};
     use std::sync::Mutex;
 
     /// Fails with the scripted results first, then succeeds; records bodies.
@@ -279,7 +279,7 @@ mod tests {
             ]),
             sent: Mutex::new(Vec::new()),
         };
-        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
+        let q = Spool::new(Box::new(MemorySpool::new(10, u64::MAX)), "full");
         q.push(batch(1));
         q.push(batch(2));
         q.push(batch(3));
@@ -325,7 +325,7 @@ mod tests {
             script: Mutex::new(vec![Ok(()), Err(SendError::Retry("x".into()))]),
             sent: Mutex::new(Vec::new()),
         };
-        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
+        let q = Spool::new(Box::new(MemorySpool::new(10, u64::MAX)), "full");
         for i in 0..3 {
             q.push(batch(i));
         }
@@ -355,7 +355,7 @@ mod tests {
             script: Mutex::new(vec![Err(busy()), Err(busy())]),
             sent: Mutex::new(Vec::new()),
         };
-        let q = ShipQueue::new(Box::new(MemoryStore::new(10, u64::MAX)), "full");
+        let q = Spool::new(Box::new(MemorySpool::new(10, u64::MAX)), "full");
         q.push(batch(7));
         let stop = CancellationToken::new();
         let watch = async {

@@ -22,9 +22,9 @@ use tracing::{error, info, warn};
 pub use book::{ActionError, Book, Change, ChangeKind, Exception, Policy};
 
 use crate::audit::AuditRecord;
-use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
+use shouwang_daemon::clock::Clock;
 use shouwang_rules::{Detection, Engine, Ruleset};
 
 pub use shouwang_proto::api::StreamItem;

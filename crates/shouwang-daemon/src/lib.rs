@@ -1,12 +1,13 @@
 //! shouwang-daemon: what the agent and the collector binaries share as
 //! long-running services: systemd `Type=notify` readiness and watchdog
-//! ([`systemd`]), the shutdown signal ([`shutdown_signal`]) and the log
-//! set-up ([`init_logging`]).
+//! ([`systemd`]), the shutdown signal ([`shutdown_signal`]), the log
+//! set-up ([`init_logging`]) and the injected wall clock ([`clock`]).
 //!
-//! Deliberately small: sd-notify, tokio (signals, timers), tracing and
-//! tracing-subscriber only. No HTTP, no SQL, no config types: each binary
+//! Deliberately small: sd-notify, tokio (signals, timers), tracing,
+//! tracing-subscriber and chrono (local time) only. No HTTP, no SQL, no config types: each binary
 //! keeps its own.
 
+pub mod clock;
 pub mod systemd;
 
 use std::io::IsTerminal;

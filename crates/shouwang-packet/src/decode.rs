@@ -94,9 +94,10 @@ impl IpPacket<'_> {
 
     /// A hash of the packet's flow for sampling: the same in both
     /// directions (address and port pairs sorted), FNV-1a over the address
-    /// bytes, ports and protocol number, never 0. Stable across runs and
-    /// capture threads (unlike the flow table's keyed hash), so every
-    /// interface samples the same flows.
+    /// bytes, ports and protocol number (finalised so the low bits are as
+    /// good as the high ones: samplers keep `hash % N == 0`), never 0.
+    /// Stable across runs and capture threads (unlike the flow table's
+    /// keyed hash), so every interface samples the same flows.
     pub fn flow_hash(&self) -> u64 {
         fn octets(a: IpAddr) -> ([u8; 16], usize) {
             let mut b = [0u8; 16];
@@ -124,8 +125,18 @@ impl IpPacket<'_> {
         b.0.iter().copied().for_each(&mut eat);
         b.1.to_be_bytes().into_iter().for_each(&mut eat);
         eat(self.proto);
-        // Never 0 (callers may use 0 for "not placed").
-        h | 1
+        // FNV-1a's low bits depend only on the low bits of the input bytes,
+        // and samplers keep `hash % N == 0` flows: a 64-bit finaliser
+        // (MurmurHash3's fmix64) spreads every input bit over the low bits.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        // Never 0 (callers may use 0 for "not placed"), without fixing a
+        // bit: setting the low bit made every hash odd, so a sampler keeping
+        // multiples of N kept no flow at all.
+        h.max(1)
     }
 }
 

@@ -11,7 +11,6 @@
 
 pub mod lexicon;
 pub mod net;
-pub mod page;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::lexicon::{DEFACEMENT, Lexicon};
-use self::page::{Fingerprint, Page, PageRules};
+use shouwang_page::{Fingerprint, Page, PageRules};
 
 /// User agent of the visitor fetch.
 pub const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -247,7 +246,7 @@ impl SiteConfig {
             .ignore_selectors
             .iter()
             .map(|s| {
-                scraper::Selector::parse(s).map_err(|e| {
+                shouwang_page::Selector::parse(s).map_err(|e| {
                     anyhow::anyhow!("integrity.sites {}: ignore selector {s:?}: {e}", self.url)
                 })
             })
@@ -256,7 +255,7 @@ impl SiteConfig {
             .ignore_patterns
             .iter()
             .map(|p| {
-                regex::Regex::new(p)
+                shouwang_page::Regex::new(p)
                     .with_context(|| format!("integrity.sites {}: ignore pattern {p:?}", self.url))
             })
             .collect::<anyhow::Result<_>>()?;
@@ -528,14 +527,14 @@ impl Site {
             // A page that differs from the last one only in digits and long
             // hex tokens (times, counters, CSRF tokens, nonces) reads the
             // same: its findings are reused instead of parsing it again.
-            let skel = page::skeleton_hash(&f.body);
+            let skel = shouwang_page::skeleton_hash(&f.body);
             let mut visitor: Option<Page> = None;
             match &self.last {
                 Some((s, prev)) if *s == skel && self.state.baseline.is_some() => {
                     copy_findings(prev, &mut out);
                 }
                 _ => {
-                    let p = page::analyse(&f.body, &self.url, &self.rules);
+                    let p = shouwang_page::analyse(&f.body, &self.url, &self.rules);
                     self.judge_page(&p, &mut out);
                     self.last = Some((skel, out.clone()));
                     visitor = Some(p);
@@ -560,10 +559,10 @@ impl Site {
                 .await;
                 // The crawler got the visitor's page (up to digits and
                 // tokens): nothing can be shown only to it.
-                if cf.error.is_none() && page::skeleton_hash(&cf.body) != skel {
-                    let vpage =
-                        visitor.unwrap_or_else(|| page::analyse(&f.body, &self.url, &self.rules));
-                    let cpage = page::analyse(&cf.body, &self.url, &self.rules);
+                if cf.error.is_none() && shouwang_page::skeleton_hash(&cf.body) != skel {
+                    let vpage = visitor
+                        .unwrap_or_else(|| shouwang_page::analyse(&f.body, &self.url, &self.rules));
+                    let cpage = shouwang_page::analyse(&cf.body, &self.url, &self.rules);
                     let terms = self.cloaked(&vpage, &cpage);
                     if !terms.is_empty() {
                         out.cloaking = true;
@@ -640,8 +639,8 @@ impl Site {
             self.dirty = true;
             return;
         };
-        out.text_change = page::set_change(&base.shingles, &fp.shingles);
-        out.structure_change = page::multiset_change(&base.structure, &fp.structure);
+        out.text_change = shouwang_page::set_change(&base.shingles, &fp.shingles);
+        out.structure_change = shouwang_page::multiset_change(&base.structure, &fp.structure);
         out.defacement_score = out.text_change.max(out.structure_change);
         out.title_changed = base.title != fp.title;
         let mut signs = Vec::new();
@@ -691,9 +690,9 @@ impl Site {
             }
         }
         if terms.is_empty() {
-            let d = page::set_change(
-                &page::shingles(&visitor.text),
-                &page::shingles(&crawler.text),
+            let d = shouwang_page::set_change(
+                &shouwang_page::shingles(&visitor.text),
+                &shouwang_page::shingles(&crawler.text),
             );
             if d >= self.cfg.replaced_at {
                 terms.insert(format!("content differs ({:.0}%)", d * 100.0));
@@ -725,13 +724,15 @@ fn unix_now() -> i64 {
 /// Checks every site at its interval until `cancel`. Start times are
 /// spread over each interval so a thousand sites do not fire at once.
 pub async fn run_sites(
-    cfg: super::IntegrityConfig,
+    sites: Vec<SiteConfig>,
+    lexicons: Option<PathBuf>,
     state_dir: PathBuf,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let lexicon = Arc::new(Lexicon::load(cfg.lexicons.as_deref())?);
-    let sites = Site::prepare(&cfg.sites, lexicon, &state_dir)?;
+    let lexicon = Arc::new(Lexicon::load(lexicons.as_deref())?);
+    let n = sites.len().max(1);
+    let sites = Site::prepare(&sites, lexicon, &state_dir)?;
     info!(sites = sites.len(), "checking sites");
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT));
     let mut tasks = tokio::task::JoinSet::new();
@@ -739,7 +740,6 @@ pub async fn run_sites(
         let tx = tx.clone();
         let cancel = cancel.clone();
         let limit = limit.clone();
-        let n = cfg.sites.len().max(1);
         tasks.spawn(async move {
             let every = site.cfg.interval;
             let offset = every.mul_f64(i as f64 / n as f64);

@@ -77,6 +77,8 @@ pub struct Capture {
     loopback: bool,
     source: Source,
     cfg: LiveConfig,
+    /// Samples flows under overload (`[limits]`); none: every frame.
+    governor: Option<crate::limits::Governor>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -159,10 +161,18 @@ pub fn open(name: &str, cfg: LiveConfig) -> anyhow::Result<Capture> {
         loopback: iface.is_loopback(),
         source,
         cfg,
+        governor: None,
     })
 }
 
 impl Capture {
+    /// Samples flows by `governor` when the agent is over its budget.
+    #[must_use]
+    pub fn governed(mut self, governor: crate::limits::Governor) -> Self {
+        self.governor = Some(governor);
+        self
+    }
+
     fn drops_since_last(&self) -> u64 {
         match &self.source {
             Source::Pnet { fd, .. } => sock::packet_stats(*fd).map_or(0, |(_, d)| d),
@@ -208,9 +218,11 @@ impl Capture {
         // Under overload the governor keeps one flow in N, whole (frames
         // skipped are counted). The analyzer asks once it has decoded a
         // frame, so nothing is parsed twice.
-        let governor = crate::limits::current();
+        let governor = self.governor.clone();
         let mut keep = move |p: &IpPacket<'_>| {
-            governor.is_none_or(|g| g.sample_every() == 1 || g.keep_frame(p.flow_hash()))
+            governor
+                .as_ref()
+                .is_none_or(|g| g.sample_every() == 1 || g.keep_frame(p.flow_hash()))
         };
         while !cancel.is_cancelled() {
             let result = match &mut self.source {
