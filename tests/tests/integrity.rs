@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shouwang_e2e::web::{Validity, WebServer};
 use shouwang_e2e::lab::is_root;
+use shouwang_e2e::web::{Validity, WebServer};
 use shouwang_e2e::{Agent, Collector, cli, wait_for};
 
 const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>某某县人民政府</title></head>\
