@@ -245,6 +245,15 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The `[host]` lines that make an agent follow `log`, polling every
+/// `poll` (`100ms`).
+pub fn auth_log_lines(log: &Path, poll: &str) -> String {
+    format!(
+        "auth-log = \"{}\"\nauth-log-poll = \"{poll}\"",
+        log.display()
+    )
+}
+
 /// A running agent.
 pub struct Agent {
     pub proc: Proc,

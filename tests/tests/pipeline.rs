@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use shouwang_e2e::{Agent, Collector, bin, metric_value, wait_for};
+use shouwang_e2e::{Agent, Collector, auth_log_lines, bin, metric_value, wait_for};
 
 #[test]
 fn agent_is_listed_with_host_data_and_gauges_within_15s() {
@@ -203,10 +203,7 @@ fn auth_log_events_arrive_across_rotation() {
         "e2e-auth",
         &c.url,
         &token,
-        &format!(
-            "auth-log = \"{}\"\nauth-log-poll = \"100ms\"",
-            log.display()
-        ),
+        &auth_log_lines(&log, "100ms"),
     )
     .unwrap();
     // The agent says when it has opened the file; lines after that are covered.
@@ -338,10 +335,7 @@ fn agent_queues_while_collector_is_down_and_delivers_after() {
         "e2e-outage",
         &url,
         &token,
-        &format!(
-            "auth-log = \"{}\"\nauth-log-poll = \"100ms\"",
-            log.display()
-        ),
+        &auth_log_lines(&log, "100ms"),
     )
     .unwrap();
     // Lines written while nobody listens. The notice event cannot arrive, so

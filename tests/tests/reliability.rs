@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use shouwang_e2e::{Agent, Collector, batch_json, bin, notice, wait_for};
+use shouwang_e2e::{Agent, Collector, auth_log_lines, batch_json, bin, notice, wait_for};
 
 /// A free loopback port (so a restarted collector comes back on it).
 fn free_port() -> u16 {
@@ -91,7 +91,7 @@ fn chaos_five_collector_kills_and_two_agent_restarts_lose_and_duplicate_nothing(
         "chaos",
         &c.url,
         &token,
-        &format!("auth-log = \"{}\"\nauth-log-poll = \"50ms\"", log.display()),
+        &auth_log_lines(&log, "50ms"),
     )
     .unwrap();
     agent
@@ -191,10 +191,7 @@ fn a_five_minute_outage_under_steady_load_loses_nothing_within_the_spool_bound()
             name,
             &c.url,
             &token,
-            &format!(
-                "auth-log = \"{}\"\nauth-log-poll = \"100ms\"",
-                log.display()
-            ),
+            &auth_log_lines(log, "100ms"),
         )
         .unwrap();
         let text = std::fs::read_to_string(&config).unwrap();

@@ -340,22 +340,11 @@ pub struct WalkStats {
 /// symlink under it, hashed on `threads` threads. Hashes are reused from
 /// `known` (the state each path is compared with) where metadata is
 /// unchanged.
-pub fn scan_tree(
-    root: &Path,
-    sub: &Path,
-    filter: &Filter,
-    known: &(dyn Fn(&Path) -> Option<Entry> + Sync),
-    max_hash: u64,
-    threads: usize,
-    keep: Option<&Keep<'_>>,
-) -> (BTreeMap<PathBuf, Entry>, WalkStats) {
-    scan_tree_with(root, sub, filter, known, max_hash, threads, keep, None)
-}
-
-/// [`scan_tree`], hashing at the pace `[limits]` sets through `pace`, when
-/// given (periodic rescans: the safety net must not hog the host's disk).
+///
+/// Hashing goes at the pace `[limits]` sets through `pace`, when given
+/// (periodic rescans: the safety net must not hog the host's disk).
 #[allow(clippy::too_many_arguments)]
-pub fn scan_tree_with(
+pub fn scan_tree(
     root: &Path,
     sub: &Path,
     filter: &Filter,
@@ -618,7 +607,7 @@ mod tests {
         std::fs::write(root.join("big.bin"), vec![7u8; 5000]).unwrap();
         std::fs::write(root.join("skip.log"), b"log").unwrap();
         let filter = Filter::new(&[], &["*.log".into()]).unwrap();
-        let (map, stats) = scan_tree(root, Path::new(""), &filter, &|_| None, 4096, 2, None);
+        let (map, stats) = scan_tree(root, Path::new(""), &filter, &|_| None, 4096, 2, None, None);
         assert_eq!(stats.files, 5);
         assert_eq!(stats.hashed, 4, "big.bin is over the limit");
         let idx = &map[Path::new("index.html")];
@@ -666,7 +655,16 @@ mod tests {
         let root = dir.path();
         std::fs::write(root.join("a.html"), b"one").unwrap();
         let filter = Filter::all();
-        let (first, _) = scan_tree(root, Path::new(""), &filter, &|_| None, 1 << 20, 1, None);
+        let (first, _) = scan_tree(
+            root,
+            Path::new(""),
+            &filter,
+            &|_| None,
+            1 << 20,
+            1,
+            None,
+            None,
+        );
         // Same size, mtime put back: ctime still moves, so it is re-hashed.
         let mtime = std::fs::metadata(root.join("a.html"))
             .unwrap()
@@ -688,6 +686,7 @@ mod tests {
                 &|p| known.get(p).copied(),
                 1 << 20,
                 1,
+                None,
                 None,
             )
         };

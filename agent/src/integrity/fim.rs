@@ -292,6 +292,7 @@ impl Monitor {
             self.max_hash,
             self.threads,
             (restore || diff_max > 0).then_some(&keep),
+            None,
         );
         self.baseline = map;
         self.observed.clear();
@@ -428,6 +429,7 @@ impl Monitor {
                     self.max_hash,
                     1,
                     None,
+                    None,
                 );
                 candidates.extend(found.into_iter().map(|(r, e)| (r, Some(e))));
             }
@@ -475,7 +477,7 @@ impl Monitor {
     /// and the answer to a watcher overflow.
     pub fn rescan(&mut self, auth: &Authorised) -> Vec<FileChange> {
         self.stats.rescans.fetch_add(1, Ordering::Relaxed);
-        let (disk, _) = baseline::scan_tree_with(
+        let (disk, _) = baseline::scan_tree(
             &self.root,
             Path::new(""),
             &self.filter,

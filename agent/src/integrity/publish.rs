@@ -207,9 +207,27 @@ fn sync_dir(
         anyhow::bail!("--from {} is not a directory", from.display());
     }
     let all = Filter::all();
-    let (src, _) = baseline::scan_tree(from, Path::new(""), &all, &|_| None, u64::MAX, 2, None);
+    let (src, _) = baseline::scan_tree(
+        from,
+        Path::new(""),
+        &all,
+        &|_| None,
+        u64::MAX,
+        2,
+        None,
+        None,
+    );
     let filter = Filter::new(&cfg.include, &cfg.exclude)?;
-    let (dst, _) = baseline::scan_tree(root, Path::new(""), &filter, &|_| None, u64::MAX, 2, None);
+    let (dst, _) = baseline::scan_tree(
+        root,
+        Path::new(""),
+        &filter,
+        &|_| None,
+        u64::MAX,
+        2,
+        None,
+        None,
+    );
     for (rel, e) in &src {
         let same = dst
             .get(rel)

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::{count, duration};
 use crate::app::{AgentRow, App};
 
@@ -17,14 +17,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
     let wide = area.width >= 100;
-    let height = usize::from(area.height.saturating_sub(1));
-    let start = window_start(app.agents_ui.selected, height);
-    let rows: Vec<Row> = app
-        .agent_rows
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.agent_rows, app.agents_ui.selected, area)
         .map(|(n, r)| {
             let row = match r {
                 AgentRow::Region {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use shouwang_proto::DutyKind;
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::{clock_time, date_time, duration, fit};
 use crate::app::App;
 
@@ -70,15 +70,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new(format!(" {}", t.none)).style(th.dim()), list);
         return;
     }
-    let height = usize::from(list.height.saturating_sub(1));
-    let start = window_start(app.duty_ui.selected, height);
     let text_w = usize::from(list.width.saturating_sub(17 + 14 + 10 + 3));
-    let rows: Vec<Row> = app
-        .duty_order
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.duty_order, app.duty_ui.selected, list)
         .map(|(n, &i)| {
             let e = &app.duty.entries[i];
             let style = match e.kind {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use shouwang_proto::{Incident, IncidentState};
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::{clock_time, count, duration, fit};
 use crate::app::App;
 
@@ -59,15 +59,7 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
     if wide {
         header.push(t.col_assignee);
     }
-    let height = usize::from(area.height.saturating_sub(1));
-    let start = window_start(app.inc.list.selected, height);
-    let rows: Vec<Row> = app
-        .inc
-        .order
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.inc.order, app.inc.list.selected, area)
         .filter_map(|(n, id)| app.incidents.get(id).map(|i| (n, i)))
         .map(|(n, i)| {
             let overdue = app.overdue(i);

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::{clock_time, fit};
 use crate::app::App;
 
@@ -21,15 +21,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new(format!(" {msg}")).style(th.dim()), area);
         return;
     }
-    let height = usize::from(area.height.saturating_sub(1));
-    let start = window_start(app.live_ui.selected, height);
     let sum_w = usize::from(area.width.saturating_sub(9 + 15 + 14 + 3));
-    let rows: Vec<Row> = app
-        .live_order
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.live_order, app.live_ui.selected, area)
         .map(|(n, &i)| {
             let e = &app.live[i];
             let row = Row::new(vec![

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::{count, duration, fit};
 use crate::app::App;
 
@@ -39,15 +39,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
     let wide = area.width >= 100;
-    let height = usize::from(list.height.saturating_sub(1));
-    let start = window_start(app.rules_ui.selected, height);
     let lang = app.settings.lang;
-    let rows: Vec<Row> = app
-        .rule_order
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.rule_order, app.rules_ui.selected, list)
         .map(|(n, &i)| {
             let r = &app.rules.rules[i];
             // last_fired is event time (ns); show its age on the collector's clock.

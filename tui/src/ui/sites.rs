@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::rows::window_start;
+use super::rows::visible;
 use super::text::fit;
 use crate::app::App;
 
@@ -17,15 +17,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
     let wide = area.width >= 100;
-    let height = usize::from(area.height.saturating_sub(1));
-    let start = window_start(app.sites_ui.selected, height);
     let url_w = if wide { 40 } else { 22 };
-    let rows: Vec<Row> = app
-        .site_order
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(height)
+    let rows: Vec<Row> = visible(&app.site_order, app.sites_ui.selected, area)
         .map(|(n, &i)| {
             let s = &app.sites[i];
             let state_style = match s.state.as_str() {
