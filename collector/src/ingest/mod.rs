@@ -266,7 +266,7 @@ impl Ingestor {
             self.metrics
                 .observe_heartbeat(agent, st.agent_version.as_deref(), hb);
         }
-        plan::remember(st, &plan);
+        plan::remember(st, plan);
         Ok(Accepted {
             accepted,
             duplicates: n - accepted,

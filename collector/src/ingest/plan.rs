@@ -216,11 +216,11 @@ pub(super) fn plan<'b>(
 /// What memory becomes once the plan's commit has landed and the metrics
 /// have read the old values (the network counters move with their metrics,
 /// in `Ingestor::observe_net`).
-pub(super) fn remember(st: &mut AgentState, plan: &Plan<'_>) {
-    st.seen = plan.update.seen.clone();
-    if let Some((listening, ts)) = &plan.listening {
-        st.listening.clone_from(listening);
-        st.listen_ts = *ts;
+pub(super) fn remember(st: &mut AgentState, plan: Plan<'_>) {
+    st.seen = plan.update.seen;
+    if let Some((listening, ts)) = plan.listening {
+        st.listening = listening;
+        st.listen_ts = ts;
     }
     if let Some((ts, h)) = plan.latest_host {
         st.host_ts = Some(ts);
@@ -271,7 +271,7 @@ mod tests {
         );
         assert_eq!(p.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(p.update.last_seen_ms, 10);
-        remember(&mut st, &p);
+        remember(&mut st, p);
         // The same batch again, then one overlapping it by one event.
         let p = plan(&st, &batch, &[EventKind::Notice], 20).expect("plan");
         assert_eq!((p.accepted(), p.rows.len()), (0, 0));
@@ -305,7 +305,7 @@ mod tests {
         let p = plan(&st, &first, &[], 1).expect("plan");
         assert!(!p.reboot, "the first boot time seen is no reboot");
         assert_eq!(p.update.boot_time, Some(1000));
-        remember(&mut st, &p);
+        remember(&mut st, p);
         let jitter = Batch::new("a1", 1, vec![host(1, 1000 + BOOT_TIME_SLACK_SECS)]);
         assert!(!plan(&st, &jitter, &[], 2).expect("plan").reboot);
         let rebooted = Batch::new("a1", 1, vec![host(1, 5000)]);
@@ -313,7 +313,7 @@ mod tests {
         assert!(p.reboot);
         assert_eq!(p.update.reboots_added, 1);
         // An older sample arriving late does not replace the newer one.
-        remember(&mut st, &p);
+        remember(&mut st, p);
         let late = Batch::new("a1", 2, vec![host(-10, 9000)]);
         let p = plan(&st, &late, &[], 3).expect("plan");
         assert!(p.latest_host.is_none() && !p.reboot);
