@@ -36,7 +36,7 @@ pub use incident::{
 };
 pub use integrity::{FileChange, FileChangeKind, SiteCheck};
 pub use packet::{
-    ArpObservation, DnsAnswer, DnsEvent, Endpoints, FlowEnd, FlowRecord, HttpRequest, HttpResponse,
+    ArpObservation, DnsAnswer, DnsEvent, Endpoints, FanDirection, Fanout, FlowEnd, FlowRecord, HttpRequest, HttpResponse,
     IcmpEcho, IfaceStats, LoginReply, SshBanner, TcpState, TlsClientHello,
 };
 

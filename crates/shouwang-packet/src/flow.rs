@@ -102,6 +102,8 @@ pub struct FlowMeta {
     pub ssh_banner_server: bool,
     pub icmp_echo_events: u8,
     pub tls_seen: bool,
+    /// What the fan-out counters know of this flow (`fanout::FAN_*` bits).
+    pub fan: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,11 @@ impl Flow {
             meta: FlowMeta::default(),
             generation: 0,
         }
+    }
+
+    /// Handshake progress so far.
+    pub fn state(&self) -> TcpState {
+        self.state
     }
 
     /// Whether a packet from `src` goes client → server.

@@ -3,7 +3,9 @@
 //! Frames go in as `(capture time, LINKTYPE_*, &[u8])`; events
 //! ([`shouwang_proto::Event`]) come out. [`decode`] takes link layers, VLAN,
 //! IPv6 extension headers, fragment reassembly and GRE/ERSPAN apart;
-//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`meta`]
+//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`);
+//! [`fanout`] counts scans, sweeps and floods per packet and reports them
+//! every second of capture time, without waiting for flows to end; [`meta`]
 //! reads protocol metadata (DNS, TLS ClientHello and JA4, HTTP/1, SSH
 //! banners, login replies, entropy); [`Analyzer`] ties them together and
 //! asks its caller whether to keep each decoded flow (sampling), so a frame
@@ -19,6 +21,7 @@
 pub mod analyzer;
 pub mod decode;
 mod error;
+pub mod fanout;
 pub mod flow;
 pub mod meta;
 pub mod pcap;
