@@ -153,19 +153,28 @@ impl ActorKey {
 struct Distinct<K> {
     seen: HashMap<K, bool, ahash::RandomState>,
     unanswered: u32,
+    /// The value inserted last: a flood's one port, a vertical scan's one
+    /// host, found without a lookup.
+    last: Option<K>,
 }
 
-impl<K: std::hash::Hash + Eq> Distinct<K> {
+impl<K: std::hash::Hash + Eq + Copy> Distinct<K> {
     /// Adds `k` (unanswered if new); false when it could not be stored.
     fn insert(&mut self, k: K, cap: usize, budget: &mut usize) -> bool {
+        if self.last == Some(k) {
+            return true;
+        }
         if self.seen.len() >= cap || *budget == 0 {
-            return self.seen.contains_key(&k);
+            // Full: no lookup per packet (a flood's sources would pay it);
+            // the report says `saturated` and the counts are lower bounds.
+            return false;
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(k) {
             e.insert(false);
             self.unanswered += 1;
             *budget -= 1;
         }
+        self.last = Some(k);
         true
     }
 
@@ -262,6 +271,8 @@ type ActorMap = HashMap<ActorKey, Actor, ahash::RandomState>;
 struct Side {
     actors: ActorMap,
     dirty: Vec<ActorKey>,
+    /// First probes of addresses not tracked yet (allocated on first use).
+    stage: Vec<Staged>,
 }
 
 /// Per-packet fan-out / fan-in counters, reported every second of capture
@@ -389,64 +400,43 @@ impl FanoutTable {
         self.count(p.ts, p.proto, prober, target, port, step);
     }
 
-    fn count(
-        &mut self,
-        ts: i64,
-        proto: u8,
-        prober: IpAddr,
-        target: IpAddr,
-        port: u16,
-        step: Step,
-    ) {
+    fn count(&mut self, ts: i64, proto: u8, prober: IpAddr, target: IpAddr, port: u16, step: Step) {
         let icmp = matches!(proto, 1 | 58);
-        let (th, _) = bits(target);
-        let (ph, _) = bits(prober);
         let cfg = self.cfg;
-        // Out: the prober's view.
-        if let Some(a) = actor(&mut self.out, &cfg, &mut self.dropped, &mut self.budget, ts, prober, proto) {
-            match step {
-                Step::Probe => {
-                    a.probes += 1;
-                    a.packets += 1;
-                    a.peer = target;
-                    a.port = port;
-                    let h = a.hosts.insert(th, cfg.max_distinct, &mut self.budget);
-                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
-                    if !(h && p) {
-                        a.saturated = true;
-                        self.dropped += 1;
-                    }
-                }
-                Step::Again => a.packets += 1,
-                Step::Answer => {
-                    a.answered += 1;
-                    if !icmp {
-                        a.hosts.answer(&th);
-                        a.ports.answer(&port);
-                    }
-                }
-            }
-            a.last_ts = ts;
+        // Out: the prober's view, counting the targets.
+        let seen = Seen {
+            ts,
+            peer: target,
+            port,
+            step,
+            icmp,
+        };
+        if let Some(a) = actor(
+            &mut self.out,
+            &cfg,
+            &mut self.dropped,
+            &mut self.budget,
+            prober,
+            proto,
+            &seen,
+        ) {
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, true);
         }
-        // In: the target's view.
-        if let Some(a) = actor(&mut self.inn, &cfg, &mut self.dropped, &mut self.budget, ts, target, proto) {
-            match step {
-                Step::Probe => {
-                    a.probes += 1;
-                    a.packets += 1;
-                    a.peer = prober;
-                    a.port = port;
-                    let h = a.hosts.insert(ph, cfg.max_distinct, &mut self.budget);
-                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
-                    if !(h && p) {
-                        a.saturated = true;
-                        self.dropped += 1;
-                    }
-                }
-                Step::Again => a.packets += 1,
-                Step::Answer => a.answered += 1,
-            }
-            a.last_ts = ts;
+        // In: the target's view, counting the sources.
+        let seen = Seen {
+            peer: prober,
+            ..seen
+        };
+        if let Some(a) = actor(
+            &mut self.inn,
+            &cfg,
+            &mut self.dropped,
+            &mut self.budget,
+            target,
+            proto,
+            &seen,
+        ) {
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, false);
         }
     }
 
@@ -463,7 +453,10 @@ impl FanoutTable {
         }
         self.next_tick = tick + self.cfg.report_ns;
         if ts >= self.next_sweep {
-            self.next_sweep = ts.saturating_add(10 * self.cfg.report_ns);
+            // For memory only (a touched actor past its hour or idle time
+            // starts again on its own, in `actor`), so rarely: once per
+            // idle timeout.
+            self.next_sweep = ts.saturating_add(self.cfg.idle_ns);
             let cfg = self.cfg;
             for side in [&mut self.out, &mut self.inn] {
                 side.actors.retain(|_, a| {
@@ -487,17 +480,72 @@ impl FanoutTable {
     }
 }
 
-/// The actor of `addr`, made if need be; `None` when there is no room
-/// (counted).
+/// One packet's meaning for one actor.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    ts: i64,
+    /// The other end: the target (out) or the source (in).
+    peer: IpAddr,
+    port: u16,
+    step: Step,
+    icmp: bool,
+}
+
+/// Counts `seen` into a tracked actor. `out`: answers clear the target
+/// from the unanswered sets (not for ICMP).
+fn apply(
+    a: &mut Actor,
+    cfg: &FanoutConfig,
+    budget: &mut usize,
+    dropped: &mut u64,
+    seen: &Seen,
+    out: bool,
+) {
+    let (peer_bits, _) = bits(seen.peer);
+    match seen.step {
+        Step::Probe => {
+            a.probes += 1;
+            a.packets += 1;
+            a.peer = seen.peer;
+            a.port = seen.port;
+            let h = a.hosts.insert(peer_bits, cfg.max_distinct, budget);
+            let p = seen.icmp || a.ports.insert(seen.port, cfg.max_distinct, budget);
+            if !(h && p) {
+                a.saturated = true;
+                *dropped += 1;
+            }
+        }
+        Step::Again => a.packets += 1,
+        Step::Answer => {
+            a.answered += 1;
+            if out && !seen.icmp {
+                a.hosts.answer(&peer_bits);
+                a.ports.answer(&seen.port);
+            }
+        }
+    }
+    a.last_ts = seen.ts;
+}
+
+/// The tracked actor of `addr`, or `None` while it is only staged (one
+/// probe so far) or there is no room (counted).
+///
+/// Most addresses never fan out: a client's single connection, each
+/// spoofed source of a flood, each host a sweep touches once. Their first
+/// probe waits in a slot of a fixed array (indexed by the key's hash; a
+/// colliding address takes the slot over, and the first probe it held is
+/// forgotten). Only a second probe or packet makes an actor, so the map,
+/// its sets and the report tick see only addresses with something to count.
 fn actor<'a>(
     side: &'a mut Side,
     cfg: &FanoutConfig,
     dropped: &mut u64,
     budget: &mut usize,
-    ts: i64,
     addr: IpAddr,
     proto: u8,
+    seen: &Seen,
 ) -> Option<&'a mut Actor> {
+    use std::collections::hash_map::Entry;
     let key = ActorKey::of(addr, proto);
     if side.actors.len() >= cfg.max_actors && !side.actors.contains_key(&key) {
         make_room(side, cfg, dropped, budget);
@@ -506,15 +554,106 @@ fn actor<'a>(
             return None;
         }
     }
-    let a = side
-        .actors
-        .entry(key)
-        .or_insert_with(|| Actor::new(ts, addr));
+    let hasher = side.actors.hasher().clone();
+    let a = match side.actors.entry(key) {
+        Entry::Occupied(e) => {
+            let a = e.into_mut();
+            if seen.ts.saturating_sub(a.last_ts) >= cfg.idle_ns
+                || seen.ts.saturating_sub(a.first_ts) >= cfg.activity_ns
+            {
+                // A new activity: counts start again (the map entry stays).
+                *budget += a.hosts.len() + a.ports.len();
+                let queued = a.dirty;
+                *a = Actor::new(seen.ts, addr);
+                a.dirty = queued;
+            }
+            a
+        }
+        Entry::Vacant(v) => {
+            if side.stage.is_empty() {
+                side.stage = vec![Staged::default(); STAGE_SLOTS];
+            }
+            let hash = usize::try_from(hasher.hash_one(key)).unwrap_or(0);
+            let slot = &mut side.stage[hash & (STAGE_SLOTS - 1)];
+            let staged = slot.key == Some(key);
+            match seen.step {
+                Step::Answer if staged => {
+                    slot.answered += 1;
+                    slot.peer_answered |= !seen.icmp;
+                    return None;
+                }
+                Step::Answer => return None,
+                Step::Probe if !staged => {
+                    *slot = Staged {
+                        key: Some(key),
+                        ts: seen.ts,
+                        peer: seen.peer,
+                        port: seen.port,
+                        packets: 1,
+                        answered: 0,
+                        peer_answered: false,
+                    };
+                    return None;
+                }
+                Step::Probe | Step::Again => {}
+            }
+            let mut a = Actor::new(seen.ts, addr);
+            if staged {
+                let first = std::mem::take(slot);
+                a.first_ts = first.ts;
+                a.probes = 1;
+                a.packets = u64::from(first.packets);
+                a.answered = u64::from(first.answered);
+                a.peer = first.peer;
+                a.port = first.port;
+                let (pb, _) = bits(first.peer);
+                a.hosts.insert(pb, cfg.max_distinct, budget);
+                if !seen.icmp {
+                    a.ports.insert(first.port, cfg.max_distinct, budget);
+                    if first.peer_answered {
+                        a.hosts.answer(&pb);
+                        a.ports.answer(&first.port);
+                    }
+                }
+            }
+            v.insert(a)
+        }
+    };
     if !a.dirty {
         a.dirty = true;
         side.dirty.push(key);
     }
     Some(a)
+}
+
+/// Slots of the staging array per direction (~64 bytes each).
+const STAGE_SLOTS: usize = 16_384;
+
+/// The first probe of an address not tracked yet.
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    key: Option<ActorKey>,
+    ts: i64,
+    peer: IpAddr,
+    port: u16,
+    packets: u32,
+    answered: u32,
+    /// The probe was answered (not for ICMP).
+    peer_answered: bool,
+}
+
+impl Default for Staged {
+    fn default() -> Self {
+        Self {
+            key: None,
+            ts: 0,
+            peer: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            packets: 0,
+            answered: 0,
+            peer_answered: false,
+        }
+    }
 }
 
 /// A full side forgets every actor never reported (below the floor): the
@@ -674,13 +813,21 @@ mod tests {
         // 1000 probes in one second, no answers (closed ports answer with
         // ICMP, which is not in the probe's flow).
         for i in 0..1000u16 {
-            a.frame(T0 + i64::from(i) * MS, ETHERNET, &udp_frame(att, 40000, vic, 1 + i, b"x"));
+            a.frame(
+                T0 + i64::from(i) * MS,
+                ETHERNET,
+                &udp_frame(att, 40000, vic, 1 + i, b"x"),
+            );
         }
         // Capture time moves on (a quiet link: the read timeout).
         a.advance(T0 + 2 * S);
         let r = outs(&a, att);
         let (ts, f) = r.first().expect("a fan-out report");
-        assert!(*ts - T0 <= 2 * S, "reported {} ms after the first probe", (*ts - T0) / MS);
+        assert!(
+            *ts - T0 <= 2 * S,
+            "reported {} ms after the first probe",
+            (*ts - T0) / MS
+        );
         assert_eq!(f.proto, 17);
         assert_eq!(f.first_ts, T0, "first_ts is the first probe");
         assert!(f.ports >= 900 && f.recent_ports >= 900, "{f:?}");
@@ -702,9 +849,17 @@ mod tests {
             let s = [203, 0, 113, 1 + i % 15];
             let port = 50000 + u16::from(i);
             a.frame(t, ETHERNET, &tcp_frame(c, port, s, 443, SYN, b""));
-            a.frame(t + 10 * MS, ETHERNET, &tcp_frame(s, 443, c, port, SYN | ACK, b""));
+            a.frame(
+                t + 10 * MS,
+                ETHERNET,
+                &tcp_frame(s, 443, c, port, SYN | ACK, b""),
+            );
             a.frame(t + 20 * MS, ETHERNET, &tcp_frame(c, port, s, 443, ACK, b""));
-            a.frame(t + 21 * MS, ETHERNET, &tcp_frame(c, port, s, 443, PSH | ACK, b"\x16\x03\x01"));
+            a.frame(
+                t + 21 * MS,
+                ETHERNET,
+                &tcp_frame(c, port, s, 443, PSH | ACK, b"\x16\x03\x01"),
+            );
         }
         // A load balancer checking a pool of 12 servers every 2 s for a
         // minute: connect, then reset.
@@ -715,9 +870,21 @@ mod tests {
                 let s = [10, 0, 1, 1 + h];
                 let port = 30000 + u16::try_from(round).unwrap() * 20 + u16::from(h);
                 a.frame(t, ETHERNET, &tcp_frame(lb, port, s, 8080, SYN, b""));
-                a.frame(t + MS, ETHERNET, &tcp_frame(s, 8080, lb, port, SYN | ACK, b""));
-                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, ACK, b""));
-                a.frame(t + 3 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, RST | ACK, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(s, 8080, lb, port, SYN | ACK, b""),
+                );
+                a.frame(
+                    t + 2 * MS,
+                    ETHERNET,
+                    &tcp_frame(lb, port, s, 8080, ACK, b""),
+                );
+                a.frame(
+                    t + 3 * MS,
+                    ETHERNET,
+                    &tcp_frame(lb, port, s, 8080, RST | ACK, b""),
+                );
             }
         }
         // A DNS resolver asking 50 authoritative servers, all answering.
@@ -725,8 +892,16 @@ mod tests {
         for i in 0..50u8 {
             let t = T0 + i64::from(i) * 20 * MS;
             let s = [192, 0, 2, 100 + i];
-            a.frame(t, ETHERNET, &udp_frame(r, 20000 + u16::from(i), s, 53, b"q"));
-            a.frame(t + 5 * MS, ETHERNET, &udp_frame(s, 53, r, 20000 + u16::from(i), b"a"));
+            a.frame(
+                t,
+                ETHERNET,
+                &udp_frame(r, 20000 + u16::from(i), s, 53, b"q"),
+            );
+            a.frame(
+                t + 5 * MS,
+                ETHERNET,
+                &udp_frame(s, 53, r, 20000 + u16::from(i), b"a"),
+            );
         }
         a.finish();
         for who in [c, lb, r] {
@@ -745,10 +920,22 @@ mod tests {
             a.frame(t, ETHERNET, &tcp_frame(att, 45000, vic, port, SYN, b""));
             if port % 50 == 0 {
                 // Open: SYN-ACK, and the scanner resets (-sS).
-                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, SYN | ACK, b""));
-                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(att, 45000, vic, port, RST, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(vic, port, att, 45000, SYN | ACK, b""),
+                );
+                a.frame(
+                    t + 2 * MS,
+                    ETHERNET,
+                    &tcp_frame(att, 45000, vic, port, RST, b""),
+                );
             } else {
-                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, RST | ACK, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(vic, port, att, 45000, RST | ACK, b""),
+                );
             }
         }
         a.advance(T0 + 3 * S);
@@ -772,7 +959,11 @@ mod tests {
         for i in 0..20_000i64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let src = x.to_be_bytes();
-            a.frame(T0 + i * 100_000, ETHERNET, &tcp_frame(src, 1024 + (x >> 20) as u16, vic, 80, SYN, b""));
+            a.frame(
+                T0 + i * 100_000,
+                ETHERNET,
+                &tcp_frame(src, 1024 + (x >> 20) as u16, vic, 80, SYN, b""),
+            );
         }
         a.advance(T0 + 3 * S);
         let r = ins(&a, vic);
@@ -781,9 +972,14 @@ mod tests {
         assert_eq!(f.first_ts, T0);
         assert_eq!(f.proto, 6);
         assert!(f.recent_unanswered >= 5000 && f.ports == 1, "{f:?}");
-        assert!(f.hosts as usize == MAX_DISTINCT && f.saturated, "sources capped: {f:?}");
         assert!(
-            reports(&a).iter().all(|(_, f)| f.direction == FanDirection::In),
+            f.hosts as usize == MAX_DISTINCT && f.saturated,
+            "sources capped: {f:?}"
+        );
+        assert!(
+            reports(&a)
+                .iter()
+                .all(|(_, f)| f.direction == FanDirection::In),
             "one SYN per spoofed source is no fan-out"
         );
     }
@@ -805,7 +1001,14 @@ mod tests {
         for i in 0..50_000i64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let src = x.to_be_bytes();
-            a.frame(T0 + i * 20_000, ETHERNET, &udp_frame(src, (x >> 16) as u16, vic, 9999, b"flood"));
+            // Two probes per source, so each one is tracked, not staged.
+            for port in [9999, 9998] {
+                a.frame(
+                    T0 + i * 20_000,
+                    ETHERNET,
+                    &udp_frame(src, (x >> 16) as u16, vic, port, b"flood"),
+                );
+            }
             let (o, n) = a.fanout.actors();
             assert!(o <= 1000 && n <= 1000, "{o} {n}");
             assert!(a.fanout.distinct_stored() <= 3000);
@@ -817,6 +1020,7 @@ mod tests {
         assert_eq!(f.hosts, 200, "capped");
         assert!(f.saturated);
         assert!(f.recent_unanswered >= 10_000, "{f:?}");
+        assert!(f.ports == 2, "{f:?}");
     }
 
     #[test]
@@ -826,7 +1030,11 @@ mod tests {
         // One new host every 15 s for 50 minutes: 200 hosts.
         for i in 0..200i64 {
             let dst = [10, 2, (i / 250) as u8, (i % 250) as u8 + 1];
-            a.frame(T0 + i * 15 * S, ETHERNET, &tcp_frame(att, 40000, dst, 22, SYN, b""));
+            a.frame(
+                T0 + i * 15 * S,
+                ETHERNET,
+                &tcp_frame(att, 40000, dst, 22, SYN, b""),
+            );
         }
         a.advance(T0 + 200 * 15 * S);
         let r = outs(&a, att);
