@@ -839,6 +839,7 @@ mod tests {
             src_port: 1234,
             dst: "192.0.2.2".parse().unwrap(),
             dst_port: 80,
+            app: crate::AppProto::Http,
         }
     }
 

@@ -38,6 +38,84 @@ pub enum TcpState {
     Closed,
 }
 
+/// The application protocol of a flow, identified by the content of its
+/// first payload bytes in either direction, never by port. `unknown` when
+/// no payload was seen or nothing matched for sure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppProto {
+    Ssh,
+    Http,
+    Tls,
+    Dns,
+    Ftp,
+    Smtp,
+    Pop3,
+    Imap,
+    Rdp,
+    Smb,
+    Mysql,
+    Postgresql,
+    Redis,
+    Telnet,
+    Snmp,
+    Ntp,
+    #[default]
+    Unknown,
+}
+
+impl AppProto {
+    /// Every value, `unknown` last.
+    pub const ALL: [Self; 17] = [
+        Self::Ssh,
+        Self::Http,
+        Self::Tls,
+        Self::Dns,
+        Self::Ftp,
+        Self::Smtp,
+        Self::Pop3,
+        Self::Imap,
+        Self::Rdp,
+        Self::Smb,
+        Self::Mysql,
+        Self::Postgresql,
+        Self::Redis,
+        Self::Telnet,
+        Self::Snmp,
+        Self::Ntp,
+        Self::Unknown,
+    ];
+
+    /// The wire name (`ssh`, `postgresql`, `unknown`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Http => "http",
+            Self::Tls => "tls",
+            Self::Dns => "dns",
+            Self::Ftp => "ftp",
+            Self::Smtp => "smtp",
+            Self::Pop3 => "pop3",
+            Self::Imap => "imap",
+            Self::Rdp => "rdp",
+            Self::Smb => "smb",
+            Self::Mysql => "mysql",
+            Self::Postgresql => "postgresql",
+            Self::Redis => "redis",
+            Self::Telnet => "telnet",
+            Self::Snmp => "snmp",
+            Self::Ntp => "ntp",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for AppProto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One bidirectional flow (or one active-timeout slice of it).
 ///
 /// The client is the side that sent the first packet, except that a flow
@@ -72,6 +150,9 @@ pub struct FlowRecord {
     pub fin: u32,
     pub tcp_state: TcpState,
     pub end: FlowEnd,
+    /// Application protocol by content (`unknown` from agents that predate it).
+    #[serde(default)]
+    pub app: AppProto,
 }
 
 impl FlowRecord {
@@ -101,6 +182,7 @@ impl FlowRecord {
             fin: 0,
             tcp_state: TcpState::SynSent,
             end: FlowEnd::Idle,
+            app: AppProto::Unknown,
         }
     }
 }
@@ -136,6 +218,10 @@ pub struct Endpoints {
     pub src_port: u16,
     pub dst: IpAddr,
     pub dst_port: u16,
+    /// The flow's application protocol when the event was made (`unknown`
+    /// from agents that predate it).
+    #[serde(default)]
+    pub app: AppProto,
 }
 
 /// One DNS resource record in an answer section.

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use shouwang_proto::{FlowEnd, FlowRecord, TcpState};
 
+use crate::app::AppId;
 use crate::decode::{IpPacket, L4, tcp_flags};
 
 /// Flow table limits and timeouts (capture time).
@@ -102,6 +103,8 @@ pub struct FlowMeta {
     pub ssh_banner_server: bool,
     pub icmp_echo_events: u8,
     pub tls_seen: bool,
+    /// Application protocol by content, decided once per flow.
+    pub app: AppId,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +243,7 @@ impl Flow {
             fin: self.fin,
             tcp_state: self.state,
             end,
+            app: self.meta.app.app(),
         }
     }
 

@@ -3,7 +3,9 @@
 //! Frames go in as `(capture time, LINKTYPE_*, &[u8])`; events
 //! ([`shouwang_proto::Event`]) come out. [`decode`] takes link layers, VLAN,
 //! IPv6 extension headers, fragment reassembly and GRE/ERSPAN apart;
-//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`meta`]
+//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`app`]
+//! names each flow's application protocol from its first payload bytes in
+//! either direction (never from its ports); [`meta`]
 //! reads protocol metadata (DNS, TLS ClientHello and JA4, HTTP/1, SSH
 //! banners, login replies, entropy); [`Analyzer`] ties them together and
 //! asks its caller whether to keep each decoded flow (sampling), so a frame
@@ -17,6 +19,7 @@
 //! bytes from a live interface or a file; the fuzz targets feed it directly.
 
 pub mod analyzer;
+pub mod app;
 pub mod decode;
 mod error;
 pub mod flow;
