@@ -126,7 +126,7 @@ fn big(v: u64) -> Value<'static> {
 }
 
 macro_rules! field {
-    ($variant:ident, $name:literal, $ty:ident, $doc:literal, |$x:ident| $body:expr) => {{
+    ($variant:ident, $name:literal, $ty:ident, $doc:expr, |$x:ident| $body:expr) => {{
         fn get<'a>(c: &Ctx<'a>) -> Value<'a> {
             match &c.event.body {
                 EventBody::$variant($x) => $body,
@@ -142,8 +142,11 @@ macro_rules! field {
     }};
 }
 
+/// What `app` says, on flows and on every kind with endpoints.
+const APP_DOC: &str = "application protocol of the flow by content (ssh, http, tls, dns, ftp, smtp, pop3, imap, rdp, smb, mysql, postgresql, redis, telnet, snmp, ntp), unknown when no payload decided it";
+
 /// A table for a kind whose body has `endpoints`: its `src`, `src_port`,
-/// `dst` and `dst_port` fields (with these four docs), then its own.
+/// `dst`, `dst_port` and `app` fields (with these docs), then its own.
 macro_rules! with_endpoints {
     ($variant:ident, [$src:literal, $src_port:literal, $dst:literal, $dst_port:literal], $($rest:expr),* $(,)?) => {
         &[
@@ -151,6 +154,7 @@ macro_rules! with_endpoints {
             field!($variant, "src_port", Num, $src_port, |e| n(e.endpoints.src_port)),
             field!($variant, "dst", Ip, $dst, |e| Value::Ip(e.endpoints.dst)),
             field!($variant, "dst_port", Num, $dst_port, |e| n(e.endpoints.dst_port)),
+            field!($variant, "app", Str, APP_DOC, |e| s(e.endpoints.app.as_str())),
             $($rest),*
         ]
     };
@@ -213,6 +217,7 @@ static FLOW: &[FieldDef] = &[
     field!(Flow, "src_port", Num, "client port", |f| n(f.src_port)),
     field!(Flow, "dst", Ip, "server address", |f| Value::Ip(f.dst)),
     field!(Flow, "dst_port", Num, "server port", |f| n(f.dst_port)),
+    field!(Flow, "app", Str, APP_DOC, |f| s(f.app.as_str())),
     field!(Flow, "vlan", Num, "outer VLAN id", |f| f
         .vlan
         .map_or(Value::Missing, n)),
