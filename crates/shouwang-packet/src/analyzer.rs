@@ -13,6 +13,7 @@ use shouwang_proto::{
 
 use crate::app::Transport;
 use crate::decode::{self, Decoded, Decoder, IpPacket, L4, tcp_flags};
+use crate::fanout::{FanoutConfig, FanoutTable};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::meta;
 
@@ -27,6 +28,8 @@ const EXPIRE_EVERY_NS: i64 = 1_000_000_000;
 #[derive(Debug, Clone, Copy)]
 pub struct AnalyzerConfig {
     pub flows: FlowConfig,
+    /// Fan-out / fan-in counters (scans and floods while they run).
+    pub fanout: FanoutConfig,
     /// Interval of [`IfaceStats`] events (capture time).
     pub stats_interval_ns: i64,
 }
@@ -35,6 +38,7 @@ impl Default for AnalyzerConfig {
     fn default() -> Self {
         Self {
             flows: FlowConfig::default(),
+            fanout: FanoutConfig::default(),
             stats_interval_ns: 10_000_000_000,
         }
     }
@@ -61,6 +65,7 @@ pub struct Analyzer {
     /// duration of a decode (moving a pointer, not the decoder).
     decoder: Option<Box<Decoder>>,
     flows: FlowTable,
+    pub(crate) fanout: FanoutTable,
     arp: HashMap<Ipv4Addr, [u8; 6]>,
     interval: Option<Interval>,
     last_expire: i64,
@@ -84,6 +89,7 @@ impl Analyzer {
         let iface = iface.into();
         Self {
             flows: FlowTable::new(&iface, cfg.flows),
+            fanout: FanoutTable::new(cfg.fanout),
             iface,
             cfg,
             decoder: Some(Box::new(Decoder::new())),
@@ -100,6 +106,12 @@ impl Analyzer {
     /// Decoder counters (frames, malformed, fragments, …).
     pub fn stats(&self) -> decode::DecodeStats {
         self.decoder.as_ref().map(|d| d.stats).unwrap_or_default()
+    }
+
+    /// Fan-out counters: actors forgotten or distinct values not stored
+    /// because a cap was reached.
+    pub fn fanout_dropped(&self) -> u64 {
+        self.fanout.dropped
     }
 
     /// Live capture reports cumulative drop counters here.
@@ -150,6 +162,7 @@ impl Analyzer {
     /// calls this on read timeouts too, so quiet links still report.
     pub fn advance(&mut self, ts: i64) {
         self.last_ts = self.last_ts.max(ts);
+        self.fanout.tick(ts, &mut self.out);
         let iv = self.interval.get_or_insert(Interval {
             start: ts,
             malformed_at_start: 0,
@@ -206,6 +219,7 @@ impl Analyzer {
             let end = self.last_ts.max(iv.start + 1);
             self.emit_stats(&iv, end);
         }
+        self.fanout.finish(self.last_ts, &mut self.out);
         self.flows.drain(&mut self.out);
     }
 
@@ -219,6 +233,7 @@ impl Analyzer {
             }
         }
         let (flow, to_server) = self.flows.ingest(p, &mut self.out);
+        self.fanout.packet(p, flow, to_server);
         if !flow.meta.app.decided() {
             match p.l4 {
                 L4::Tcp { payload, .. } => {

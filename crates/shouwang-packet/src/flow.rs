@@ -105,6 +105,8 @@ pub struct FlowMeta {
     pub tls_seen: bool,
     /// Application protocol by content, decided once per flow.
     pub app: AppId,
+    /// What the fan-out counters know of this flow (`fanout::FAN_*` bits).
+    pub fan: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +173,11 @@ impl Flow {
             meta: FlowMeta::default(),
             generation: 0,
         }
+    }
+
+    /// Handshake progress so far.
+    pub fn state(&self) -> TcpState {
+        self.state
     }
 
     /// Whether a packet from `src` goes client → server.

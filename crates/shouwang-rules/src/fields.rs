@@ -624,6 +624,125 @@ static ICMP_ECHO: &[FieldDef] = &[
     ),
 ];
 
+static FANOUT: &[FieldDef] = &[
+    field!(
+        Fanout,
+        "direction",
+        Str,
+        "out: one source probing many (src is the prober); in: one destination reached by many (dst is the target)",
+        |f| s(f.direction.as_str())
+    ),
+    field!(
+        Fanout,
+        "proto",
+        Num,
+        "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+        |f| n(f.proto)
+    ),
+    field!(
+        Fanout,
+        "src",
+        Ip,
+        "out: the prober; in: the most recent source",
+        |f| Value::Ip(f.src)
+    ),
+    field!(
+        Fanout,
+        "dst",
+        Ip,
+        "out: the most recent host probed; in: the target",
+        |f| Value::Ip(f.dst)
+    ),
+    field!(
+        Fanout,
+        "dst_port",
+        Num,
+        "most recent destination port (0 for ICMP)",
+        |f| n(f.dst_port)
+    ),
+    FieldDef {
+        name: "duration_ms",
+        ty: FieldType::Num,
+        doc: "time from the activity's first packet to this report, in ms",
+        get: |c| match &c.event.body {
+            EventBody::Fanout(f) => big(
+                u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0),
+            ),
+            _ => Value::Missing,
+        },
+    },
+    field!(
+        Fanout,
+        "probes",
+        Num,
+        "flows opened like a probe (TCP SYN, new UDP flow, ICMP echo to a new host)",
+        |f| big(f.probes)
+    ),
+    field!(
+        Fanout,
+        "answered",
+        Num,
+        "probes answered (TCP handshake completed, UDP reply, ICMP echo reply)",
+        |f| big(f.answered)
+    ),
+    field!(
+        Fanout,
+        "packets",
+        Num,
+        "TCP SYNs, UDP packets of flows not answered yet, ICMP echo requests",
+        |f| big(f.packets)
+    ),
+    field!(
+        Fanout,
+        "hosts",
+        Num,
+        "out: distinct hosts probed that never answered (ICMP: every host pinged); in: distinct sources",
+        |f| n(f.hosts)
+    ),
+    field!(
+        Fanout,
+        "ports",
+        Num,
+        "out: distinct destination ports probed that never answered; in: distinct destination ports hit",
+        |f| n(f.ports)
+    ),
+    field!(
+        Fanout,
+        "recent_packets",
+        Num,
+        "growth of packets over the last 2 s",
+        |f| big(f.recent_packets)
+    ),
+    field!(
+        Fanout,
+        "recent_unanswered",
+        Num,
+        "growth of packets minus answered over the last 2 s",
+        |f| big(f.recent_unanswered)
+    ),
+    field!(
+        Fanout,
+        "recent_hosts",
+        Num,
+        "growth of hosts over the last 2 s",
+        |f| n(f.recent_hosts)
+    ),
+    field!(
+        Fanout,
+        "recent_ports",
+        Num,
+        "growth of ports over the last 2 s",
+        |f| n(f.recent_ports)
+    ),
+    field!(
+        Fanout,
+        "saturated",
+        Bool,
+        "a cap on distinct values was reached: hosts and ports are lower bounds",
+        |f| Value::Bool(f.saturated)
+    ),
+];
+
 static LOGIN_REPLY: &[FieldDef] = with_endpoints!(
     LoginReply,
     [
@@ -1219,6 +1338,7 @@ pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
         EventKind::HttpResponse => HTTP_RESPONSE,
         EventKind::SshBanner => SSH_BANNER,
         EventKind::IcmpEcho => ICMP_ECHO,
+        EventKind::Fanout => FANOUT,
         EventKind::LoginReply => LOGIN_REPLY,
         EventKind::Arp => ARP,
         EventKind::Auth => AUTH,
