@@ -905,6 +905,7 @@ mod tests {
                 reply: false,
                 payload_len: 56,
                 entropy: 0.5,
+                echo: crate::EchoContext::default(),
             }),
             EventKind::LoginReply => EventBody::LoginReply(crate::LoginReply {
                 endpoints: endpoints(),

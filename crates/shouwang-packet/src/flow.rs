@@ -96,12 +96,14 @@ impl FlowKey {
 }
 
 /// Per-flow state the metadata extractors keep.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlowMeta {
     pub ssh_banner_client: bool,
     pub ssh_banner_server: bool,
-    pub icmp_echo_events: u8,
     pub tls_seen: bool,
+    /// ICMP echo pairing and totals, for flows that carry echoes (boxed:
+    /// one pointer in every other flow).
+    pub echo: Option<Box<crate::echo::EchoState>>,
 }
 
 #[derive(Debug, Clone)]

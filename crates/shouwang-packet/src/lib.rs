@@ -5,7 +5,8 @@
 //! IPv6 extension headers, fragment reassembly and GRE/ERSPAN apart;
 //! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`meta`]
 //! reads protocol metadata (DNS, TLS ClientHello and JA4, HTTP/1, SSH
-//! banners, login replies, entropy); [`Analyzer`] ties them together and
+//! banners, login replies, entropy); [`echo`] pairs ICMP echo replies with
+//! their requests per flow (payload echoed or not, totals); [`Analyzer`] ties them together and
 //! asks its caller whether to keep each decoded flow (sampling), so a frame
 //! is parsed once. [`pcap`] reads the pcap and pcapng *formats* from any
 //! [`std::io::Read`]. Everything runs on capture time: a capture of an
@@ -18,6 +19,7 @@
 
 pub mod analyzer;
 pub mod decode;
+pub mod echo;
 mod error;
 pub mod flow;
 pub mod meta;

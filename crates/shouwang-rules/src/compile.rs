@@ -440,7 +440,9 @@ fn compile_spec(
             errors.push(Diagnostic::span(
                 j.span(),
                 "`jitter` is a ratio between 0 and 1".to_owned(),
-                Some("0.2 means a check-in may be up to 20 % of the period early or late".to_owned()),
+                Some(
+                    "0.2 means a check-in may be up to 20 % of the period early or late".to_owned(),
+                ),
             ));
         }
         *j.get_ref()

@@ -147,10 +147,7 @@ mod tests {
             for seed in 1..50 {
                 let t = beacon(10, period, 0.2, seed);
                 let b = assess(&t, 0.25);
-                assert!(
-                    fires(&t, 8),
-                    "period {period} seed {seed}: {b:?} on {t:?}"
-                );
+                assert!(fires(&t, 8), "period {period} seed {seed}: {b:?} on {t:?}");
                 let p = b.map_or(0, |b| b.period_ns);
                 assert!((p - period).abs() <= period / 4, "period estimate {p}");
             }
@@ -186,7 +183,11 @@ mod tests {
                         t
                     })
                     .collect();
-                assert!(!fires(&times, 8), "mean {mean} seed {seed}: {:?}", assess(&times, 0.25));
+                assert!(
+                    !fires(&times, 8),
+                    "mean {mean} seed {seed}: {:?}",
+                    assess(&times, 0.25)
+                );
             }
         }
     }
