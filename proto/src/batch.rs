@@ -914,6 +914,7 @@ mod tests {
                 reply: false,
                 payload_len: 56,
                 entropy: 0.5,
+                echo: crate::EchoContext::default(),
             }),
             EventKind::Fanout => EventBody::Fanout(crate::Fanout {
                 direction: crate::FanDirection::Out,

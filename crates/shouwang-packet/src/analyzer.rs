@@ -17,8 +17,6 @@ use crate::fanout::{FanoutConfig, FanoutTable};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::meta;
 
-/// ICMP echo events per flow (a ping flood is one flow, not a million events).
-pub const MAX_ICMP_EVENTS_PER_FLOW: u8 = 5;
 /// ARP mappings remembered (to report only new or changed ones).
 pub const MAX_ARP_ENTRIES: usize = 65_536;
 /// How often (capture time) flows and fragments are expired.
@@ -335,23 +333,27 @@ impl Analyzer {
             L4::Icmp {
                 v6,
                 icmp_type,
+                rest,
                 payload,
                 ..
             } => {
                 let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
-                if (icmp_type == req || icmp_type == rep)
-                    && flow.meta.icmp_echo_events < MAX_ICMP_EVENTS_PER_FLOW
-                {
-                    flow.meta.icmp_echo_events += 1;
-                    // The 4 bytes after the ICMP header are identifier and sequence.
-                    let data = payload;
-                    events.push(EventBody::IcmpEcho(IcmpEcho {
-                        src: p.src,
-                        dst: p.dst,
-                        reply: icmp_type == rep,
-                        payload_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                        entropy: meta::entropy(data),
-                    }));
+                if icmp_type == req || icmp_type == rep {
+                    let reply = icmp_type == rep;
+                    let id = u16::from_be_bytes([rest[0], rest[1]]);
+                    let seq = u16::from_be_bytes([rest[2], rest[3]]);
+                    let state = flow.meta.echo.get_or_insert_with(Box::default);
+                    let (echo, emit) = state.observe(p.ts, reply, id, seq, payload);
+                    if emit {
+                        events.push(EventBody::IcmpEcho(IcmpEcho {
+                            src: p.src,
+                            dst: p.dst,
+                            reply,
+                            payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                            entropy: meta::entropy(payload),
+                            echo,
+                        }));
+                    }
                 }
             }
             _ => {}
