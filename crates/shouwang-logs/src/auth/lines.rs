@@ -143,7 +143,7 @@ pub fn classify(program: &str, message: &str) -> Option<Line> {
         }
         return pam_unix(rest.trim_start_matches(':').trim(), Some(svc));
     }
-    if msg.starts_with("PAM ") {
+    if msg.starts_with("PAM ") && msg.contains(" more authentication failure") {
         return pam_unix(msg, None);
     }
     match service {
@@ -162,7 +162,10 @@ pub fn classify(program: &str, message: &str) -> Option<Line> {
 fn pam_unix(msg: &str, service: Option<&str>) -> Option<Line> {
     let (count, fields) = if let Some(f) = msg.strip_prefix("authentication failure;") {
         (1, f)
-    } else if let Some(rest) = msg.strip_prefix("PAM ") {
+    } else if let Some(rest) = msg.strip_prefix("PAM ").or_else(|| {
+        // Linux-PAM 0.x (RHEL 4/5) wrote it without the `PAM ` prefix.
+        msg.starts_with(|c: char| c.is_ascii_digit()).then_some(msg)
+    }) {
         let (n, rest) = rest.split_once(' ')?;
         let f = rest
             .strip_prefix("more authentication failures;")

@@ -40,6 +40,8 @@
 //! [`MAX_SESSIONS`] are kept (the oldest is closed first).
 
 pub mod lines;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
@@ -112,7 +114,9 @@ impl Session {
             self.who.user.clone_from(&who.user);
         }
         self.who.invalid |= who.invalid;
-        if who.source.is_some() {
+        // An address beats the name sshd or PAM resolved it to.
+        let have_addr = matches!(self.who.source, Some(Source::Addr(_)));
+        if who.source.is_some() && !(have_addr && matches!(who.source, Some(Source::Host(_)))) {
             self.who.source.clone_from(&who.source);
         }
         if who.port.is_some() {
@@ -139,10 +143,7 @@ const EXPIRE_EVERY: i64 = 10 * 1_000_000_000;
 
 /// Programs whose PAM lines are their only account of an attempt.
 fn pam_only(service: AuthService) -> bool {
-    matches!(
-        service,
-        AuthService::Vsftpd | AuthService::Pam | AuthService::Login
-    )
+    matches!(service, AuthService::Vsftpd | AuthService::Pam)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -403,7 +404,9 @@ fn close(mut s: Session, out: &mut Vec<(Timestamp, AuthEvent)>) {
     if s.closed {
         return;
     }
-    let k = s.known(false);
+    // Ended without a close line (idle, evicted, end of input): a user it
+    // named counts as an attempt, as a close would.
+    let k = s.known(true);
     let (ts, msg) = (s.last_ts, s.last_msg.clone());
     emit_up_to(&mut s, k, ts, &msg, out);
 }
