@@ -766,6 +766,7 @@ mod tests {
                 user: "root".into(),
                 source_addr: Some("192.0.2.7".parse().unwrap()),
                 source_port: Some(50022),
+                source_host: None,
                 method: Some("password".into()),
                 target_user: None,
                 invalid_user: false,
