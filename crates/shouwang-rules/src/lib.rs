@@ -19,6 +19,7 @@ pub mod fields;
 pub mod lists;
 pub mod spec;
 pub mod testing;
+pub mod title;
 
 pub use compile::{CompiledRule, RuleMeta, Ruleset};
 pub use diagnostic::Diagnostic;
