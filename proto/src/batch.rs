@@ -353,6 +353,20 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         self.body.kind()
     }
+
+    /// Capture time (ns) the activity this event describes began: an
+    /// event that summarises an activity (a flow record: its first packet)
+    /// carries it as `first_ts`; any other event began at its own time.
+    /// Never later than the event's time (a clock that went back, or a
+    /// field left 0, falls back to it).
+    pub fn activity_start(&self) -> i64 {
+        let ts = self.ts.as_nanos();
+        let first = match &self.body {
+            EventBody::Flow(f) => f.first_ts,
+            _ => ts,
+        };
+        if first > 0 && first < ts { first } else { ts }
+    }
 }
 
 /// The kinds of event. New kinds (packet flows, protocol metadata, integrity

@@ -332,7 +332,29 @@ fn judge(spec: &TestSpec, got: &[Detection]) -> Option<String> {
             "expected no clear; got one".to_owned()
         });
     }
+    if spec.title.is_some() || spec.title_zh.is_some() {
+        let Some(t) = incident_title(&fired) else {
+            return Some("expected a title; nothing fired".to_owned());
+        };
+        for (want, got) in [(&spec.title, &t.en), (&spec.title_zh, &t.zh)] {
+            if let Some(w) = want
+                && w != got
+            {
+                return Some(format!("expected title `{w}`, got `{got}`"));
+            }
+        }
+    }
     None
+}
+
+/// The title the incident of the first detection's group has after every
+/// detection: the latest facts, every detection's count added up (as the
+/// incident book does).
+pub fn incident_title(fired: &[&Detection]) -> Option<crate::spec::Text> {
+    let group = &fired.first()?.group;
+    let mine: Vec<&&Detection> = fired.iter().filter(|d| &d.group == group).collect();
+    let total = mine.iter().map(|d| d.count).sum();
+    Some(mine.last()?.title(total))
 }
 
 /// Runs every test of every rule in the set (disabled rules included).
