@@ -353,6 +353,20 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         self.body.kind()
     }
+
+    /// Capture time (ns) the activity this event describes began: an
+    /// event that summarises an activity (a flow record: its first packet)
+    /// carries it as `first_ts`; any other event began at its own time.
+    /// Never later than the event's time (a clock that went back, or a
+    /// field left 0, falls back to it).
+    pub fn activity_start(&self) -> i64 {
+        let ts = self.ts.as_nanos();
+        let first = match &self.body {
+            EventBody::Flow(f) => f.first_ts,
+            _ => ts,
+        };
+        if first > 0 && first < ts { first } else { ts }
+    }
 }
 
 /// The kinds of event. New kinds (packet flows, protocol metadata, integrity
@@ -766,6 +780,7 @@ mod tests {
                 user: "root".into(),
                 source_addr: Some("192.0.2.7".parse().unwrap()),
                 source_port: Some(50022),
+                source_host: None,
                 method: Some("password".into()),
                 target_user: None,
                 invalid_user: false,
@@ -847,6 +862,7 @@ mod tests {
             src_port: 1234,
             dst: "192.0.2.2".parse().unwrap(),
             dst_port: 80,
+            app: crate::AppProto::Http,
         }
     }
 
@@ -913,6 +929,7 @@ mod tests {
                 reply: false,
                 payload_len: 56,
                 entropy: 0.5,
+                echo: crate::EchoContext::default(),
             }),
             EventKind::Fanout => EventBody::Fanout(crate::Fanout {
                 direction: crate::FanDirection::Out,
