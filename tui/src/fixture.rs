@@ -142,6 +142,8 @@ pub fn incidents(n: usize, spacing_ms: i64) -> Vec<Incident> {
                 escalated: false,
                 silenced: false,
                 reopened: 0,
+                first_seen: None,
+                detection_delay_ms: None,
             }
         })
         .collect()
