@@ -18,10 +18,19 @@ use crate::title::{self, Slot, Template};
 
 /// Groups kept per rule unless the rule says otherwise.
 pub const DEFAULT_MAX_GROUPS: u64 = 50_000;
-/// Periodic rules: default largest coefficient of variation of intervals.
+/// Periodic rules: how far (a share of the period) a check-in may be off
+/// its beat unless the rule says otherwise.
 pub const DEFAULT_JITTER: f64 = 0.2;
-/// Periodic rules: default shortest interval that counts as beaconing.
-pub const DEFAULT_MIN_INTERVAL_NS: i64 = 1_000_000_000;
+/// Periodic rules: default shortest period that counts as beaconing. Below
+/// half a second, regular connections are streaming, polling loops or
+/// retries, not check-ins.
+pub const DEFAULT_MIN_INTERVAL_NS: i64 = 500_000_000;
+/// Periodic rules: check-in times kept per group, as a multiple of `count`
+/// (room for outliers and missed beats), and its bounds. A 1 s beacon in a
+/// 12 h window would otherwise mean 43 200 timestamps per group.
+pub const PERIODIC_HISTORY_PER_COUNT: u64 = 4;
+pub const PERIODIC_HISTORY_MIN: u64 = 16;
+pub const PERIODIC_HISTORY_MAX: u64 = 256;
 
 /// What an incident needs to know about the rule that raised it.
 #[derive(Debug, Clone)]
@@ -87,6 +96,8 @@ pub struct CompiledRule {
     pub duration_ns: i64,
     pub jitter: f64,
     pub min_interval_ns: i64,
+    /// Periodic rules: most check-in times kept per group.
+    pub periodic_history: usize,
     pub max_groups: usize,
     pub auto_resolve: bool,
     /// Disabled rules are checked and tested but not run.
@@ -395,6 +406,18 @@ fn compile_spec(
                 None,
             ));
         }
+        if kind == RuleKind::Periodic
+            && *c.get_ref() > PERIODIC_HISTORY_MAX / PERIODIC_HISTORY_PER_COUNT
+        {
+            errors.push(Diagnostic::span(
+                c.span(),
+                format!(
+                    "a periodic rule counts at most {} check-ins",
+                    PERIODIC_HISTORY_MAX / PERIODIC_HISTORY_PER_COUNT
+                ),
+                Some("beaconing shows in a few dozen repetitions; lower `count`".to_owned()),
+            ));
+        }
     }
     if let Some(d) = &spec.distinct {
         takes("distinct", kind != RuleKind::Distinct, d.span(), errors);
@@ -438,7 +461,9 @@ fn compile_spec(
             errors.push(Diagnostic::span(
                 j.span(),
                 "`jitter` is a ratio between 0 and 1".to_owned(),
-                Some("0.1 means intervals vary by at most 10 % of their mean".to_owned()),
+                Some(
+                    "0.2 means a check-in may be up to 20 % of the period early or late".to_owned(),
+                ),
             ));
         }
         *j.get_ref()
@@ -504,6 +529,14 @@ fn compile_spec(
             end,
         });
     }
+    let periodic_history = usize::try_from(
+        spec.count
+            .as_ref()
+            .map_or(0, |c| *c.get_ref())
+            .saturating_mul(PERIODIC_HISTORY_PER_COUNT)
+            .clamp(PERIODIC_HISTORY_MIN, PERIODIC_HISTORY_MAX),
+    )
+    .unwrap_or(usize::MAX);
     let kinds: Vec<EventKind> = clauses.iter().map(|c| c.kind).collect();
     let template = spec.title.incident.as_ref().map(|t| {
         title::compile(
@@ -543,6 +576,7 @@ fn compile_spec(
         duration_ns,
         jitter,
         min_interval_ns,
+        periodic_history,
         max_groups: usize::try_from(
             spec.max_groups
                 .map_or(DEFAULT_MAX_GROUPS, Spanned::into_inner),

@@ -9,6 +9,7 @@ use shouwang_proto::Event;
 
 use crate::compile::{CompiledRule, RuleMeta, Ruleset, SlotPlan};
 use crate::fields::{Ctx, Value};
+use crate::periodic;
 use crate::spec::{RuleKind, Text};
 use crate::title::{self, Distinct, Fact, Top};
 
@@ -529,25 +530,21 @@ impl Engine {
                 }
             }
             GroupState::Times(times) => {
-                // Periodic: near-constant intervals between the last `count`.
+                // Periodic: the last check-ins within the window, at most
+                // `periodic_history` of them, walked against their beat.
                 times.push_back(ts);
-                while times.len() as u64 > count {
+                while times.front().is_some_and(|&t| ts - t > window)
+                    || times.len() > rule.periodic_history
+                {
                     times.pop_front();
                 }
-                if times.len() as u64 >= count && count >= 3 {
-                    let iv: Vec<f64> = times
-                        .iter()
-                        .zip(times.iter().skip(1))
-                        .map(|(a, b)| (b - a) as f64)
-                        .collect();
-                    #[allow(clippy::cast_precision_loss)]
-                    let n = iv.len() as f64;
-                    let mean = iv.iter().sum::<f64>() / n;
-                    let var = iv.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-                    #[allow(clippy::cast_precision_loss)]
-                    let min = rule.min_interval_ns as f64;
-                    if mean >= min && mean > 0.0 && var.sqrt() / mean <= rule.jitter {
-                        fire = Some(times.len() as u64);
+                if times.len() as u64 >= count {
+                    let (a, b) = times.as_slices();
+                    let all = [a, b].concat();
+                    if let Some(beat) = periodic::assess(&all, rule.jitter)
+                        && beat.periodic(count, rule.min_interval_ns)
+                    {
+                        fire = Some(beat.on_beat);
                         times.clear();
                     }
                 }

@@ -17,6 +17,7 @@ pub mod dir;
 pub mod engine;
 pub mod fields;
 pub mod lists;
+pub mod periodic;
 pub mod spec;
 pub mod testing;
 pub mod title;

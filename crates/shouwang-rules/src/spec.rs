@@ -180,9 +180,11 @@ pub struct RuleSpec {
     pub window: Option<Spanned<String>>,
     /// Sustained rules: how long the condition must hold.
     pub duration: Option<Spanned<String>>,
-    /// Periodic rules: largest coefficient of variation of the intervals.
+    /// Periodic rules: how far a check-in may be off its beat, as a share of
+    /// the period (0.2: up to 20 % early or late).
     pub jitter: Option<Spanned<f64>>,
-    /// Periodic rules: intervals shorter than this are not beaconing.
+    /// Periodic rules: periods shorter than this are not beaconing
+    /// (default 500ms).
     pub min_interval: Option<Spanned<String>>,
     /// Most groups kept in memory (oldest evicted, counted).
     pub max_groups: Option<Spanned<u64>>,
