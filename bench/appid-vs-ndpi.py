@@ -90,10 +90,11 @@ def ndpi_flows(path):
                 except (KeyError, IndexError, ValueError):
                     continue
                 name = r[col["ndpi_proto"]]
-                # `master.app` (TLS.Google, DNS.Microsoft): the master is the
-                # wire protocol.
-                master = name.split(".")[0]
-                flows[k] = NDPI_MAP.get(master, "other:" + master)
+                # `master.app` (TLS.Google, DNS.Microsoft, NetBIOS.SMBv23):
+                # the first part of ours names it (SMB rides on NetBIOS).
+                parts = name.split(".")
+                ours = [NDPI_MAP[p] for p in parts if p in NDPI_MAP and NDPI_MAP[p] != "unknown"]
+                flows[k] = ours[0] if ours else "other:" + parts[0]
         return flows
 
 
