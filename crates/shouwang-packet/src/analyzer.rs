@@ -13,11 +13,10 @@ use shouwang_proto::{
 
 use crate::app::Transport;
 use crate::decode::{self, Decoded, Decoder, IpPacket, L4, tcp_flags};
+use crate::fanout::{FanoutConfig, FanoutTable};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::meta;
 
-/// ICMP echo events per flow (a ping flood is one flow, not a million events).
-pub const MAX_ICMP_EVENTS_PER_FLOW: u8 = 5;
 /// ARP mappings remembered (to report only new or changed ones).
 pub const MAX_ARP_ENTRIES: usize = 65_536;
 /// How often (capture time) flows and fragments are expired.
@@ -27,6 +26,8 @@ const EXPIRE_EVERY_NS: i64 = 1_000_000_000;
 #[derive(Debug, Clone, Copy)]
 pub struct AnalyzerConfig {
     pub flows: FlowConfig,
+    /// Fan-out / fan-in counters (scans and floods while they run).
+    pub fanout: FanoutConfig,
     /// Interval of [`IfaceStats`] events (capture time).
     pub stats_interval_ns: i64,
 }
@@ -35,6 +36,7 @@ impl Default for AnalyzerConfig {
     fn default() -> Self {
         Self {
             flows: FlowConfig::default(),
+            fanout: FanoutConfig::default(),
             stats_interval_ns: 10_000_000_000,
         }
     }
@@ -61,6 +63,7 @@ pub struct Analyzer {
     /// duration of a decode (moving a pointer, not the decoder).
     decoder: Option<Box<Decoder>>,
     flows: FlowTable,
+    pub(crate) fanout: FanoutTable,
     arp: HashMap<Ipv4Addr, [u8; 6]>,
     interval: Option<Interval>,
     last_expire: i64,
@@ -84,6 +87,7 @@ impl Analyzer {
         let iface = iface.into();
         Self {
             flows: FlowTable::new(&iface, cfg.flows),
+            fanout: FanoutTable::new(cfg.fanout),
             iface,
             cfg,
             decoder: Some(Box::new(Decoder::new())),
@@ -100,6 +104,12 @@ impl Analyzer {
     /// Decoder counters (frames, malformed, fragments, …).
     pub fn stats(&self) -> decode::DecodeStats {
         self.decoder.as_ref().map(|d| d.stats).unwrap_or_default()
+    }
+
+    /// Fan-out counters: actors forgotten or distinct values not stored
+    /// because a cap was reached.
+    pub fn fanout_dropped(&self) -> u64 {
+        self.fanout.dropped
     }
 
     /// Live capture reports cumulative drop counters here.
@@ -150,6 +160,7 @@ impl Analyzer {
     /// calls this on read timeouts too, so quiet links still report.
     pub fn advance(&mut self, ts: i64) {
         self.last_ts = self.last_ts.max(ts);
+        self.fanout.tick(ts, &mut self.out);
         let iv = self.interval.get_or_insert(Interval {
             start: ts,
             malformed_at_start: 0,
@@ -206,6 +217,7 @@ impl Analyzer {
             let end = self.last_ts.max(iv.start + 1);
             self.emit_stats(&iv, end);
         }
+        self.fanout.finish(self.last_ts, &mut self.out);
         self.flows.drain(&mut self.out);
     }
 
@@ -219,6 +231,7 @@ impl Analyzer {
             }
         }
         let (flow, to_server) = self.flows.ingest(p, &mut self.out);
+        self.fanout.packet(p, flow, to_server);
         if !flow.meta.app.decided() {
             match p.l4 {
                 L4::Tcp { payload, .. } => {
@@ -320,23 +333,27 @@ impl Analyzer {
             L4::Icmp {
                 v6,
                 icmp_type,
+                rest,
                 payload,
                 ..
             } => {
                 let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
-                if (icmp_type == req || icmp_type == rep)
-                    && flow.meta.icmp_echo_events < MAX_ICMP_EVENTS_PER_FLOW
-                {
-                    flow.meta.icmp_echo_events += 1;
-                    // The 4 bytes after the ICMP header are identifier and sequence.
-                    let data = payload;
-                    events.push(EventBody::IcmpEcho(IcmpEcho {
-                        src: p.src,
-                        dst: p.dst,
-                        reply: icmp_type == rep,
-                        payload_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                        entropy: meta::entropy(data),
-                    }));
+                if icmp_type == req || icmp_type == rep {
+                    let reply = icmp_type == rep;
+                    let id = u16::from_be_bytes([rest[0], rest[1]]);
+                    let seq = u16::from_be_bytes([rest[2], rest[3]]);
+                    let state = flow.meta.echo.get_or_insert_with(Box::default);
+                    let (echo, emit) = state.observe(p.ts, reply, id, seq, payload);
+                    if emit {
+                        events.push(EventBody::IcmpEcho(IcmpEcho {
+                            src: p.src,
+                            dst: p.dst,
+                            reply,
+                            payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                            entropy: meta::entropy(payload),
+                            echo,
+                        }));
+                    }
                 }
             }
             _ => {}

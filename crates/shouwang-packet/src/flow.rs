@@ -97,14 +97,18 @@ impl FlowKey {
 }
 
 /// Per-flow state the metadata extractors keep.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlowMeta {
     pub ssh_banner_client: bool,
     pub ssh_banner_server: bool,
-    pub icmp_echo_events: u8,
     pub tls_seen: bool,
     /// Application protocol by content, decided once per flow.
     pub app: AppId,
+    /// What the fan-out counters know of this flow (`fanout::FAN_*` bits).
+    pub fan: u8,
+    /// ICMP echo pairing and totals, for flows that carry echoes (boxed:
+    /// one pointer in every other flow).
+    pub echo: Option<Box<crate::echo::EchoState>>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +175,11 @@ impl Flow {
             meta: FlowMeta::default(),
             generation: 0,
         }
+    }
+
+    /// Handshake progress so far.
+    pub fn state(&self) -> TcpState {
+        self.state
     }
 
     /// Whether a packet from `src` goes client → server.

@@ -466,6 +466,7 @@ fn event(kind: Kind, i: usize) -> Event {
             user: format!("user{}", i % 500),
             source_addr: Some(std::net::IpAddr::from([198, 51, 100, (i % 250) as u8])),
             source_port: Some(40_000 + (i % 20_000) as u16),
+            source_host: None,
             method: Some("password".into()),
             target_user: None,
             invalid_user: i.is_multiple_of(3),
