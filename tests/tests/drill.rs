@@ -172,11 +172,12 @@ fn the_corpus_command_scores_every_shared_capture() {
     assert_eq!(r["playbooks"].as_array().unwrap().len(), cases);
 }
 
-/// Acceptance: the project's own corpus (corpus/expect.toml: logs of real
-/// daemons, one case per dialect family) scores as captures do; each case
-/// replays through `shouwang-agent log --collector`.
+/// Acceptance: the project's own corpus (corpus/expect.toml: captures and
+/// logs of real daemons, one log case per dialect family) scores logs as it
+/// scores captures; log cases replay through `shouwang-agent log
+/// --collector`.
 #[test]
-fn the_corpus_command_scores_the_projects_own_logs() {
+fn the_corpus_command_scores_the_projects_own_logs_and_captures() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
     let own = repo_root().join("corpus");
@@ -196,7 +197,7 @@ fn the_corpus_command_scores_the_projects_own_logs() {
     let expect = std::fs::read_to_string(own.join("expect.toml")).unwrap();
     let cases = expect.lines().filter(|l| l.trim() == "[[case]]").count();
     let logs = expect.lines().filter(|l| l.starts_with("log = ")).count();
-    assert_eq!(logs, cases, "every case of the own corpus is a log");
+    assert!(logs >= 8, "{logs} log cases in the own corpus");
     let expectations = expect
         .lines()
         .filter(|l| l.trim() == "[[case.expect]]")

@@ -303,6 +303,7 @@ fn ends(i: usize, dst_port: u16) -> shouwang_proto::Endpoints {
         src_port: 30_000 + (i % 30_000) as u16,
         dst: ip(192, 0, 2, (i % 200) as u8),
         dst_port,
+        app: shouwang_proto::AppProto::Unknown,
     }
 }
 
@@ -336,6 +337,7 @@ fn mix_event(i: usize) -> EventBody {
                 TcpState::Closed
             },
             end: FlowEnd::Idle,
+            app: shouwang_proto::AppProto::Unknown,
         })
     };
     match i % 100 {
