@@ -14,6 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::fields::FieldDef;
 use crate::lists::{Lists, NamedList};
 use crate::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
+use crate::title::{self, Slot, Template};
 
 /// Groups kept per rule unless the rule says otherwise.
 pub const DEFAULT_MAX_GROUPS: u64 = 50_000;
@@ -35,7 +36,10 @@ pub const PERIODIC_HISTORY_MAX: u64 = 256;
 #[derive(Debug, Clone)]
 pub struct RuleMeta {
     pub id: String,
+    /// The rule's name (rule lists, grouping).
     pub title: Text,
+    /// The incident title template, when the rule has one.
+    pub template: Option<Template>,
     pub description: Text,
     pub severity: Severity,
     pub attack: Vec<String>,
@@ -55,6 +59,21 @@ pub struct Clause {
     pub count: u64,
     /// Absence rules: an event matching this ends its group's watch.
     pub end: Option<Cond>,
+}
+
+/// What the engine keeps per group for one title placeholder: the field
+/// accessor per clause (`None` where the clause's kind lacks the field).
+#[derive(Debug)]
+pub enum SlotPlan {
+    Count,
+    Span,
+    Group(usize),
+    Target,
+    Last(Vec<Option<&'static FieldDef>>),
+    Distinct(Vec<Option<&'static FieldDef>>),
+    Top(Vec<Option<&'static FieldDef>>),
+    Sum(Vec<Option<&'static FieldDef>>),
+    Max(Vec<Option<&'static FieldDef>>),
 }
 
 /// A protection period (重保).
@@ -89,6 +108,8 @@ pub struct CompiledRule {
     pub source_hash: u64,
     pub tests: Vec<Spanned<TestSpec>>,
     pub source: Arc<str>,
+    /// Per-group facts the title template needs, aligned with its slots.
+    pub facts: Vec<SlotPlan>,
 }
 
 impl CompiledRule {
@@ -516,12 +537,32 @@ fn compile_spec(
             .clamp(PERIODIC_HISTORY_MIN, PERIODIC_HISTORY_MAX),
     )
     .unwrap_or(usize::MAX);
+    let kinds: Vec<EventKind> = clauses.iter().map(|c| c.kind).collect();
+    let template = spec.title.incident.as_ref().map(|t| {
+        title::compile(
+            t,
+            &title::Scope {
+                src,
+                group_names: &group_names,
+                kinds: &kinds,
+            },
+            errors,
+        )
+    });
+    let facts = template
+        .as_ref()
+        .map(|t| plan_facts(&t.slots, &kinds))
+        .unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     src.hash(&mut h);
     CompiledRule {
         meta: Arc::new(RuleMeta {
             id,
-            title: spec.title,
+            title: Text {
+                en: spec.title.en,
+                zh: spec.title.zh,
+            },
+            template,
             description: spec.description,
             severity: *spec.severity.get_ref(),
             attack: spec.attack.into_iter().map(Spanned::into_inner).collect(),
@@ -549,7 +590,31 @@ fn compile_spec(
         source_hash: h.finish(),
         tests: spec.test,
         source: Arc::from(src),
+        facts,
     }
+}
+
+fn plan_facts(slots: &[Slot], kinds: &[EventKind]) -> Vec<SlotPlan> {
+    let per_clause = |f: &str| -> Vec<Option<&'static FieldDef>> {
+        kinds
+            .iter()
+            .map(|k| crate::fields::lookup(*k, f))
+            .collect()
+    };
+    slots
+        .iter()
+        .map(|s| match s {
+            Slot::Count => SlotPlan::Count,
+            Slot::Span => SlotPlan::Span,
+            Slot::Group(i) => SlotPlan::Group(*i),
+            Slot::Target => SlotPlan::Target,
+            Slot::Last(f) => SlotPlan::Last(per_clause(f)),
+            Slot::Distinct(f) => SlotPlan::Distinct(per_clause(f)),
+            Slot::Top(f) => SlotPlan::Top(per_clause(f)),
+            Slot::Sum(f) => SlotPlan::Sum(per_clause(f)),
+            Slot::Max(f) => SlotPlan::Max(per_clause(f)),
+        })
+        .collect()
 }
 
 fn parse_time(v: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> i64 {

@@ -126,7 +126,7 @@ fn big(v: u64) -> Value<'static> {
 }
 
 macro_rules! field {
-    ($variant:ident, $name:literal, $ty:ident, $doc:literal, |$x:ident| $body:expr) => {{
+    ($variant:ident, $name:literal, $ty:ident, $doc:expr, |$x:ident| $body:expr) => {{
         fn get<'a>(c: &Ctx<'a>) -> Value<'a> {
             match &c.event.body {
                 EventBody::$variant($x) => $body,
@@ -142,8 +142,11 @@ macro_rules! field {
     }};
 }
 
+/// What `app` says, on flows and on every kind with endpoints.
+const APP_DOC: &str = "application protocol of the flow by content (ssh, http, tls, dns, ftp, smtp, pop3, imap, rdp, smb, mysql, postgresql, redis, telnet, snmp, ntp), unknown when no payload decided it";
+
 /// A table for a kind whose body has `endpoints`: its `src`, `src_port`,
-/// `dst` and `dst_port` fields (with these four docs), then its own.
+/// `dst`, `dst_port` and `app` fields (with these docs), then its own.
 macro_rules! with_endpoints {
     ($variant:ident, [$src:literal, $src_port:literal, $dst:literal, $dst_port:literal], $($rest:expr),* $(,)?) => {
         &[
@@ -151,6 +154,7 @@ macro_rules! with_endpoints {
             field!($variant, "src_port", Num, $src_port, |e| n(e.endpoints.src_port)),
             field!($variant, "dst", Ip, $dst, |e| Value::Ip(e.endpoints.dst)),
             field!($variant, "dst_port", Num, $dst_port, |e| n(e.endpoints.dst_port)),
+            field!($variant, "app", Str, APP_DOC, |e| s(e.endpoints.app.as_str())),
             $($rest),*
         ]
     };
@@ -213,6 +217,7 @@ static FLOW: &[FieldDef] = &[
     field!(Flow, "src_port", Num, "client port", |f| n(f.src_port)),
     field!(Flow, "dst", Ip, "server address", |f| Value::Ip(f.dst)),
     field!(Flow, "dst_port", Num, "server port", |f| n(f.dst_port)),
+    field!(Flow, "app", Str, APP_DOC, |f| s(f.app.as_str())),
     field!(Flow, "vlan", Num, "outer VLAN id", |f| f
         .vlan
         .map_or(Value::Missing, n)),
@@ -776,6 +781,124 @@ static ICMP_ECHO: &[FieldDef] = &[
     },
 ];
 
+static FANOUT: &[FieldDef] = &[
+    field!(
+        Fanout,
+        "direction",
+        Str,
+        "out: one source probing many (src is the prober); in: one destination reached by many (dst is the target)",
+        |f| s(f.direction.as_str())
+    ),
+    field!(
+        Fanout,
+        "proto",
+        Num,
+        "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+        |f| n(f.proto)
+    ),
+    field!(
+        Fanout,
+        "src",
+        Ip,
+        "out: the prober; in: the most recent source",
+        |f| Value::Ip(f.src)
+    ),
+    field!(
+        Fanout,
+        "dst",
+        Ip,
+        "out: the most recent host probed; in: the target",
+        |f| Value::Ip(f.dst)
+    ),
+    field!(
+        Fanout,
+        "dst_port",
+        Num,
+        "most recent destination port (0 for ICMP)",
+        |f| n(f.dst_port)
+    ),
+    FieldDef {
+        name: "duration_ms",
+        ty: FieldType::Num,
+        doc: "time from the activity's first packet to this report, in ms",
+        get: |c| match &c.event.body {
+            EventBody::Fanout(f) => big(
+                u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0),
+            ),
+            _ => Value::Missing,
+        },
+    },
+    field!(
+        Fanout,
+        "probes",
+        Num,
+        "flows opened like a probe (TCP SYN, new UDP flow, ICMP echo to a new host)",
+        |f| big(f.probes)
+    ),
+    field!(
+        Fanout,
+        "answered",
+        Num,
+        "probes answered (TCP handshake completed, UDP reply, ICMP echo reply)",
+        |f| big(f.answered)
+    ),
+    field!(
+        Fanout,
+        "packets",
+        Num,
+        "TCP SYNs, UDP packets of flows not answered yet, ICMP echo requests",
+        |f| big(f.packets)
+    ),
+    field!(
+        Fanout,
+        "hosts",
+        Num,
+        "out: distinct hosts probed that never answered (ICMP: every host pinged); in: distinct sources",
+        |f| n(f.hosts)
+    ),
+    field!(
+        Fanout,
+        "ports",
+        Num,
+        "out: distinct destination ports probed that never answered; in: distinct destination ports hit",
+        |f| n(f.ports)
+    ),
+    field!(
+        Fanout,
+        "recent_packets",
+        Num,
+        "growth of packets over the last 2 s",
+        |f| big(f.recent_packets)
+    ),
+    field!(
+        Fanout,
+        "recent_unanswered",
+        Num,
+        "growth of packets minus answered over the last 2 s",
+        |f| big(f.recent_unanswered)
+    ),
+    field!(
+        Fanout,
+        "recent_hosts",
+        Num,
+        "growth of hosts over the last 2 s",
+        |f| n(f.recent_hosts)
+    ),
+    field!(
+        Fanout,
+        "recent_ports",
+        Num,
+        "growth of ports over the last 2 s",
+        |f| n(f.recent_ports)
+    ),
+    field!(
+        Fanout,
+        "saturated",
+        Bool,
+        "a cap on distinct values was reached: hosts and ports are lower bounds",
+        |f| Value::Bool(f.saturated)
+    ),
+];
 fn echo_flow_secs<'a>(c: &Ctx<'a>) -> Value<'a> {
     match &c.event.body {
         EventBody::IcmpEcho(i) => {
@@ -1382,6 +1505,7 @@ pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
         EventKind::HttpResponse => HTTP_RESPONSE,
         EventKind::SshBanner => SSH_BANNER,
         EventKind::IcmpEcho => ICMP_ECHO,
+        EventKind::Fanout => FANOUT,
         EventKind::LoginReply => LOGIN_REPLY,
         EventKind::Arp => ARP,
         EventKind::Auth => AUTH,

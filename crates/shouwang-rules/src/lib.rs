@@ -20,6 +20,7 @@ pub mod lists;
 pub mod periodic;
 pub mod spec;
 pub mod testing;
+pub mod title;
 
 pub use compile::{CompiledRule, RuleMeta, Ruleset};
 pub use diagnostic::Diagnostic;
