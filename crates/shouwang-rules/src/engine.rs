@@ -436,8 +436,7 @@ impl Engine {
             }
             let before = out.len();
             Self::step(
-                rule, ci, state, counters, key_buf, hasher, scratch, &ctx, exercise, holds, ts,
-                out,
+                rule, ci, state, counters, key_buf, hasher, scratch, &ctx, exercise, holds, ts, out,
             );
             if out.len() > before {
                 counters.fired += (out.len() - before) as u64;
@@ -792,6 +791,53 @@ zh = "t"
     }
 
     #[test]
+    fn a_periodic_group_keeps_a_bounded_history() {
+        let src = r#"
+id = "t.beacon"
+severity = "medium"
+kind = "periodic"
+event = "flow"
+group-by = ["dst"]
+count = 8
+window = "12h"
+[title]
+en = "t"
+zh = "t"
+[description]
+en = "t"
+zh = "t"
+"#;
+        let r = compile_rule("b.toml", src, &Default::default(), &Arc::new(Vec::new())).unwrap();
+        let history = r.periodic_history;
+        assert_eq!(history, 32);
+        let mut e = Engine::new(Arc::new(Ruleset::from_rules(vec![r])));
+        let mut out = Vec::new();
+        // 10 000 irregular connections within the 12 h window: never a beat,
+        // and never more than 32 times kept.
+        let mut t = 1_000_000i64;
+        for i in 0..10_000i64 {
+            t += 1 + (i * 7919) % 13;
+            e.process("a", None, &flow(t), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        let kept = e.state[0]
+            .groups
+            .values()
+            .map(|g| match &g.state {
+                GroupState::Times(t) => t.len(),
+                _ => 0,
+            })
+            .max();
+        assert_eq!(kept, Some(history));
+        // A beat every 2 s fires after eight check-ins, despite the noise
+        // still held.
+        for i in 0..40 {
+            e.process("a", None, &flow(t + 2 * (i + 1)), &mut out);
+        }
+        assert!(!out.is_empty(), "a 2 s beat among old noise fires");
+    }
+
+    #[test]
     fn reload_keeps_state_of_unchanged_rules() {
         let mut e = Engine::new(set());
         let mut out = Vec::new();
@@ -882,7 +928,12 @@ zh = "t"
         // The incident's total, with separators; the facts keep growing
         // over the group's life (a recurrence re-renders).
         for i in 0..4 {
-            e.process("a", None, &auth(113 + i, &format!("u{i}"), "web-03"), &mut out);
+            e.process(
+                "a",
+                None,
+                &auth(113 + i, &format!("u{i}"), "web-03"),
+                &mut out,
+            );
         }
         assert_eq!(out.len(), 2);
         assert_eq!(
@@ -932,10 +983,24 @@ zh = "t"
             compile_rule("t.toml", &bad, &Default::default(), &Arc::new(Vec::new())).unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{text:#?}");
-        assert!(text[0].contains("`{distinct.usr}`") && text[0].contains("did you mean `user`"), "{}", text[0]);
-        let line = bad.lines().position(|l| l.starts_with("incident.en")).unwrap() + 1;
+        assert!(
+            text[0].contains("`{distinct.usr}`") && text[0].contains("did you mean `user`"),
+            "{}",
+            text[0]
+        );
+        let line = bad
+            .lines()
+            .position(|l| l.starts_with("incident.en"))
+            .unwrap()
+            + 1;
         assert_eq!(errs[0].line, line);
-        let col = bad.lines().nth(line - 1).unwrap().find("{distinct.usr}").unwrap() + 1;
+        let col = bad
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find("{distinct.usr}")
+            .unwrap()
+            + 1;
         assert_eq!(errs[0].column, col);
         assert!(text.iter().any(|t| t.contains("`{source}`")));
         for broken in ["{count", "count}", "[{src}", "{sum.user}", "{foo.src}"] {

@@ -822,9 +822,9 @@ static FANOUT: &[FieldDef] = &[
         ty: FieldType::Num,
         doc: "time from the activity's first packet to this report, in ms",
         get: |c| match &c.event.body {
-            EventBody::Fanout(f) => big(
-                u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0),
-            ),
+            EventBody::Fanout(f) => {
+                big(u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0))
+            }
             _ => Value::Missing,
         },
     },
@@ -959,9 +959,13 @@ static ARP: &[FieldDef] = &[
 ];
 
 static AUTH: &[FieldDef] = &[
-    field!(Auth, "service", Str, "sshd, su or sudo", |a| s(a
-        .service
-        .as_str())),
+    field!(
+        Auth,
+        "service",
+        Str,
+        "sshd, su, sudo, login, vsftpd, proftpd, pam",
+        |a| s(a.service.as_str())
+    ),
     field!(Auth, "outcome", Str, "success or failure", |a| s(a
         .outcome
         .as_str())),
@@ -969,6 +973,13 @@ static AUTH: &[FieldDef] = &[
     field!(Auth, "src", Ip, "remote address (sshd)", |a| a
         .source_addr
         .map_or(Value::Missing, Value::Ip)),
+    field!(
+        Auth,
+        "src_host",
+        Str,
+        "remote host name when the log names no address",
+        |a| opt_s(a.source_host.as_ref())
+    ),
     field!(Auth, "src_port", Num, "remote port (sshd)", |a| a
         .source_port
         .map_or(Value::Missing, n)),
