@@ -245,7 +245,7 @@ impl Book {
 
     /// Applies one detection.
     pub fn detect(&mut self, d: &Detection, now_ms: i64) -> Option<Change> {
-        let fingerprint = format!("{}/{}", d.rule.id, d.group);
+        let fingerprint = d.rule.fingerprint(&d.group);
         if self
             .exceptions
             .iter()
@@ -294,6 +294,12 @@ impl Book {
                 let reopen = inc.state == IncidentState::Resolved;
                 inc.count += d.count;
                 inc.detections += 1;
+                // A family's rules may name more techniques than the first.
+                for t in &d.rule.attack {
+                    if !inc.attack.contains(t) {
+                        inc.attack.push(t.clone());
+                    }
+                }
                 inc.title = title_of(d, inc.count);
                 if d.rule.kind != shouwang_rules::RuleKind::Absence {
                     inc.first_seen =
@@ -627,6 +633,7 @@ mod tests {
                 kind: RuleKind::Threshold,
                 file: "x.toml".into(),
                 template: None,
+                family: None,
             }),
             group: group.into(),
             ts,
@@ -638,6 +645,41 @@ mod tests {
             first_seen: ts,
             facts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn rules_of_one_family_share_one_incident_per_attacker() {
+        let fam = |rule: &str, group: &str, ts: i64| {
+            let mut d = det(rule, group, ts, false);
+            let mut meta = (*d.rule).clone();
+            meta.family = Some(shouwang_rules::compile::Family {
+                id: "network.dns.tunnel".into(),
+                by: vec!["src".into()],
+            });
+            d.rule = Arc::new(meta);
+            d
+        };
+        let mut b = Book::new(Policy::default());
+        let first = b
+            .detect(&fam("dns.random", "src=10.0.0.9 qname_base=t.example", 1), 10)
+            .unwrap();
+        assert_eq!(first.kind, ChangeKind::Opened);
+        let second = b.detect(&fam("dns.long", "src=10.0.0.9", 2), 20).unwrap();
+        assert_eq!(
+            (second.kind, second.incident.id),
+            (ChangeKind::Updated, first.incident.id),
+            "another rule of the family, same attacker: the same incident"
+        );
+        assert_eq!(second.incident.detections, 2);
+        let other = b
+            .detect(&fam("dns.long", "src=10.0.0.10", 3), 30)
+            .unwrap();
+        assert_eq!(other.kind, ChangeKind::Opened, "another attacker");
+        // Outside a family each rule keeps its own incident.
+        let plain = b
+            .detect(&det("dns.txt", "src=10.0.0.9", 4, false), 40)
+            .unwrap();
+        assert_eq!(plain.kind, ChangeKind::Opened);
     }
 
     #[test]

@@ -45,6 +45,40 @@ pub struct RuleMeta {
     pub attack: Vec<String>,
     pub kind: RuleKind,
     pub file: String,
+    /// The incident family this rule reports into, if any.
+    pub family: Option<Family>,
+}
+
+/// Several rules, one incident: see [`crate::spec::FamilySpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub id: String,
+    /// Group-by names whose values key the family's incident.
+    pub by: Vec<String>,
+}
+
+impl RuleMeta {
+    /// What incidents are matched on: the rule and its group, or, for a
+    /// rule in a family, the family and the `by` part of the group
+    /// (`name=value` pairs, space-separated, as the engine writes them).
+    pub fn fingerprint(&self, group: &str) -> String {
+        match &self.family {
+            None => format!("{}/{}", self.id, group),
+            Some(f) => {
+                let mut key = String::new();
+                for pair in group.split(' ') {
+                    let name = pair.split('=').next().unwrap_or_default();
+                    if f.by.iter().any(|b| b == name) || name == "exercise" {
+                        if !key.is_empty() {
+                            key.push(' ');
+                        }
+                        key.push_str(pair);
+                    }
+                }
+                format!("family:{}/{}", f.id, key)
+            }
+        }
+    }
 }
 
 /// One `[[on]]` clause (or sequence step), compiled for its event kind.
@@ -480,6 +514,35 @@ fn compile_spec(
         profile_count.insert(name.clone(), *c.get_ref());
     }
     let group_names: Vec<String> = spec.group_by.iter().map(|g| g.get_ref().clone()).collect();
+    let family = spec.family.as_ref().map(|f| {
+        if f.id.get_ref().trim().is_empty() || f.id.get_ref().contains(['/', ' ']) {
+            errors.push(Diagnostic::span(
+                f.id.span(),
+                "a family id is one word without `/` or spaces".to_owned(),
+                Some("e.g. family = { id = \"network.dns.tunnel\", by = [\"src\"] }".to_owned()),
+            ));
+        }
+        if f.by.is_empty() {
+            errors.push(Diagnostic::span(
+                f.id.span(),
+                "a family needs `by`: the group-by fields that name the attacker".to_owned(),
+                None,
+            ));
+        }
+        for b in &f.by {
+            if !group_names.iter().any(|g| g == b.get_ref()) {
+                errors.push(Diagnostic::span(
+                    b.span(),
+                    format!("family field `{}` is not in this rule's group-by", b.get_ref()),
+                    Some(format!("group-by is [{}]", group_names.join(", "))),
+                ));
+            }
+        }
+        Family {
+            id: f.id.get_ref().clone(),
+            by: f.by.iter().map(|b| b.get_ref().clone()).collect(),
+        }
+    });
     let mut clauses = Vec::new();
     for o in &on {
         let Some(ek) = event_kind(&o.event, errors) else {
@@ -568,6 +631,7 @@ fn compile_spec(
             attack: spec.attack.into_iter().map(Spanned::into_inner).collect(),
             kind,
             file: origin.to_owned(),
+            family,
         }),
         clauses,
         group_names,

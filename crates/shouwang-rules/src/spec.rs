@@ -195,8 +195,21 @@ pub struct RuleSpec {
     /// clears (default true).
     #[serde(default = "yes")]
     pub auto_resolve: bool,
+    /// Rules that see one attack from several sides (a DNS tunnel's random
+    /// names, long names and TXT volume) share one incident per attacker.
+    pub family: Option<FamilySpec>,
     #[serde(default)]
     pub test: Vec<Spanned<TestSpec>>,
+}
+
+/// `family = { id = "…", by = ["src"] }`: detections of every rule with
+/// this `id` go to one incident per value of the `by` fields (a subset of
+/// each rule's `group-by`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilySpec {
+    pub id: Spanned<String>,
+    pub by: Vec<Spanned<String>>,
 }
 
 fn yes() -> bool {
