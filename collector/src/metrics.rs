@@ -799,4 +799,5 @@ mod delay_tests {
         assert!(text.contains(
             "shouwang_detection_delay_seconds_bucket{rule=\"network.scan.tcp-ports\",le=\"300\"} 1"
         ));
+    }
 }
