@@ -777,3 +777,27 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod delay_tests {
+    use super::*;
+
+    #[test]
+    fn detection_delay_histogram_has_its_buckets() {
+        let m = Metrics::new().unwrap();
+        m.detection_delay_seconds
+            .with_label_values(&["network.scan.tcp-ports"])
+            .observe(1.4);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("# TYPE shouwang_detection_delay_seconds histogram"));
+        assert!(text.contains(
+            "shouwang_detection_delay_seconds_bucket{rule=\"network.scan.tcp-ports\",le=\"1\"} 0"
+        ));
+        assert!(text.contains(
+            "shouwang_detection_delay_seconds_bucket{rule=\"network.scan.tcp-ports\",le=\"2\"} 1"
+        ));
+        assert!(text.contains(
+            "shouwang_detection_delay_seconds_bucket{rule=\"network.scan.tcp-ports\",le=\"300\"} 1"
+        ));
+    }
+}
