@@ -172,6 +172,44 @@ fn the_corpus_command_scores_every_shared_capture() {
     assert_eq!(r["playbooks"].as_array().unwrap().len(), cases);
 }
 
+/// Acceptance: the project's own corpus (corpus/expect.toml: captures made
+/// for shouwang, among them benign browsing that must raise nothing of
+/// medium or above) passes `shouwang-drill corpus corpus`.
+#[test]
+fn the_corpus_command_passes_the_projects_own_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = repo_root().join("corpus");
+    let o = drill(
+        &[
+            "corpus",
+            own.to_str().unwrap(),
+            "--rules",
+            repo_root().join("rules").to_str().unwrap(),
+            "--out",
+            dir.path().join("reports").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let cases = std::fs::read_to_string(own.join("expect.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim() == "[[case]]")
+        .count();
+    assert!(cases >= 1, "corpus/expect.toml has no case");
+    assert!(
+        text.contains(&format!("{cases} cases: {cases} passed, 0 failed")),
+        "{text}"
+    );
+    assert!(text.contains("false positives 0 "), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pcap/benign-browsing.pcap") && l.trim_end().ends_with("ok")),
+        "the benign browsing capture is scored: {text}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+}
+
 /// Acceptance: a disabled rule makes its playbook fail with a clear miss.
 #[test]
 fn a_disabled_rule_shows_as_a_miss_and_fails_the_run() {
