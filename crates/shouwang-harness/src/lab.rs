@@ -447,6 +447,8 @@ impl Lab {
         let child = Command::new("ip")
             .args(["netns", "exec", ns, "timeout", &secs.to_string()])
             .args(argv)
+            // Tools that leave files (hydra.restore) leave them here.
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
