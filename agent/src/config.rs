@@ -133,6 +133,16 @@ pub struct PacketConfig {
     /// (reported and counted).
     #[serde(default = "default_max_flows")]
     pub max_flows: usize,
+    /// How often (capture time) scans, sweeps and floods are reported while
+    /// they go on (`fanout` events), independent of the flow timeouts.
+    /// 1s to 2s (the reports' `recent_*` window is 2 s).
+    #[serde(default = "default_fanout_interval", with = "humantime_serde")]
+    pub fanout_interval: Duration,
+    /// Sources (and, separately, destinations) whose fan-out is tracked per
+    /// interface; when full, those below the report floor are forgotten
+    /// (counted). At least 1000.
+    #[serde(default = "default_fanout_max_actors")]
+    pub fanout_max_actors: usize,
 }
 
 fn default_backend() -> crate::packet::live::Backend {
@@ -159,6 +169,12 @@ fn default_active_timeout() -> Duration {
 fn default_max_flows() -> usize {
     200_000
 }
+fn default_fanout_interval() -> Duration {
+    Duration::from_nanos(shouwang_packet::fanout::REPORT_NS.unsigned_abs())
+}
+fn default_fanout_max_actors() -> usize {
+    shouwang_packet::fanout::MAX_ACTORS
+}
 
 impl Default for PacketConfig {
     fn default() -> Self {
@@ -174,6 +190,8 @@ impl Default for PacketConfig {
             closed_timeout: default_closed_timeout(),
             active_timeout: default_active_timeout(),
             max_flows: default_max_flows(),
+            fanout_interval: default_fanout_interval(),
+            fanout_max_actors: default_fanout_max_actors(),
         }
     }
 }
@@ -533,6 +551,17 @@ impl AgentConfig {
                 "packet.idle-timeout must be at least 1s and packet.active-timeout at least as long"
             );
         }
+        if p.fanout_interval < Duration::from_secs(1)
+            || p.fanout_interval > Duration::from_secs(2)
+        {
+            bail!(
+                "packet.fanout-interval = {:?}: must be 1s to 2s (scans and floods must reach the collector within seconds)",
+                p.fanout_interval
+            );
+        }
+        if p.fanout_max_actors < 1000 {
+            bail!("packet.fanout-max-actors must be at least 1000");
+        }
         if p.max_flows < 16 {
             bail!("packet.max-flows must be at least 16");
         }
@@ -631,6 +660,14 @@ backoff-max = "1m"
             (
                 "[packet]\nmax-flows = 3",
                 "packet.max-flows must be at least 16",
+            ),
+            (
+                "[packet]\nfanout-interval = \"5s\"",
+                "packet.fanout-interval = 5s: must be 1s to 2s",
+            ),
+            (
+                "[packet]\nfanout-max-actors = 10",
+                "packet.fanout-max-actors must be at least 1000",
             ),
         ] {
             let msg = format!("{:#}", LoadedConfig::parse("a.toml", src).unwrap_err());

@@ -21,6 +21,7 @@ pub mod config;
 pub mod host;
 pub mod integrity;
 pub mod limits;
+pub mod log_cmd;
 pub mod packet;
 pub mod pcap_cmd;
 pub mod run;

@@ -32,10 +32,13 @@ enum Command {
     /// Capture live on an interface and print the events as JSON lines
     /// (needs CAP_NET_RAW).
     Capture(CaptureArgs),
-    /// Read an auth log (syslog, RFC 3339 or `sshd -E` lines) through the
-    /// agent's auth-log parser and print the events (offline analysis and
-    /// the fail2ban-regex benchmark).
-    AuthLog(AuthLogArgs),
+    /// Read a log file (`--format auth`: syslog RFC 3164/5424/3339 or
+    /// `sshd -E` lines; `journal`: `journalctl -o json`) through the agent's
+    /// log parser and print the events as JSON lines, or send them to a
+    /// collector (offline analysis, the drill, the fail2ban-regex
+    /// benchmark). `auth-log` is the old name.
+    #[command(alias = "auth-log")]
+    Log(LogArgs),
     /// Publish to a watched web root: changes made while this runs are
     /// authorised and become the new baseline (restore leaves them alone).
     Publish(PublishArgs),
@@ -86,12 +89,33 @@ struct CheckSiteArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct AuthLogArgs {
+struct LogArgs {
     /// The log file (`-` for standard input).
     file: PathBuf,
-    /// Print events (`jsonl`) or only the summary (`none`).
-    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "none"])]
-    emit: String,
+    /// What the file holds: auth (any syslog framing or `sshd -E`),
+    /// journal (`journalctl -o json`).
+    #[arg(long, default_value = "auth")]
+    format: String,
+    /// Print events (`jsonl`, the default without --collector) or only the
+    /// summary (`none`).
+    #[arg(long, value_parser = ["jsonl", "none"])]
+    emit: Option<String>,
+    /// Send events to this collector instead of printing them.
+    #[arg(long, requires = "token")]
+    collector: Option<String>,
+    /// Agent token for --collector.
+    #[arg(long)]
+    token: Option<String>,
+    /// Where the replay keeps its sequence numbers.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Tag what is sent as part of this exercise (drill).
+    #[arg(long, requires = "collector")]
+    exercise: Option<String>,
+    /// Place year-less (RFC 3164) stamps relative to this RFC 3339 time
+    /// instead of now (replaying an old log).
+    #[arg(long)]
+    now: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,8 +184,8 @@ fn run() -> anyhow::Result<()> {
     if let Some(Command::Capture(args)) = &cli.command {
         return capture(&loaded, args);
     }
-    if let Some(Command::AuthLog(args)) = &cli.command {
-        return auth_log(args);
+    if let Some(Command::Log(args)) = &cli.command {
+        return log_cmd(args);
     }
     if let Some(Command::Publish(args)) = &cli.command {
         return publish(&loaded, args);
@@ -196,7 +220,7 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Pcap(_)
         | Command::Capture(_)
-        | Command::AuthLog(_)
+        | Command::Log(_)
         | Command::Publish(_)
         | Command::Baseline(_) => Ok(()),
         Command::CheckSite(args) => rt.block_on(check_site(&loaded, &args)),
@@ -324,46 +348,52 @@ async fn check_site(loaded: &LoadedConfig, args: &CheckSiteArgs) -> anyhow::Resu
     Ok(())
 }
 
-fn auth_log(args: &AuthLogArgs) -> anyhow::Result<()> {
-    use std::io::{BufRead, Write};
-    let started = std::time::Instant::now();
-    let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("cannot open {}", args.file.display()))?;
-        Box::new(std::io::BufReader::with_capacity(1 << 16, f))
+fn log_cmd(args: &LogArgs) -> anyhow::Result<()> {
+    use shouwang_agent::pcap_cmd::{self, Output};
+    let format = shouwang_logs::Format::parse(&args.format)?;
+    let now = match &args.now {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t).with_context(|| {
+            format!("--now {t:?}: give an RFC 3339 time such as 2026-12-03T18:00:00+08:00")
+        })?,
+        None => chrono::Local::now().fixed_offset(),
     };
-    let now = chrono::Local::now();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let (mut lines, mut events, mut failures) = (0u64, 0u64, 0u64);
-    let mut buf = Vec::new();
-    let mut reader = reader;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        lines += 1;
-        let line = String::from_utf8_lossy(&buf);
-        for (ts, e) in shouwang_agent::host::authlog::parse_syslog_line(line.trim_end(), now) {
-            events += 1;
-            failures += u64::from(e.outcome == shouwang_proto::AuthOutcome::Failure);
-            if args.emit == "jsonl" {
-                let ev =
-                    shouwang_proto::Event::new(ts, shouwang_proto::EventBody::Auth(Box::new(e)));
-                serde_json::to_writer(&mut out, &ev)?;
-                out.write_all(b"\n")?;
+    let output = match (&args.collector, &args.token, args.emit.as_deref()) {
+        (Some(url), Some(token), None) => {
+            let name = pcap_cmd::name_from_token(token)
+                .context("--token is not an agent token (sw1:NAME:SECRET from `shouwang-collector agents add NAME`)")?
+                .to_owned();
+            if let Some(x) = &args.exercise
+                && !shouwang_proto::valid_agent_name(x)
+            {
+                anyhow::bail!("invalid exercise name {x:?}: use 1-64 of A-Z a-z 0-9 . _ -");
+            }
+            Output::Collector {
+                url: url.clone(),
+                token: token.clone(),
+                state_dir: args
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| pcap_cmd::default_state_dir(&name)),
+                name,
+                exercise: args.exercise.clone(),
             }
         }
-    }
-    out.flush()?;
-    let secs = started.elapsed().as_secs_f64();
+        (Some(_), _, Some(_)) => anyhow::bail!("use either --emit or --collector, not both"),
+        (None, _, Some("none")) => Output::None,
+        _ => Output::Jsonl,
+    };
+    let s = shouwang_agent::log_cmd::run(&args.file, format, now, output)?;
     eprintln!(
-        "auth-log: {}: {lines} lines, {events} events ({failures} failures) in {secs:.2} s ({:.0} lines/s)",
+        "log: {}: {} lines ({} not {}), {} events ({} failures, {} successes) in {:.2} s ({:.0} lines/s)",
         args.file.display(),
-        lines as f64 / secs.max(1e-9)
+        s.lines,
+        s.bad_lines,
+        format.as_str(),
+        s.events,
+        s.failures,
+        s.successes,
+        s.seconds,
+        s.lines as f64 / s.seconds.max(1e-9)
     );
     Ok(())
 }

@@ -182,6 +182,26 @@ fn send(
     origin: crate::ship::Origin,
     state_dir: &Path,
 ) -> anyhow::Result<Summary> {
+    let p = path.to_owned();
+    ship_all(url, token, origin, state_dir, move |sink| {
+        replay(&p, cfg, realtime, sink)
+    })
+}
+
+/// Runs `produce` on a blocking thread, shipping every event it hands to
+/// its sink to the collector (numbered batches, retried); fails unless
+/// everything was accepted. Shared by `pcap` and `log`.
+pub fn ship_all<S, F>(
+    url: &str,
+    token: &str,
+    origin: crate::ship::Origin,
+    state_dir: &Path,
+    produce: F,
+) -> anyhow::Result<S>
+where
+    S: Send + 'static,
+    F: FnOnce(&mut dyn FnMut(Event) -> anyhow::Result<()>) -> anyhow::Result<S> + Send + 'static,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -195,8 +215,9 @@ fn send(
         let batcher = tokio::spawn(run_batcher(rx, origin, seq, spool.clone(), 1000, Duration::from_millis(500), 3, None));
         let stop = CancellationToken::new();
         let uploader = tokio::spawn(run_uploader(sink, spool.clone(), Duration::from_millis(200), Duration::from_secs(5), stop.clone(), Duration::from_secs(60)));
-        let p = path.to_owned();
-        let reader = tokio::task::spawn_blocking(move || replay(&p, cfg, realtime, |ev| tx.blocking_send(ev).map_err(|_| anyhow::anyhow!("pipeline closed"))));
+        let reader = tokio::task::spawn_blocking(move || {
+            produce(&mut |ev| tx.blocking_send(ev).map_err(|_| anyhow::anyhow!("pipeline closed")))
+        });
         let summary = reader.await??;
         batcher.await??;
         stop.cancel();

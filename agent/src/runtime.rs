@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shouwang_packet::AnalyzerConfig;
+use shouwang_packet::fanout::FanoutConfig;
 use shouwang_packet::flow::FlowConfig;
 
 use crate::config::{AgentConfig, PacketConfig};
@@ -24,6 +25,11 @@ pub fn analyzer_config(p: &PacketConfig) -> AnalyzerConfig {
             closed_ns: nanos(p.closed_timeout),
             active_ns: nanos(p.active_timeout),
             max_flows: p.max_flows,
+        },
+        fanout: FanoutConfig {
+            report_ns: nanos(p.fanout_interval),
+            max_actors: p.fanout_max_actors,
+            ..FanoutConfig::default()
         },
         stats_interval_ns: nanos(p.stats_interval),
     }

@@ -1,4 +1,5 @@
-//! Authentication events from the host's auth log (sshd, su, sudo).
+//! Authentication events from the host's auth log (sshd, su, sudo, login,
+//! vsftpd, proftpd, other PAM services). One event per attempt.
 
 use std::net::IpAddr;
 
@@ -11,6 +12,12 @@ pub enum AuthService {
     Sshd,
     Su,
     Sudo,
+    /// login(1) on a console or telnet.
+    Login,
+    Vsftpd,
+    Proftpd,
+    /// Another program's PAM failure (`pam_unix(SERVICE:auth)`).
+    Pam,
 }
 
 impl AuthService {
@@ -19,6 +26,10 @@ impl AuthService {
             Self::Sshd => "sshd",
             Self::Su => "su",
             Self::Sudo => "sudo",
+            Self::Login => "login",
+            Self::Vsftpd => "vsftpd",
+            Self::Proftpd => "proftpd",
+            Self::Pam => "pam",
         }
     }
 }
@@ -45,14 +56,20 @@ impl AuthOutcome {
 pub struct AuthEvent {
     pub service: AuthService,
     pub outcome: AuthOutcome,
-    /// The account that tried to authenticate: the login name for sshd, the
-    /// invoking user for su and sudo.
+    /// The account that tried to authenticate: the login name for sshd and
+    /// FTP, the invoking user for su and sudo (may be empty when the log
+    /// does not name it).
     pub user: String,
     /// Remote address (sshd; su/sudo only when PAM reports an `rhost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_addr: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_port: Option<u16>,
+    /// The remote host by name when the log gives a name instead of an
+    /// address (sshd `UseDNS yes`, PAM `rhost=`); `source_addr` is then
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_host: Option<String>,
     /// `password`, `publickey`, `keyboard-interactive/pam`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,

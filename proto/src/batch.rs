@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ArpObservation, AuthEvent, DnsEvent, FileChange, FlowRecord, HostSample, HttpRequest,
+    ArpObservation, AuthEvent, DnsEvent, Fanout, FileChange, FlowRecord, HostSample, HttpRequest,
     HttpResponse, IcmpEcho, IfaceStats, ListenChange, ListenSnapshot, LoginReply, SiteCheck,
     SshBanner, TlsClientHello,
 };
@@ -293,6 +293,7 @@ fn body_from<'de, A: serde::de::MapAccess<'de>>(
         EventKind::HttpResponse => EventBody::HttpResponse(Deserialize::deserialize(d)?),
         EventKind::SshBanner => EventBody::SshBanner(Deserialize::deserialize(d)?),
         EventKind::IcmpEcho => EventBody::IcmpEcho(Deserialize::deserialize(d)?),
+        EventKind::Fanout => EventBody::Fanout(Deserialize::deserialize(d)?),
         EventKind::LoginReply => EventBody::LoginReply(Deserialize::deserialize(d)?),
         EventKind::Arp => EventBody::Arp(Deserialize::deserialize(d)?),
         EventKind::FileChange => EventBody::FileChange(Deserialize::deserialize(d)?),
@@ -352,6 +353,20 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         self.body.kind()
     }
+
+    /// Capture time (ns) the activity this event describes began: an
+    /// event that summarises an activity (a flow record: its first packet)
+    /// carries it as `first_ts`; any other event began at its own time.
+    /// Never later than the event's time (a clock that went back, or a
+    /// field left 0, falls back to it).
+    pub fn activity_start(&self) -> i64 {
+        let ts = self.ts.as_nanos();
+        let first = match &self.body {
+            EventBody::Flow(f) => f.first_ts,
+            _ => ts,
+        };
+        if first > 0 && first < ts { first } else { ts }
+    }
 }
 
 /// The kinds of event. New kinds (packet flows, protocol metadata, integrity
@@ -388,6 +403,8 @@ pub enum EventBody {
     SshBanner(SshBanner),
     /// An ICMP echo request or reply.
     IcmpEcho(IcmpEcho),
+    /// Per-packet fan-out / fan-in counters of one address (scans, floods).
+    Fanout(Fanout),
     /// A clear-text login reply (FTP, POP3, IMAP, SMTP).
     LoginReply(LoginReply),
     /// An ARP IP↔MAC observation.
@@ -417,6 +434,7 @@ impl EventBody {
             Self::HttpResponse(_) => EventKind::HttpResponse,
             Self::SshBanner(_) => EventKind::SshBanner,
             Self::IcmpEcho(_) => EventKind::IcmpEcho,
+            Self::Fanout(_) => EventKind::Fanout,
             Self::LoginReply(_) => EventKind::LoginReply,
             Self::Arp(_) => EventKind::Arp,
             Self::FileChange(_) => EventKind::FileChange,
@@ -443,6 +461,7 @@ pub enum EventKind {
     HttpResponse,
     SshBanner,
     IcmpEcho,
+    Fanout,
     LoginReply,
     Arp,
     FileChange,
@@ -452,7 +471,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, for pre-registering metrics.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         Self::Heartbeat,
         Self::HostSample,
         Self::ListenSnapshot,
@@ -467,6 +486,7 @@ impl EventKind {
         Self::HttpResponse,
         Self::SshBanner,
         Self::IcmpEcho,
+        Self::Fanout,
         Self::LoginReply,
         Self::Arp,
         Self::FileChange,
@@ -491,6 +511,7 @@ impl EventKind {
             Self::HttpResponse => "http_response",
             Self::SshBanner => "ssh_banner",
             Self::IcmpEcho => "icmp_echo",
+            Self::Fanout => "fanout",
             Self::LoginReply => "login_reply",
             Self::Arp => "arp",
             Self::FileChange => "file_change",
@@ -514,6 +535,7 @@ impl EventKind {
             | Self::HttpResponse
             | Self::SshBanner
             | Self::IcmpEcho
+            | Self::Fanout
             | Self::LoginReply
             | Self::Arp => DataClass::Network,
             Self::ListenChange
@@ -758,6 +780,7 @@ mod tests {
                 user: "root".into(),
                 source_addr: Some("192.0.2.7".parse().unwrap()),
                 source_port: Some(50022),
+                source_host: None,
                 method: Some("password".into()),
                 target_user: None,
                 invalid_user: false,
@@ -839,6 +862,7 @@ mod tests {
             src_port: 1234,
             dst: "192.0.2.2".parse().unwrap(),
             dst_port: 80,
+            app: crate::AppProto::Http,
         }
     }
 
@@ -905,6 +929,25 @@ mod tests {
                 reply: false,
                 payload_len: 56,
                 entropy: 0.5,
+                echo: crate::EchoContext::default(),
+            }),
+            EventKind::Fanout => EventBody::Fanout(crate::Fanout {
+                direction: crate::FanDirection::Out,
+                proto: 17,
+                src: ip,
+                dst: ip,
+                dst_port: 161,
+                first_ts: 1,
+                probes: 40,
+                answered: 1,
+                packets: 41,
+                hosts: 1,
+                ports: 39,
+                recent_packets: 20,
+                recent_unanswered: 20,
+                recent_hosts: 0,
+                recent_ports: 19,
+                saturated: false,
             }),
             EventKind::LoginReply => EventBody::LoginReply(crate::LoginReply {
                 endpoints: endpoints(),

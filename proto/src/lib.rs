@@ -36,8 +36,9 @@ pub use incident::{
 };
 pub use integrity::{FileChange, FileChangeKind, SiteCheck};
 pub use packet::{
-    ArpObservation, DnsAnswer, DnsEvent, Endpoints, FlowEnd, FlowRecord, HttpRequest, HttpResponse,
-    IcmpEcho, IfaceStats, LoginReply, SshBanner, TcpState, TlsClientHello,
+    AppProto, ArpObservation, DnsAnswer, DnsEvent, EchoContext, EchoPairing, Endpoints,
+    FanDirection, Fanout, FlowEnd, FlowRecord, HttpRequest, HttpResponse, IcmpEcho, IfaceStats,
+    LoginReply, SshBanner, TcpState, TlsClientHello,
 };
 
 /// Path of the ingest endpoint on the collector.

@@ -38,6 +38,84 @@ pub enum TcpState {
     Closed,
 }
 
+/// The application protocol of a flow, identified by the content of its
+/// first payload bytes in either direction, never by port. `unknown` when
+/// no payload was seen or nothing matched for sure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppProto {
+    Ssh,
+    Http,
+    Tls,
+    Dns,
+    Ftp,
+    Smtp,
+    Pop3,
+    Imap,
+    Rdp,
+    Smb,
+    Mysql,
+    Postgresql,
+    Redis,
+    Telnet,
+    Snmp,
+    Ntp,
+    #[default]
+    Unknown,
+}
+
+impl AppProto {
+    /// Every value, `unknown` last.
+    pub const ALL: [Self; 17] = [
+        Self::Ssh,
+        Self::Http,
+        Self::Tls,
+        Self::Dns,
+        Self::Ftp,
+        Self::Smtp,
+        Self::Pop3,
+        Self::Imap,
+        Self::Rdp,
+        Self::Smb,
+        Self::Mysql,
+        Self::Postgresql,
+        Self::Redis,
+        Self::Telnet,
+        Self::Snmp,
+        Self::Ntp,
+        Self::Unknown,
+    ];
+
+    /// The wire name (`ssh`, `postgresql`, `unknown`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Http => "http",
+            Self::Tls => "tls",
+            Self::Dns => "dns",
+            Self::Ftp => "ftp",
+            Self::Smtp => "smtp",
+            Self::Pop3 => "pop3",
+            Self::Imap => "imap",
+            Self::Rdp => "rdp",
+            Self::Smb => "smb",
+            Self::Mysql => "mysql",
+            Self::Postgresql => "postgresql",
+            Self::Redis => "redis",
+            Self::Telnet => "telnet",
+            Self::Snmp => "snmp",
+            Self::Ntp => "ntp",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for AppProto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One bidirectional flow (or one active-timeout slice of it).
 ///
 /// The client is the side that sent the first packet, except that a flow
@@ -72,6 +150,9 @@ pub struct FlowRecord {
     pub fin: u32,
     pub tcp_state: TcpState,
     pub end: FlowEnd,
+    /// Application protocol by content (`unknown` from agents that predate it).
+    #[serde(default)]
+    pub app: AppProto,
 }
 
 impl FlowRecord {
@@ -101,6 +182,7 @@ impl FlowRecord {
             fin: 0,
             tcp_state: TcpState::SynSent,
             end: FlowEnd::Idle,
+            app: AppProto::Unknown,
         }
     }
 }
@@ -136,6 +218,10 @@ pub struct Endpoints {
     pub src_port: u16,
     pub dst: IpAddr,
     pub dst_port: u16,
+    /// The flow's application protocol when the event was made (`unknown`
+    /// from agents that predate it).
+    #[serde(default)]
+    pub app: AppProto,
 }
 
 /// One DNS resource record in an answer section.
@@ -223,7 +309,10 @@ pub struct SshBanner {
     pub from_server: bool,
 }
 
-/// An ICMP or ICMPv6 echo request or reply.
+/// An ICMP or ICMPv6 echo request or reply: the first few of a flow, the
+/// first replies that do not echo their request, then one sample every few
+/// seconds. Each carries the flow's running totals, so a long tunnel or a
+/// flood is a handful of events, not one per packet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IcmpEcho {
     pub src: IpAddr,
@@ -233,6 +322,53 @@ pub struct IcmpEcho {
     /// Shannon entropy of the payload in bits per byte (0–8); tunnels and
     /// exfiltration look random, ping fills do not.
     pub entropy: f32,
+    #[serde(flatten)]
+    pub echo: EchoContext,
+}
+
+/// How an echo reply relates to the request it answers (same identifier
+/// and sequence number in the same flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoPairing {
+    /// The reply carries the request's payload, as every real ping reply.
+    Echoed,
+    /// A request with this identifier and sequence was seen, and the reply
+    /// carries other data (ptunnel, icmptunnel, hans, icmpsh).
+    Mismatch,
+    /// No request with this identifier and sequence was seen.
+    Unsolicited,
+}
+
+/// The pairing of one echo message and its flow's echo totals so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EchoContext {
+    /// Echo identifier and sequence number.
+    pub id: u16,
+    pub seq: u16,
+    /// Replies only: whether the payload echoes the request's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<EchoPairing>,
+    /// The payload is a ping fill: after the 16-byte timestamp area, one
+    /// short pattern repeated (`ping -p`, Windows' alphabet) or counting
+    /// bytes (iputils' default), or 16 bytes or fewer.
+    pub fill: bool,
+    /// Capture time of the flow's first echo message, ns.
+    pub first_ts: i64,
+    /// The flow's echo requests and replies so far (this one included).
+    pub requests: u64,
+    pub replies: u64,
+    /// Payload bytes of those requests and replies.
+    pub request_bytes: u64,
+    pub reply_bytes: u64,
+    /// Replies whose payload differed from their request's.
+    pub mismatched: u64,
+    /// Replies with no request seen for their identifier and sequence.
+    pub unsolicited: u64,
+    /// Payload bytes that are neither a ping fill nor an echo of their
+    /// request: data someone chose to send.
+    pub opaque_bytes: u64,
 }
 
 /// A login outcome as the server answered it in a clear-text protocol.
@@ -256,4 +392,73 @@ pub struct ArpObservation {
     /// The MAC this IP had before, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_mac: Option<String>,
+}
+
+/// Which side of the traffic a [`Fanout`] report counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanDirection {
+    /// One source reaching out: `src` is the prober (scans, sweeps).
+    Out,
+    /// One destination being reached: `dst` is the target (floods).
+    In,
+}
+
+impl FanDirection {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Out => "out",
+            Self::In => "in",
+        }
+    }
+}
+
+/// Per-packet fan-out (one source → many hosts or ports) or fan-in (many
+/// packets or sources → one destination) of one transport protocol, as the
+/// packet core counted it, reported every second of capture time while the
+/// activity grows. It does not wait for any flow to end, so scans, sweeps
+/// and floods reach the rules while they are still going on.
+///
+/// Counts run from `first_ts` (the activity's first packet) and start again
+/// after an hour, or after ten minutes with nothing new; `recent_*` are the
+/// growth over the last two seconds. See `docs/protocol.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fanout {
+    pub direction: FanDirection,
+    /// IP protocol number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6.
+    pub proto: u8,
+    /// `out`: the prober. `in`: the most recent source seen.
+    pub src: IpAddr,
+    /// `out`: the most recent host probed. `in`: the target.
+    pub dst: IpAddr,
+    /// Most recent destination port (0 for ICMP).
+    pub dst_port: u16,
+    /// Capture time of the activity's first packet, ns since the epoch.
+    pub first_ts: i64,
+    /// Flows opened like a probe: a TCP SYN, a new UDP flow, an ICMP echo
+    /// request to a new host.
+    pub probes: u64,
+    /// Probes answered: TCP handshake completed, UDP reply, ICMP echo reply.
+    pub answered: u64,
+    /// Packets counted: TCP SYNs, UDP packets of flows with no reply yet,
+    /// ICMP echo requests.
+    pub packets: u64,
+    /// `out`: distinct hosts probed that never answered (ICMP: every host
+    /// pinged). `in`: distinct sources.
+    pub hosts: u32,
+    /// `out`: distinct destination ports probed that never answered. `in`:
+    /// distinct destination ports hit.
+    pub ports: u32,
+    /// Growth of `packets` over the last 2 s.
+    pub recent_packets: u64,
+    /// Growth of `packets` minus `answered` over the last 2 s.
+    pub recent_unanswered: u64,
+    /// Growth of `hosts` over the last 2 s.
+    pub recent_hosts: u32,
+    /// Growth of `ports` over the last 2 s.
+    pub recent_ports: u32,
+    /// A cap on distinct values was reached: `hosts` and `ports` are lower
+    /// bounds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub saturated: bool,
 }

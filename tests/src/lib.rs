@@ -371,6 +371,7 @@ pub fn syn_probe(src: &str, dst: &str, port: u16, ts_s: i64) -> shouwang_proto::
             fin: 0,
             tcp_state: shouwang_proto::TcpState::Reset,
             end: shouwang_proto::FlowEnd::Idle,
+            app: shouwang_proto::AppProto::Unknown,
         }),
     )
 }

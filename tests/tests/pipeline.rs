@@ -427,6 +427,7 @@ fn dashboard_uses_only_exported_metrics() {
             user: "root".into(),
             source_addr: Some("198.51.100.7".parse().unwrap()),
             source_port: Some(4000),
+            source_host: None,
             method: Some("password".into()),
             target_user: None,
             invalid_user: false,

@@ -201,16 +201,16 @@ fn follow_auth_file(
     let mut saved = resume;
     let mut last_error: Option<String> = None;
     let mut announced = false;
+    let mut log = authlog::AuthLog::new(shouwang_logs::Format::Auth);
     while !cancel.is_cancelled() {
         let mut events = Vec::new();
         let wall = chrono::Local::now();
         let result = follower.poll(&mut |line| {
-            events.extend(
-                authlog::parse_syslog_line(line, wall)
-                    .into_iter()
-                    .map(|(ts, e)| Event::new(ts, EventBody::Auth(Box::new(e)))),
-            );
+            events.extend(log.line(line, wall));
         });
+        // Connections whose last line is long past end (pending failures
+        // of pam-only or pubkey-only sessions go out).
+        events.extend(log.tick(wall));
         match result {
             Ok(report) => {
                 last_error = None;
@@ -306,19 +306,28 @@ pub async fn run_journald(
             anyhow::bail!("journalctl gave no stdout");
         };
         let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut log = authlog::AuthLog::new(shouwang_logs::Format::JournalJson);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
                 line = lines.next_line() => match line {
                     Ok(Some(l)) => {
                         delay = Duration::from_secs(1);
-                        for (ts, e) in authlog::parse_journal_json(&l) {
-                            if tx.send(Event::new(ts, EventBody::Auth(Box::new(e)))).await.is_err() {
+                        for ev in log.line(&l, chrono::Local::now()) {
+                            if tx.send(ev).await.is_err() {
                                 return Ok(());
                             }
                         }
                     }
                     Ok(None) | Err(_) => break,
+                },
+                // No line for a while: idle sessions end.
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    for ev in log.tick(chrono::Local::now()) {
+                        if tx.send(ev).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }

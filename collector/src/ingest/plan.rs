@@ -164,6 +164,7 @@ pub(super) fn plan<'b>(
             | EventBody::HttpResponse(_)
             | EventBody::SshBanner(_)
             | EventBody::IcmpEcho(_)
+            | EventBody::Fanout(_)
             | EventBody::LoginReply(_)
             | EventBody::Arp(_)
             | EventBody::FileChange(_)

@@ -7,16 +7,16 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use shouwang_proto::{
-    ArpObservation, DnsEvent, Endpoints, Event, EventBody, HttpRequest, HttpResponse, IcmpEcho,
-    IfaceStats, LoginReply, SshBanner, Timestamp, TlsClientHello,
+    AppProto, ArpObservation, DnsEvent, Endpoints, Event, EventBody, HttpRequest, HttpResponse,
+    IcmpEcho, IfaceStats, LoginReply, SshBanner, Timestamp, TlsClientHello,
 };
 
+use crate::app::Transport;
 use crate::decode::{self, Decoded, Decoder, IpPacket, L4, tcp_flags};
+use crate::fanout::{FanoutConfig, FanoutTable};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::meta;
 
-/// ICMP echo events per flow (a ping flood is one flow, not a million events).
-pub const MAX_ICMP_EVENTS_PER_FLOW: u8 = 5;
 /// ARP mappings remembered (to report only new or changed ones).
 pub const MAX_ARP_ENTRIES: usize = 65_536;
 /// How often (capture time) flows and fragments are expired.
@@ -26,6 +26,8 @@ const EXPIRE_EVERY_NS: i64 = 1_000_000_000;
 #[derive(Debug, Clone, Copy)]
 pub struct AnalyzerConfig {
     pub flows: FlowConfig,
+    /// Fan-out / fan-in counters (scans and floods while they run).
+    pub fanout: FanoutConfig,
     /// Interval of [`IfaceStats`] events (capture time).
     pub stats_interval_ns: i64,
 }
@@ -34,6 +36,7 @@ impl Default for AnalyzerConfig {
     fn default() -> Self {
         Self {
             flows: FlowConfig::default(),
+            fanout: FanoutConfig::default(),
             stats_interval_ns: 10_000_000_000,
         }
     }
@@ -60,6 +63,7 @@ pub struct Analyzer {
     /// duration of a decode (moving a pointer, not the decoder).
     decoder: Option<Box<Decoder>>,
     flows: FlowTable,
+    pub(crate) fanout: FanoutTable,
     arp: HashMap<Ipv4Addr, [u8; 6]>,
     interval: Option<Interval>,
     last_expire: i64,
@@ -83,6 +87,7 @@ impl Analyzer {
         let iface = iface.into();
         Self {
             flows: FlowTable::new(&iface, cfg.flows),
+            fanout: FanoutTable::new(cfg.fanout),
             iface,
             cfg,
             decoder: Some(Box::new(Decoder::new())),
@@ -99,6 +104,12 @@ impl Analyzer {
     /// Decoder counters (frames, malformed, fragments, …).
     pub fn stats(&self) -> decode::DecodeStats {
         self.decoder.as_ref().map(|d| d.stats).unwrap_or_default()
+    }
+
+    /// Fan-out counters: actors forgotten or distinct values not stored
+    /// because a cap was reached.
+    pub fn fanout_dropped(&self) -> u64 {
+        self.fanout.dropped
     }
 
     /// Live capture reports cumulative drop counters here.
@@ -149,6 +160,7 @@ impl Analyzer {
     /// calls this on read timeouts too, so quiet links still report.
     pub fn advance(&mut self, ts: i64) {
         self.last_ts = self.last_ts.max(ts);
+        self.fanout.tick(ts, &mut self.out);
         let iv = self.interval.get_or_insert(Interval {
             start: ts,
             malformed_at_start: 0,
@@ -205,6 +217,7 @@ impl Analyzer {
             let end = self.last_ts.max(iv.start + 1);
             self.emit_stats(&iv, end);
         }
+        self.fanout.finish(self.last_ts, &mut self.out);
         self.flows.drain(&mut self.out);
     }
 
@@ -218,18 +231,37 @@ impl Analyzer {
             }
         }
         let (flow, to_server) = self.flows.ingest(p, &mut self.out);
-        let server_port = flow.server.1;
+        self.fanout.packet(p, flow, to_server);
+        if !flow.meta.app.decided() {
+            match p.l4 {
+                L4::Tcp { payload, .. } => {
+                    flow.meta.app.observe(Transport::Tcp, payload, to_server)
+                }
+                L4::Udp { payload, .. } => {
+                    flow.meta.app.observe(Transport::Udp, payload, to_server)
+                }
+                _ => {}
+            }
+        }
+        let app = flow.meta.app.app();
+        // Parsers whose protocol was identified, or that may still find it
+        // (an undecided or unknown flow: one caught mid-stream).
+        let maybe = |a: AppProto| app == a || app == AppProto::Unknown;
         let (sport, dport) = p.ports();
         let ends = || Endpoints {
             src: p.src,
             src_port: sport,
             dst: p.dst,
             dst_port: dport,
+            app,
         };
         let mut events: Vec<EventBody> = Vec::new();
         match p.l4 {
             L4::Tcp { payload, .. } if !payload.is_empty() => {
-                if let Some(b) = meta::parse_ssh_banner(payload) {
+                if let Some(b) = maybe(AppProto::Ssh)
+                    .then(|| meta::parse_ssh_banner(payload))
+                    .flatten()
+                {
                     let seen = if to_server {
                         &mut flow.meta.ssh_banner_client
                     } else {
@@ -243,7 +275,10 @@ impl Analyzer {
                             from_server: !to_server,
                         }));
                     }
-                } else if to_server && let Some(h) = meta::parse_http_request(payload) {
+                } else if to_server
+                    && maybe(AppProto::Http)
+                    && let Some(h) = meta::parse_http_request(payload)
+                {
                     events.push(EventBody::HttpRequest(Box::new(HttpRequest {
                         endpoints: ends(),
                         host: h.header("host"),
@@ -254,6 +289,7 @@ impl Analyzer {
                         headers: h.headers,
                     })));
                 } else if !to_server
+                    && maybe(AppProto::Http)
                     && let Some((version, status)) = meta::parse_http_status(payload)
                 {
                     events.push(EventBody::HttpResponse(HttpResponse {
@@ -263,6 +299,7 @@ impl Analyzer {
                     }));
                 } else if to_server
                     && !flow.meta.tls_seen
+                    && maybe(AppProto::Tls)
                     && let Some(ch) = meta::parse_client_hello(payload)
                 {
                     flow.meta.tls_seen = true;
@@ -274,8 +311,7 @@ impl Analyzer {
                         sni: ch.sni.clone(),
                     }));
                 } else if !to_server
-                    && let Some((protocol, success, reply)) =
-                        meta::parse_login_reply(server_port, payload)
+                    && let Some((protocol, success, reply)) = meta::parse_login_reply(app, payload)
                 {
                     events.push(EventBody::LoginReply(LoginReply {
                         endpoints: ends(),
@@ -283,15 +319,13 @@ impl Analyzer {
                         success,
                         reply,
                     }));
-                } else if (sport == 53 || dport == 53)
+                } else if app == AppProto::Dns
                     && let Some(m) = payload.get(2..).and_then(meta::parse_dns)
                 {
                     events.push(dns_event(ends(), "tcp", m, payload.len().saturating_sub(2)));
                 }
             }
-            L4::Udp { payload, .. }
-                if sport == 53 || dport == 53 || sport == 5353 || dport == 5353 =>
-            {
+            L4::Udp { payload, .. } if app == AppProto::Dns => {
                 if let Some(m) = meta::parse_dns(payload) {
                     events.push(dns_event(ends(), "udp", m, payload.len()));
                 }
@@ -299,23 +333,27 @@ impl Analyzer {
             L4::Icmp {
                 v6,
                 icmp_type,
+                rest,
                 payload,
                 ..
             } => {
                 let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
-                if (icmp_type == req || icmp_type == rep)
-                    && flow.meta.icmp_echo_events < MAX_ICMP_EVENTS_PER_FLOW
-                {
-                    flow.meta.icmp_echo_events += 1;
-                    // The 4 bytes after the ICMP header are identifier and sequence.
-                    let data = payload;
-                    events.push(EventBody::IcmpEcho(IcmpEcho {
-                        src: p.src,
-                        dst: p.dst,
-                        reply: icmp_type == rep,
-                        payload_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                        entropy: meta::entropy(data),
-                    }));
+                if icmp_type == req || icmp_type == rep {
+                    let reply = icmp_type == rep;
+                    let id = u16::from_be_bytes([rest[0], rest[1]]);
+                    let seq = u16::from_be_bytes([rest[2], rest[3]]);
+                    let state = flow.meta.echo.get_or_insert_with(Box::default);
+                    let (echo, emit) = state.observe(p.ts, reply, id, seq, payload);
+                    if emit {
+                        events.push(EventBody::IcmpEcho(IcmpEcho {
+                            src: p.src,
+                            dst: p.dst,
+                            reply,
+                            payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                            entropy: meta::entropy(payload),
+                            echo,
+                        }));
+                    }
                 }
             }
             _ => {}
@@ -444,18 +482,13 @@ mod tests {
                 &meta::tests::client_hello(Some("sni.example"), &["h2"]),
             ),
         );
-        a.frame(
-            s1,
-            ETHERNET,
-            &tcp_frame(
-                s,
-                21,
-                c,
-                40003,
-                tcp_flags::PSH | tcp_flags::ACK,
-                b"530 Login incorrect.\r\n",
-            ),
-        );
+        for reply in [&b"220 (vsFTPd 3.0.3)\r\n"[..], b"530 Login incorrect.\r\n"] {
+            a.frame(
+                s1,
+                ETHERNET,
+                &tcp_frame(s, 21, c, 40003, tcp_flags::PSH | tcp_flags::ACK, reply),
+            );
+        }
         let k = kinds(&a);
         assert_eq!(
             k,
@@ -473,6 +506,169 @@ mod tests {
         let flows = a.out.iter().filter(|e| e.kind().as_str() == "flow").count();
         assert_eq!(flows, 5, "ssh, http, dns, tls, ftp");
         assert!(a.out.iter().any(|e| e.kind().as_str() == "iface_stats"));
+    }
+
+    /// The events of a flow of `payloads` (from_client, bytes) between
+    /// 10.0.0.1:`cport` and 10.0.0.2:`sport`, after a TCP handshake.
+    fn tcp_flow(sport: u16, cport: u16, payloads: &[(bool, &[u8])]) -> Vec<Event> {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let c = [10, 0, 0, 1];
+        let s = [10, 0, 0, 2];
+        let mut ts = 1_000_000_000;
+        a.frame(
+            ts,
+            ETHERNET,
+            &tcp_frame(c, cport, s, sport, tcp_flags::SYN, b""),
+        );
+        a.frame(
+            ts,
+            ETHERNET,
+            &tcp_frame(s, sport, c, cport, tcp_flags::SYN | tcp_flags::ACK, b""),
+        );
+        for (from_client, p) in payloads {
+            ts += 1_000;
+            let f = if *from_client {
+                tcp_frame(c, cport, s, sport, tcp_flags::PSH | tcp_flags::ACK, p)
+            } else {
+                tcp_frame(s, sport, c, cport, tcp_flags::PSH | tcp_flags::ACK, p)
+            };
+            a.frame(ts, ETHERNET, &f);
+        }
+        a.finish();
+        a.out.retain(|e| e.kind().as_str() != "iface_stats");
+        a.out
+    }
+
+    fn app_of(events: &[Event]) -> Vec<(&'static str, AppProto)> {
+        events
+            .iter()
+            .map(|e| {
+                let app = match &e.body {
+                    EventBody::Flow(f) => f.app,
+                    EventBody::SshBanner(b) => b.endpoints.app,
+                    EventBody::LoginReply(l) => l.endpoints.app,
+                    EventBody::HttpRequest(h) => h.endpoints.app,
+                    EventBody::HttpResponse(h) => h.endpoints.app,
+                    EventBody::Tls(t) => t.endpoints.app,
+                    EventBody::Dns(d) => d.endpoints.app,
+                    _ => AppProto::Unknown,
+                };
+                (e.kind().as_str(), app)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn app_is_by_content_on_any_port() {
+        use AppProto::*;
+        let banner: &[u8] = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
+        // sshd on 8022 is SSH; an SSH banner on port 80 is SSH too.
+        for port in [8022, 80] {
+            let ev = tcp_flow(
+                port,
+                40000,
+                &[(false, banner), (true, b"SSH-2.0-libssh2_1.10.0\r\n")],
+            );
+            assert_eq!(
+                app_of(&ev),
+                vec![("ssh_banner", Ssh), ("ssh_banner", Ssh), ("flow", Ssh)],
+                "port {port}"
+            );
+        }
+        // vsftpd on 2100: its 530 replies are FTP login failures.
+        let ev = tcp_flow(
+            2100,
+            40001,
+            &[
+                (false, b"220 (vsFTPd 3.0.3)\r\n"),
+                (true, b"USER anna\r\n"),
+                (false, b"331 Please specify the password.\r\n"),
+                (true, b"PASS x\r\n"),
+                (false, b"530 Login incorrect.\r\n"),
+            ],
+        );
+        assert_eq!(app_of(&ev), vec![("login_reply", Ftp), ("flow", Ftp)]);
+        // A 530 reply on port 21 in a flow that never showed FTP is no FTP
+        // login: port 21 alone decides nothing.
+        let ev = tcp_flow(
+            21,
+            40002,
+            &[(true, b"hello\r\n"), (false, b"530 Login incorrect.\r\n")],
+        );
+        assert_eq!(app_of(&ev), vec![("flow", Unknown)]);
+        // Dovecot IMAP on 10143: the tagged NO is an IMAP failure.
+        let ev = tcp_flow(
+            10143,
+            40003,
+            &[
+                (
+                    false,
+                    b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot (Debian) ready.\r\n",
+                ),
+                (true, b"a1 LOGIN anna x\r\n"),
+                (
+                    false,
+                    b"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+                ),
+            ],
+        );
+        assert_eq!(app_of(&ev), vec![("login_reply", Imap), ("flow", Imap)]);
+        // HTTP on 8081, its request and response carry the app.
+        let ev = tcp_flow(
+            8081,
+            40004,
+            &[
+                (true, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+                (false, b"HTTP/1.0 401 Unauthorized\r\n\r\n"),
+            ],
+        );
+        assert_eq!(
+            app_of(&ev),
+            vec![
+                ("http_request", Http),
+                ("http_response", Http),
+                ("flow", Http)
+            ]
+        );
+        // Text that is no protocol, on port 22: unknown, no banner event.
+        let ev = tcp_flow(22, 40005, &[(true, b"hello\r\n"), (false, b"bye\r\n")]);
+        assert_eq!(app_of(&ev), vec![("flow", Unknown)]);
+    }
+
+    #[test]
+    fn dns_on_any_port_once_identified() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let q = meta::tests::dns_query(7, "x.example", 1);
+        // DNS on 5300 is DNS; random bytes on 53 are not.
+        a.frame(
+            1,
+            ETHERNET,
+            &udp_frame([10, 0, 0, 1], 5000, [10, 0, 0, 2], 5300, &q),
+        );
+        a.frame(
+            2,
+            ETHERNET,
+            &udp_frame([10, 0, 0, 1], 5001, [10, 0, 0, 2], 53, &[0x55; 40]),
+        );
+        a.finish();
+        let mut got: Vec<(&str, u16, AppProto)> = a
+            .out
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Dns(d) => Some(("dns", d.endpoints.dst_port, d.endpoints.app)),
+                EventBody::Flow(f) => Some(("flow", f.dst_port, f.app)),
+                _ => None,
+            })
+            .collect();
+        got.sort_by_key(|g| (g.0, std::cmp::Reverse(g.1)));
+        assert_eq!(
+            got,
+            vec![
+                ("dns", 5300, AppProto::Dns),
+                ("flow", 5300, AppProto::Dns),
+                ("flow", 53, AppProto::Unknown)
+            ]
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub enum L4<'a> {
         v6: bool,
         icmp_type: u8,
         code: u8,
+        /// Header bytes 5–8: identifier and sequence number of an echo.
+        rest: [u8; 4],
+        /// The data after the 8-byte header (an echo's payload).
         payload: &'a [u8],
     },
     /// Another protocol (or a transport header that did not parse).
@@ -226,6 +229,7 @@ fn transport_from_bytes(ip_number: IpNumber, v6: bool, data: &[u8]) -> L4<'_> {
                 v6,
                 icmp_type: i.type_u8(),
                 code: i.code_u8(),
+                rest: i.bytes5to8(),
                 payload: i.payload(),
             },
             Err(_) => L4::Other,
@@ -235,6 +239,7 @@ fn transport_from_bytes(ip_number: IpNumber, v6: bool, data: &[u8]) -> L4<'_> {
                 v6: true,
                 icmp_type: i.type_u8(),
                 code: i.code_u8(),
+                rest: i.bytes5to8(),
                 payload: i.payload(),
             },
             Err(_) => L4::Other,
@@ -260,12 +265,14 @@ fn transport_from_slice<'a>(t: &TransportSlice<'a>) -> L4<'a> {
             v6: false,
             icmp_type: i.type_u8(),
             code: i.code_u8(),
+            rest: i.bytes5to8(),
             payload: i.payload(),
         },
         TransportSlice::Icmpv6(i) => L4::Icmp {
             v6: true,
             icmp_type: i.type_u8(),
             code: i.code_u8(),
+            rest: i.bytes5to8(),
             payload: i.payload(),
         },
         _ => L4::Other,
@@ -348,6 +355,7 @@ fn fast_ethernet_ipv4(ts: i64, data: &[u8]) -> Option<IpPacket<'_>> {
                 v6: false,
                 icmp_type,
                 code: *t.get(1)?,
+                rest: [*t.get(4)?, *t.get(5)?, *t.get(6)?, *t.get(7)?],
                 payload: t.get(8..)?,
             }
         }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use shouwang_proto::{FlowEnd, FlowRecord, TcpState};
 
+use crate::app::AppId;
 use crate::decode::{IpPacket, L4, tcp_flags};
 
 /// Flow table limits and timeouts (capture time).
@@ -96,12 +97,18 @@ impl FlowKey {
 }
 
 /// Per-flow state the metadata extractors keep.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlowMeta {
     pub ssh_banner_client: bool,
     pub ssh_banner_server: bool,
-    pub icmp_echo_events: u8,
     pub tls_seen: bool,
+    /// Application protocol by content, decided once per flow.
+    pub app: AppId,
+    /// What the fan-out counters know of this flow (`fanout::FAN_*` bits).
+    pub fan: u8,
+    /// ICMP echo pairing and totals, for flows that carry echoes (boxed:
+    /// one pointer in every other flow).
+    pub echo: Option<Box<crate::echo::EchoState>>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +175,11 @@ impl Flow {
             meta: FlowMeta::default(),
             generation: 0,
         }
+    }
+
+    /// Handshake progress so far.
+    pub fn state(&self) -> TcpState {
+        self.state
     }
 
     /// Whether a packet from `src` goes client → server.
@@ -240,6 +252,7 @@ impl Flow {
             fin: self.fin,
             tcp_state: self.state,
             end,
+            app: self.meta.app.app(),
         }
     }
 

@@ -3,9 +3,14 @@
 //! Frames go in as `(capture time, LINKTYPE_*, &[u8])`; events
 //! ([`shouwang_proto::Event`]) come out. [`decode`] takes link layers, VLAN,
 //! IPv6 extension headers, fragment reassembly and GRE/ERSPAN apart;
-//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`meta`]
+//! [`flow`] is the flow table (`ingest(packet)`, `expire(now)`); [`app`]
+//! names each flow's application protocol from its first payload bytes in
+//! either direction (never from its ports); [`fanout`] counts scans, sweeps
+//! and floods per packet and reports them every second of capture time,
+//! without waiting for flows to end; [`meta`]
 //! reads protocol metadata (DNS, TLS ClientHello and JA4, HTTP/1, SSH
-//! banners, login replies, entropy); [`Analyzer`] ties them together and
+//! banners, login replies, entropy); [`echo`] pairs ICMP echo replies with
+//! their requests per flow (payload echoed or not, totals); [`Analyzer`] ties them together and
 //! asks its caller whether to keep each decoded flow (sampling), so a frame
 //! is parsed once. [`pcap`] reads the pcap and pcapng *formats* from any
 //! [`std::io::Read`]. Everything runs on capture time: a capture of an
@@ -17,8 +22,11 @@
 //! bytes from a live interface or a file; the fuzz targets feed it directly.
 
 pub mod analyzer;
+pub mod app;
 pub mod decode;
+pub mod echo;
 mod error;
+pub mod fanout;
 pub mod flow;
 pub mod meta;
 pub mod pcap;

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
-use shouwang_proto::DnsAnswer;
+use shouwang_proto::{AppProto, DnsAnswer};
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
@@ -478,8 +478,9 @@ pub fn parse_ssh_banner(p: &[u8]) -> Option<String> {
 
 // ---------------------------------------------------------------- logins
 
-/// A login outcome in a server reply: (protocol, success, line).
-pub fn parse_login_reply(server_port: u16, p: &[u8]) -> Option<(&'static str, bool, String)> {
+/// A login outcome in a server reply of a flow identified as `app` (see
+/// [`crate::app`]): (protocol, success, line). Other protocols have none.
+pub fn parse_login_reply(app: AppProto, p: &[u8]) -> Option<(&'static str, bool, String)> {
     let line_end = p
         .iter()
         .take(200)
@@ -487,13 +488,13 @@ pub fn parse_login_reply(server_port: u16, p: &[u8]) -> Option<(&'static str, bo
         .unwrap_or(p.len().min(200));
     let line = std::str::from_utf8(p.get(..line_end)?).ok()?;
     let lower = line.to_ascii_lowercase();
-    let (proto, ok) = match server_port {
-        21 => match line.get(..4) {
+    let (proto, ok) = match app {
+        AppProto::Ftp => match line.get(..4) {
             Some("230 " | "230-") => ("ftp", true),
             Some("530 " | "530-") => ("ftp", false),
             _ => return None,
         },
-        110 => {
+        AppProto::Pop3 => {
             if line.starts_with("-ERR")
                 && ["auth", "password", "login", "invalid", "denied"]
                     .iter()
@@ -510,7 +511,7 @@ pub fn parse_login_reply(server_port: u16, p: &[u8]) -> Option<(&'static str, bo
                 return None;
             }
         }
-        143 => {
+        AppProto::Imap => {
             let mut words = line.split(' ');
             let _tag = words.next()?;
             match words.next()? {
@@ -529,7 +530,7 @@ pub fn parse_login_reply(server_port: u16, p: &[u8]) -> Option<(&'static str, bo
                 _ => return None,
             }
         }
-        25 | 587 => match line.get(..4) {
+        AppProto::Smtp => match line.get(..4) {
             Some("235 " | "235-") => ("smtp", true),
             Some("535 " | "535-") => ("smtp", false),
             _ => return None,
@@ -716,30 +717,35 @@ pub(crate) mod tests {
         );
         assert!(parse_ssh_banner(b"SSH-\x01\x02\x03\x04\x05\x06").is_none());
         assert_eq!(
-            parse_login_reply(21, b"530 Login incorrect.\r\n"),
+            parse_login_reply(AppProto::Ftp, b"530 Login incorrect.\r\n"),
             Some(("ftp", false, "530 Login incorrect.".into()))
         );
         assert_eq!(
-            parse_login_reply(21, b"230 Login successful.\r\n").map(|r| r.1),
+            parse_login_reply(AppProto::Ftp, b"230 Login successful.\r\n").map(|r| r.1),
             Some(true)
         );
         assert_eq!(
-            parse_login_reply(110, b"-ERR [AUTH] Authentication failed.\r\n").map(|r| r.1),
+            parse_login_reply(AppProto::Pop3, b"-ERR [AUTH] Authentication failed.\r\n")
+                .map(|r| r.1),
             Some(false)
         );
         assert_eq!(
             parse_login_reply(
-                143,
+                AppProto::Imap,
                 b"a001 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
             )
             .map(|r| r.1),
             Some(false)
         );
         assert_eq!(
-            parse_login_reply(25, b"535 5.7.8 Error: authentication failed\r\n").map(|r| r.0),
+            parse_login_reply(
+                AppProto::Smtp,
+                b"535 5.7.8 Error: authentication failed\r\n"
+            )
+            .map(|r| r.0),
             Some("smtp")
         );
-        assert_eq!(parse_login_reply(80, b"530 x"), None);
+        assert_eq!(parse_login_reply(AppProto::Http, b"530 x"), None);
         assert_eq!(entropy(&[0u8; 56]), 0.0);
         let all: Vec<u8> = (0..=255).collect();
         assert!((entropy(&all) - 8.0).abs() < 1e-4);
@@ -753,8 +759,8 @@ pub(crate) mod tests {
             let _ = parse_http_request(&b);
             let _ = parse_http_status(&b);
             let _ = parse_ssh_banner(&b);
-            for port in [21, 25, 110, 143] {
-                let _ = parse_login_reply(port, &b);
+            for app in [AppProto::Ftp, AppProto::Smtp, AppProto::Pop3, AppProto::Imap] {
+                let _ = parse_login_reply(app, &b);
             }
             let _ = entropy(&b);
         }

@@ -14,19 +14,32 @@ use crate::diagnostic::Diagnostic;
 use crate::fields::FieldDef;
 use crate::lists::{Lists, NamedList};
 use crate::spec::{OnSpec, ProfilesFile, RuleKind, RuleSpec, Severity, TestSpec, Text};
+use crate::title::{self, Slot, Template};
 
 /// Groups kept per rule unless the rule says otherwise.
 pub const DEFAULT_MAX_GROUPS: u64 = 50_000;
-/// Periodic rules: default largest coefficient of variation of intervals.
+/// Periodic rules: how far (a share of the period) a check-in may be off
+/// its beat unless the rule says otherwise.
 pub const DEFAULT_JITTER: f64 = 0.2;
-/// Periodic rules: default shortest interval that counts as beaconing.
-pub const DEFAULT_MIN_INTERVAL_NS: i64 = 1_000_000_000;
+/// Periodic rules: default shortest period that counts as beaconing. Below
+/// half a second, regular connections are streaming, polling loops or
+/// retries, not check-ins.
+pub const DEFAULT_MIN_INTERVAL_NS: i64 = 500_000_000;
+/// Periodic rules: check-in times kept per group, as a multiple of `count`
+/// (room for outliers and missed beats), and its bounds. A 1 s beacon in a
+/// 12 h window would otherwise mean 43 200 timestamps per group.
+pub const PERIODIC_HISTORY_PER_COUNT: u64 = 4;
+pub const PERIODIC_HISTORY_MIN: u64 = 16;
+pub const PERIODIC_HISTORY_MAX: u64 = 256;
 
 /// What an incident needs to know about the rule that raised it.
 #[derive(Debug, Clone)]
 pub struct RuleMeta {
     pub id: String,
+    /// The rule's name (rule lists, grouping).
     pub title: Text,
+    /// The incident title template, when the rule has one.
+    pub template: Option<Template>,
     pub description: Text,
     pub severity: Severity,
     pub attack: Vec<String>,
@@ -46,6 +59,21 @@ pub struct Clause {
     pub count: u64,
     /// Absence rules: an event matching this ends its group's watch.
     pub end: Option<Cond>,
+}
+
+/// What the engine keeps per group for one title placeholder: the field
+/// accessor per clause (`None` where the clause's kind lacks the field).
+#[derive(Debug)]
+pub enum SlotPlan {
+    Count,
+    Span,
+    Group(usize),
+    Target,
+    Last(Vec<Option<&'static FieldDef>>),
+    Distinct(Vec<Option<&'static FieldDef>>),
+    Top(Vec<Option<&'static FieldDef>>),
+    Sum(Vec<Option<&'static FieldDef>>),
+    Max(Vec<Option<&'static FieldDef>>),
 }
 
 /// A protection period (重保).
@@ -68,6 +96,8 @@ pub struct CompiledRule {
     pub duration_ns: i64,
     pub jitter: f64,
     pub min_interval_ns: i64,
+    /// Periodic rules: most check-in times kept per group.
+    pub periodic_history: usize,
     pub max_groups: usize,
     pub auto_resolve: bool,
     /// Disabled rules are checked and tested but not run.
@@ -78,6 +108,8 @@ pub struct CompiledRule {
     pub source_hash: u64,
     pub tests: Vec<Spanned<TestSpec>>,
     pub source: Arc<str>,
+    /// Per-group facts the title template needs, aligned with its slots.
+    pub facts: Vec<SlotPlan>,
 }
 
 impl CompiledRule {
@@ -374,6 +406,18 @@ fn compile_spec(
                 None,
             ));
         }
+        if kind == RuleKind::Periodic
+            && *c.get_ref() > PERIODIC_HISTORY_MAX / PERIODIC_HISTORY_PER_COUNT
+        {
+            errors.push(Diagnostic::span(
+                c.span(),
+                format!(
+                    "a periodic rule counts at most {} check-ins",
+                    PERIODIC_HISTORY_MAX / PERIODIC_HISTORY_PER_COUNT
+                ),
+                Some("beaconing shows in a few dozen repetitions; lower `count`".to_owned()),
+            ));
+        }
     }
     if let Some(d) = &spec.distinct {
         takes("distinct", kind != RuleKind::Distinct, d.span(), errors);
@@ -417,7 +461,9 @@ fn compile_spec(
             errors.push(Diagnostic::span(
                 j.span(),
                 "`jitter` is a ratio between 0 and 1".to_owned(),
-                Some("0.1 means intervals vary by at most 10 % of their mean".to_owned()),
+                Some(
+                    "0.2 means a check-in may be up to 20 % of the period early or late".to_owned(),
+                ),
             ));
         }
         *j.get_ref()
@@ -483,12 +529,40 @@ fn compile_spec(
             end,
         });
     }
+    let periodic_history = usize::try_from(
+        spec.count
+            .as_ref()
+            .map_or(0, |c| *c.get_ref())
+            .saturating_mul(PERIODIC_HISTORY_PER_COUNT)
+            .clamp(PERIODIC_HISTORY_MIN, PERIODIC_HISTORY_MAX),
+    )
+    .unwrap_or(usize::MAX);
+    let kinds: Vec<EventKind> = clauses.iter().map(|c| c.kind).collect();
+    let template = spec.title.incident.as_ref().map(|t| {
+        title::compile(
+            t,
+            &title::Scope {
+                src,
+                group_names: &group_names,
+                kinds: &kinds,
+            },
+            errors,
+        )
+    });
+    let facts = template
+        .as_ref()
+        .map(|t| plan_facts(&t.slots, &kinds))
+        .unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     src.hash(&mut h);
     CompiledRule {
         meta: Arc::new(RuleMeta {
             id,
-            title: spec.title,
+            title: Text {
+                en: spec.title.en,
+                zh: spec.title.zh,
+            },
+            template,
             description: spec.description,
             severity: *spec.severity.get_ref(),
             attack: spec.attack.into_iter().map(Spanned::into_inner).collect(),
@@ -502,6 +576,7 @@ fn compile_spec(
         duration_ns,
         jitter,
         min_interval_ns,
+        periodic_history,
         max_groups: usize::try_from(
             spec.max_groups
                 .map_or(DEFAULT_MAX_GROUPS, Spanned::into_inner),
@@ -515,7 +590,31 @@ fn compile_spec(
         source_hash: h.finish(),
         tests: spec.test,
         source: Arc::from(src),
+        facts,
     }
+}
+
+fn plan_facts(slots: &[Slot], kinds: &[EventKind]) -> Vec<SlotPlan> {
+    let per_clause = |f: &str| -> Vec<Option<&'static FieldDef>> {
+        kinds
+            .iter()
+            .map(|k| crate::fields::lookup(*k, f))
+            .collect()
+    };
+    slots
+        .iter()
+        .map(|s| match s {
+            Slot::Count => SlotPlan::Count,
+            Slot::Span => SlotPlan::Span,
+            Slot::Group(i) => SlotPlan::Group(*i),
+            Slot::Target => SlotPlan::Target,
+            Slot::Last(f) => SlotPlan::Last(per_clause(f)),
+            Slot::Distinct(f) => SlotPlan::Distinct(per_clause(f)),
+            Slot::Top(f) => SlotPlan::Top(per_clause(f)),
+            Slot::Sum(f) => SlotPlan::Sum(per_clause(f)),
+            Slot::Max(f) => SlotPlan::Max(per_clause(f)),
+        })
+        .collect()
 }
 
 fn parse_time(v: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> i64 {

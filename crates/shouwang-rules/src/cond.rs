@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use shouwang_proto::EventKind;
+use shouwang_proto::{AppProto, EventKind};
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
@@ -494,6 +494,22 @@ impl CondCompiler<'_> {
             },
             _ => None,
         };
+        // `app` takes the protocol names the agent sends; a misspelt one
+        // would never match.
+        if field == "app"
+            && let Some(Lit::Str(name)) = &lit
+            && !AppProto::ALL.iter().any(|a| a.as_str() == name)
+        {
+            self.err(
+                v.span(),
+                format!("`{name}` is not an application protocol"),
+                Some(format!(
+                    "`app` is one of: {}",
+                    AppProto::ALL.map(AppProto::as_str).join(", ")
+                )),
+            );
+            return None;
+        }
         if lit.is_none() {
             self.err(
                 v.span(),

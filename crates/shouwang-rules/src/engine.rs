@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use shouwang_proto::Event;
 
-use crate::compile::{CompiledRule, RuleMeta, Ruleset};
+use crate::compile::{CompiledRule, RuleMeta, Ruleset, SlotPlan};
 use crate::fields::{Ctx, Value};
-use crate::spec::RuleKind;
+use crate::periodic;
+use crate::spec::{RuleKind, Text};
+use crate::title::{self, Distinct, Fact, Top};
 
 /// Evidence kept per group until it fires: at most this many events of one
 /// kind, and this many in all.
@@ -31,6 +33,42 @@ pub struct Detection {
     pub evidence: Vec<serde_json::Value>,
     /// The condition cleared: resolve the incident (absence, sustained).
     pub clear: bool,
+    /// Capture time (ns) the group's activity began: the earliest
+    /// `first_ts` (or event time) of the events it counted since the group
+    /// was created.
+    pub first_seen: i64,
+    /// The title template's placeholders, aligned with its slots.
+    pub facts: Vec<Fact>,
+}
+
+impl Detection {
+    /// The incident title with `count` events counted in all (the book's
+    /// total over the incident's detections); the rule's name when it has
+    /// no template.
+    pub fn title(&self, count: u64) -> Text {
+        match &self.rule.template {
+            Some(t) => t.render(&self.facts, count),
+            None => self.rule.title.clone(),
+        }
+    }
+}
+
+/// What a group keeps for its title placeholder.
+#[derive(Debug)]
+enum SlotState {
+    Fixed,
+    /// A group value or the latest value of a field.
+    Value(Option<Fact>),
+    Distinct(Distinct),
+    Top(Top),
+    Num(Option<f64>),
+}
+
+/// Facts a group keeps for its incident title (only what the template
+/// names, each bounded).
+#[derive(Debug, Default)]
+struct Facts {
+    slots: Vec<SlotState>,
 }
 
 #[derive(Debug)]
@@ -66,6 +104,107 @@ struct Group {
     /// (agent, event) kept as they are; turned into JSON only if the group
     /// fires.
     evidence: Vec<(String, Event)>,
+    /// Earliest activity start of the counted events, ns.
+    first_seen: i64,
+    facts: Facts,
+}
+
+fn num(v: &Value<'_>) -> Option<f64> {
+    match v {
+        Value::Num(n) => Some(*n),
+        _ => None,
+    }
+}
+
+impl Facts {
+    fn new(rule: &CompiledRule, clause: usize, ctx: &Ctx<'_>) -> Self {
+        let slots = rule
+            .facts
+            .iter()
+            .map(|p| match p {
+                SlotPlan::Group(i) => SlotState::Value(
+                    rule.clauses
+                        .get(clause)
+                        .and_then(|c| c.group.get(*i))
+                        .and_then(|f| title::value_fact(&(f.get)(ctx))),
+                ),
+                SlotPlan::Count | SlotPlan::Span => SlotState::Fixed,
+                SlotPlan::Last(_) => SlotState::Value(None),
+                SlotPlan::Distinct(_) => SlotState::Distinct(Distinct::default()),
+                SlotPlan::Top(_) | SlotPlan::Target => SlotState::Top(Top::default()),
+                SlotPlan::Sum(_) | SlotPlan::Max(_) => SlotState::Num(None),
+            })
+            .collect();
+        Self { slots }
+    }
+
+    /// Counts one event of clause `clause`.
+    fn add(
+        &mut self,
+        rule: &CompiledRule,
+        clause: usize,
+        ctx: &Ctx<'_>,
+        hasher: &ahash::RandomState,
+        buf: &mut String,
+    ) {
+        for (plan, st) in rule.facts.iter().zip(&mut self.slots) {
+            let field = match plan {
+                SlotPlan::Last(f)
+                | SlotPlan::Distinct(f)
+                | SlotPlan::Top(f)
+                | SlotPlan::Sum(f)
+                | SlotPlan::Max(f) => match f.get(clause).copied().flatten() {
+                    Some(f) => Some((f.get)(ctx)),
+                    None => continue,
+                },
+                _ => None,
+            };
+            match (plan, st, field) {
+                (SlotPlan::Target, SlotState::Top(t), _) => {
+                    title::target(ctx.agent, ctx.event, buf);
+                    t.insert(hasher.hash_one(buf.as_str()), buf);
+                }
+                (_, _, Some(Value::Missing)) => {}
+                (SlotPlan::Last(_), SlotState::Value(t), Some(v)) => *t = title::value_fact(&v),
+                (SlotPlan::Distinct(_), SlotState::Distinct(d), Some(v)) => {
+                    buf.clear();
+                    v.write_key(buf);
+                    d.insert(hasher.hash_one(buf.as_str()));
+                }
+                (SlotPlan::Top(_), SlotState::Top(t), Some(v)) => {
+                    buf.clear();
+                    v.write_key(buf);
+                    t.insert(hasher.hash_one(buf.as_str()), buf);
+                }
+                (SlotPlan::Sum(_), SlotState::Num(n), Some(v)) => {
+                    if let Some(x) = num(&v) {
+                        *n = Some(n.unwrap_or(0.0) + x);
+                    }
+                }
+                (SlotPlan::Max(_), SlotState::Num(n), Some(v)) => {
+                    if let Some(x) = num(&v) {
+                        *n = Some(n.map_or(x, |m| m.max(x)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn facts(&self, rule: &CompiledRule, first_seen: i64, last: i64) -> Vec<Fact> {
+        rule.facts
+            .iter()
+            .zip(&self.slots)
+            .map(|(plan, st)| match (plan, st) {
+                (SlotPlan::Span, _) => Fact::Duration(last.saturating_sub(first_seen)),
+                (_, SlotState::Value(Some(f))) => f.clone(),
+                (_, SlotState::Distinct(d)) => d.fact(),
+                (_, SlotState::Top(t)) => t.fact(),
+                (_, SlotState::Num(Some(n))) => Fact::Num(*n),
+                _ => Fact::Missing,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +231,8 @@ pub struct Engine {
     pub counters: Vec<RuleCounters>,
     hasher: ahash::RandomState,
     key: String,
+    /// Scratch for title facts (targets, distinct keys).
+    scratch: String,
     /// Latest event time seen, overall and per agent: groups age out on
     /// their own agent's clock, so a capture from 2011 replayed next to live
     /// agents keeps its windows.
@@ -144,6 +285,8 @@ impl Detection {
             count,
             evidence,
             clear,
+            first_seen: g.first_seen,
+            facts: g.facts.facts(rule, g.first_seen, g.last),
         }
     }
 }
@@ -157,6 +300,7 @@ impl Engine {
             counters: vec![RuleCounters::default(); n],
             hasher: ahash::RandomState::new(),
             key: String::new(),
+            scratch: String::new(),
             latest: i64::MIN,
             agent_latest: HashMap::new(),
         }
@@ -232,6 +376,7 @@ impl Engine {
             counters: all_counters,
             hasher,
             key: key_buf,
+            scratch,
             ..
         } = self;
         for &(ri, ci) in set.by_kind(ev.kind()) {
@@ -291,7 +436,8 @@ impl Engine {
             }
             let before = out.len();
             Self::step(
-                rule, ci, state, counters, key_buf, hasher, &ctx, exercise, holds, ts, out,
+                rule, ci, state, counters, key_buf, hasher, scratch, &ctx, exercise, holds, ts,
+                out,
             );
             if out.len() > before {
                 counters.fired += (out.len() - before) as u64;
@@ -308,6 +454,7 @@ impl Engine {
         counters: &mut RuleCounters,
         key: &str,
         hasher: &ahash::RandomState,
+        scratch: &mut String,
         ctx: &Ctx<'_>,
         exercise: Option<&str>,
         holds: bool,
@@ -348,6 +495,8 @@ impl Engine {
                     agent: ctx.agent.to_owned(),
                     exercise: exercise.map(str::to_owned),
                     evidence: Vec::new(),
+                    first_seen: ctx.event.activity_start(),
+                    facts: Facts::new(rule, clause_idx, ctx),
                 },
             );
         }
@@ -366,6 +515,8 @@ impl Engine {
         let mut clear = false;
         if holds {
             add_evidence(g, ctx.agent, ctx.event);
+            g.first_seen = g.first_seen.min(ctx.event.activity_start());
+            g.facts.add(rule, clause_idx, ctx, hasher, scratch);
         }
         match &mut g.state {
             GroupState::Matched => fire = Some(1),
@@ -380,25 +531,21 @@ impl Engine {
                 }
             }
             GroupState::Times(times) => {
-                // Periodic: near-constant intervals between the last `count`.
+                // Periodic: the last check-ins within the window, at most
+                // `periodic_history` of them, walked against their beat.
                 times.push_back(ts);
-                while times.len() as u64 > count {
+                while times.front().is_some_and(|&t| ts - t > window)
+                    || times.len() > rule.periodic_history
+                {
                     times.pop_front();
                 }
-                if times.len() as u64 >= count && count >= 3 {
-                    let iv: Vec<f64> = times
-                        .iter()
-                        .zip(times.iter().skip(1))
-                        .map(|(a, b)| (b - a) as f64)
-                        .collect();
-                    #[allow(clippy::cast_precision_loss)]
-                    let n = iv.len() as f64;
-                    let mean = iv.iter().sum::<f64>() / n;
-                    let var = iv.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-                    #[allow(clippy::cast_precision_loss)]
-                    let min = rule.min_interval_ns as f64;
-                    if mean >= min && mean > 0.0 && var.sqrt() / mean <= rule.jitter {
-                        fire = Some(times.len() as u64);
+                if times.len() as u64 >= count {
+                    let (a, b) = times.as_slices();
+                    let all = [a, b].concat();
+                    if let Some(beat) = periodic::assess(&all, rule.jitter)
+                        && beat.periodic(count, rule.min_interval_ns)
+                    {
+                        fire = Some(beat.on_beat);
                         times.clear();
                     }
                 }
@@ -663,5 +810,140 @@ zh = "t"
         .unwrap();
         e.replace(Arc::new(Ruleset::from_rules(vec![r])));
         assert_eq!(e.groups(), 0, "changed rule starts empty");
+    }
+
+    const SSH: &str = r#"
+id = "t.ssh"
+severity = "high"
+kind = "threshold"
+group-by = ["src"]
+count = 4
+window = "2m"
+[[on]]
+event = "flow"
+where = { field = "dst_port", eq = 2200 }
+[[on]]
+event = "auth"
+where = { field = "outcome", eq = "failure" }
+[title]
+en = "SSH brute force"
+zh = "SSH 暴力破解"
+incident.en = "SSH brute force from {src} against {target} ({count} failures[, {distinct.user} users]) in {span}"
+incident.zh = "来自 {src} 针对 {target} 的 SSH 暴力破解（{count} 次失败[，{distinct.user} 个用户]）"
+[description]
+en = "t"
+zh = "t"
+"#;
+
+    fn ssh_set() -> Arc<Ruleset> {
+        let r = compile_rule("t.toml", SSH, &Default::default(), &Arc::new(Vec::new())).unwrap();
+        Arc::new(Ruleset::from_rules(vec![r]))
+    }
+
+    fn auth(ts_s: i64, user: &str, host: &str) -> Event {
+        let body: shouwang_proto::AuthEvent = serde_json::from_value(serde_json::json!({
+            "service": "sshd", "outcome": "failure", "user": user,
+            "source_addr": "203.0.113.9", "hostname": host, "message": "Failed password",
+        }))
+        .unwrap();
+        Event::new(Timestamp::from_secs(ts_s), EventBody::Auth(Box::new(body)))
+    }
+
+    fn ssh_flow(first_s: i64, last_s: i64) -> Event {
+        let mut f = FlowRecord::syn_probe(
+            "x",
+            ("203.0.113.9".parse().unwrap(), 40000),
+            ("192.0.2.20".parse().unwrap(), 2200),
+            first_s * 1_000_000_000,
+        );
+        f.last_ts = last_s * 1_000_000_000;
+        Event::new(Timestamp::from_secs(last_s), EventBody::Flow(f))
+    }
+
+    #[test]
+    fn facts_name_the_source_most_frequent_target_and_distinct_users() {
+        let mut e = Engine::new(ssh_set());
+        let mut out = Vec::new();
+        e.process("a", None, &auth(100, "root", "web-03"), &mut out);
+        e.process("a", None, &auth(101, "admin", "web-03"), &mut out);
+        e.process("a", None, &auth(102, "root", "db-01"), &mut out);
+        e.process("a", None, &auth(112, "oracle", "web-03"), &mut out);
+        assert_eq!(out.len(), 1);
+        let d = &out[0];
+        assert_eq!(d.first_seen, 100 * 1_000_000_000);
+        assert_eq!(
+            d.title(d.count).en,
+            "SSH brute force from 203.0.113.9 against web-03 (4 failures, 3 users) in 12 s"
+        );
+        assert_eq!(
+            d.title(d.count).zh,
+            "来自 203.0.113.9 针对 web-03 的 SSH 暴力破解（4 次失败，3 个用户）"
+        );
+        // The incident's total, with separators; the facts keep growing
+        // over the group's life (a recurrence re-renders).
+        for i in 0..4 {
+            e.process("a", None, &auth(113 + i, &format!("u{i}"), "web-03"), &mut out);
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[1].title(1234).en,
+            "SSH brute force from 203.0.113.9 against web-03 (1,234 failures, 7 users) in 16 s"
+        );
+    }
+
+    #[test]
+    fn first_seen_is_the_earliest_activity_start_and_optional_parts_drop() {
+        let mut e = Engine::new(ssh_set());
+        let mut out = Vec::new();
+        // Flow records summarise sessions: the second began before the
+        // first one's record was emitted.
+        e.process("a", None, &ssh_flow(50, 60), &mut out);
+        e.process("a", None, &ssh_flow(40, 61), &mut out);
+        e.process("a", None, &ssh_flow(58, 62), &mut out);
+        e.process("a", None, &ssh_flow(59, 63), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ts, 63 * 1_000_000_000);
+        assert_eq!(out[0].first_seen, 40 * 1_000_000_000);
+        // No event named a user: the users part is left out, not "0 users".
+        assert_eq!(
+            out[0].title(4).en,
+            "SSH brute force from 203.0.113.9 against 192.0.2.20:2200 (4 failures) in 23 s"
+        );
+    }
+
+    #[test]
+    fn a_rule_without_template_keeps_its_name() {
+        let mut e = Engine::new(set());
+        let mut out = Vec::new();
+        for t in 0..3 {
+            e.process("a", None, &flow(100 + t), &mut out);
+        }
+        assert_eq!(out[0].title(3).en, "t");
+        assert_eq!(out[0].first_seen, 100 * 1_000_000_000);
+    }
+
+    #[test]
+    fn unknown_placeholders_are_located_errors() {
+        let bad = SSH.replace("{distinct.user}", "{distinct.usr}").replace(
+            "incident.zh = \"来自 {src}",
+            "incident.zh = \"来自 {source}",
+        );
+        let errs =
+            compile_rule("t.toml", &bad, &Default::default(), &Arc::new(Vec::new())).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 3, "{text:#?}");
+        assert!(text[0].contains("`{distinct.usr}`") && text[0].contains("did you mean `user`"), "{}", text[0]);
+        let line = bad.lines().position(|l| l.starts_with("incident.en")).unwrap() + 1;
+        assert_eq!(errs[0].line, line);
+        let col = bad.lines().nth(line - 1).unwrap().find("{distinct.usr}").unwrap() + 1;
+        assert_eq!(errs[0].column, col);
+        assert!(text.iter().any(|t| t.contains("`{source}`")));
+        for broken in ["{count", "count}", "[{src}", "{sum.user}", "{foo.src}"] {
+            let b = SSH.replace("({count} failures", &format!("({broken} failures"));
+            assert!(
+                compile_rule("t.toml", &b, &Default::default(), &Arc::new(Vec::new())).is_err(),
+                "{broken} compiled"
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use shouwang_proto::{Event, EventBody, EventKind, FlowEnd, TcpState};
+use shouwang_proto::{EchoPairing, Event, EventBody, EventKind, FlowEnd, TcpState};
 
 /// What a field holds; conditions are type-checked against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ fn big(v: u64) -> Value<'static> {
 }
 
 macro_rules! field {
-    ($variant:ident, $name:literal, $ty:ident, $doc:literal, |$x:ident| $body:expr) => {{
+    ($variant:ident, $name:literal, $ty:ident, $doc:expr, |$x:ident| $body:expr) => {{
         fn get<'a>(c: &Ctx<'a>) -> Value<'a> {
             match &c.event.body {
                 EventBody::$variant($x) => $body,
@@ -142,8 +142,11 @@ macro_rules! field {
     }};
 }
 
+/// What `app` says, on flows and on every kind with endpoints.
+const APP_DOC: &str = "application protocol of the flow by content (ssh, http, tls, dns, ftp, smtp, pop3, imap, rdp, smb, mysql, postgresql, redis, telnet, snmp, ntp), unknown when no payload decided it";
+
 /// A table for a kind whose body has `endpoints`: its `src`, `src_port`,
-/// `dst` and `dst_port` fields (with these four docs), then its own.
+/// `dst`, `dst_port` and `app` fields (with these docs), then its own.
 macro_rules! with_endpoints {
     ($variant:ident, [$src:literal, $src_port:literal, $dst:literal, $dst_port:literal], $($rest:expr),* $(,)?) => {
         &[
@@ -151,6 +154,7 @@ macro_rules! with_endpoints {
             field!($variant, "src_port", Num, $src_port, |e| n(e.endpoints.src_port)),
             field!($variant, "dst", Ip, $dst, |e| Value::Ip(e.endpoints.dst)),
             field!($variant, "dst_port", Num, $dst_port, |e| n(e.endpoints.dst_port)),
+            field!($variant, "app", Str, APP_DOC, |e| s(e.endpoints.app.as_str())),
             $($rest),*
         ]
     };
@@ -213,6 +217,7 @@ static FLOW: &[FieldDef] = &[
     field!(Flow, "src_port", Num, "client port", |f| n(f.src_port)),
     field!(Flow, "dst", Ip, "server address", |f| Value::Ip(f.dst)),
     field!(Flow, "dst_port", Num, "server port", |f| n(f.dst_port)),
+    field!(Flow, "app", Str, APP_DOC, |f| s(f.app.as_str())),
     field!(Flow, "vlan", Num, "outer VLAN id", |f| f
         .vlan
         .map_or(Value::Missing, n)),
@@ -360,26 +365,73 @@ fn labels(name: &str) -> impl Iterator<Item = &str> {
     name.split('.').filter(|l| !l.is_empty())
 }
 
-/// The name without its last two labels (what a tunnel encodes data in).
-fn subdomain(name: &str) -> &str {
-    let name = name.trim_end_matches('.');
-    let mut dots = name.rmatch_indices('.');
-    let _ = dots.next();
-    match dots.next() {
-        Some((i, _)) => name.get(..i).unwrap_or_default(),
-        None => "",
+/// Second-level labels under a two-letter country code that are public
+/// suffixes themselves (`gov.cn`, `co.uk`, `com.au`), and China's province
+/// labels (`bj.cn`): a name under them registers one label deeper.
+const CC_SECOND_LEVEL: &[&str] = &[
+    "ac", "co", "com", "edu", "firm", "gen", "go", "gob", "gov", "govt", "ind", "info", "lg",
+    "ltd", "mil", "ne", "net", "nic", "nom", "or", "org", "plc", "sch", "web",
+    // 中国 provinces and regions (bj.cn, sh.cn, …)
+    "ah", "bj", "cq", "fj", "gd", "gs", "gx", "gz", "ha", "hb", "he", "hi", "hk", "hl", "hn", "jl",
+    "js", "jx", "ln", "mo", "nm", "nx", "qh", "sc", "sd", "sh", "sn", "sx", "tj", "tw", "xj", "xz",
+    "yn", "zj",
+];
+
+/// How many labels at the end of `name` make its registered domain: two,
+/// or three under a country code's public second level (`x.gov.cn`).
+fn registered_labels(name: &str) -> usize {
+    let mut rev = name.rsplit('.');
+    let tld = rev.next().unwrap_or_default();
+    let second = rev.next().unwrap_or_default();
+    let cc = tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_alphabetic());
+    if cc
+        && CC_SECOND_LEVEL
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(second))
+    {
+        3
+    } else {
+        2
     }
 }
 
-/// The last two labels (the domain a client keeps asking under).
-fn base_domain(name: &str) -> &str {
+/// Splits a name into (subdomain, registered domain): `a.b.example.com` is
+/// (`a.b`, `example.com`), `www.beijing.gov.cn` is (`www`, `beijing.gov.cn`).
+fn split_registered(name: &str) -> (&str, &str) {
     let name = name.trim_end_matches('.');
+    let keep = registered_labels(name);
     let mut dots = name.rmatch_indices('.');
-    let _ = dots.next();
-    match dots.next() {
-        Some((i, _)) => name.get(i + 1..).unwrap_or_default(),
-        None => name,
+    for _ in 1..keep {
+        if dots.next().is_none() {
+            return ("", name);
+        }
     }
+    match dots.next() {
+        Some((i, _)) => (
+            name.get(..i).unwrap_or_default(),
+            name.get(i + 1..).unwrap_or_default(),
+        ),
+        None => ("", name),
+    }
+}
+
+/// The name without its registered domain (what a tunnel encodes data in).
+fn subdomain(name: &str) -> &str {
+    split_registered(name).0
+}
+
+/// The registered domain (the domain a client keeps asking under).
+fn base_domain(name: &str) -> &str {
+    split_registered(name).1
+}
+
+/// Characters a host name never has: outside letters, digits, `-`, `_` and
+/// the dots between labels. The parser writes bytes that are not printable
+/// as `\NNN`, so each of those counts (its backslash).
+fn odd_chars(name: &str) -> u64 {
+    name.bytes()
+        .filter(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        .count() as u64
 }
 
 static DNS: &[FieldDef] = with_endpoints!(
@@ -432,15 +484,22 @@ static DNS: &[FieldDef] = with_endpoints!(
         Dns,
         "qname_subdomain",
         Str,
-        "question name without its last two labels",
+        "question name without its registered domain",
         |d| s(subdomain(&d.qname))
     ),
     field!(
         Dns,
         "qname_base",
         Str,
-        "last two labels of the question name",
+        "registered domain of the question name (example.com, x.gov.cn, x.co.uk)",
         |d| s(base_domain(&d.qname))
+    ),
+    field!(
+        Dns,
+        "qname_odd_chars",
+        Num,
+        "characters of the question name a host name never has (not a letter, digit, -, _ or .)",
+        |d| big(odd_chars(&d.qname))
     ),
 );
 
@@ -617,7 +676,239 @@ static ICMP_ECHO: &[FieldDef] = &[
         "Shannon entropy of the echo data, bits per byte",
         |i| n(i.entropy)
     ),
+    field!(
+        IcmpEcho,
+        "client",
+        Ip,
+        "the host sending the requests (dst of a reply)",
+        |i| Value::Ip(if i.reply { i.dst } else { i.src })
+    ),
+    field!(
+        IcmpEcho,
+        "server",
+        Ip,
+        "the host answering them (src of a reply)",
+        |i| Value::Ip(if i.reply { i.src } else { i.dst })
+    ),
+    field!(IcmpEcho, "id", Num, "echo identifier", |i| n(i.echo.id)),
+    field!(IcmpEcho, "seq", Num, "echo sequence number", |i| n(i
+        .echo
+        .seq)),
+    field!(
+        IcmpEcho,
+        "pairing",
+        Str,
+        "replies: echoed, mismatch (other data than the request) or unsolicited (no request seen)",
+        |i| match i.echo.pairing {
+            Some(EchoPairing::Echoed) => s("echoed"),
+            Some(EchoPairing::Mismatch) => s("mismatch"),
+            Some(EchoPairing::Unsolicited) => s("unsolicited"),
+            None => Value::Missing,
+        }
+    ),
+    field!(
+        IcmpEcho,
+        "fill",
+        Bool,
+        "the payload is a ping fill (repeated pattern or counting bytes after the timestamp)",
+        |i| Value::Bool(i.echo.fill)
+    ),
+    field!(
+        IcmpEcho,
+        "requests",
+        Num,
+        "echo requests in the flow so far",
+        |i| big(i.echo.requests)
+    ),
+    field!(
+        IcmpEcho,
+        "replies",
+        Num,
+        "echo replies in the flow so far",
+        |i| big(i.echo.replies)
+    ),
+    field!(
+        IcmpEcho,
+        "reply_excess",
+        Num,
+        "replies minus requests in the flow so far (ping: 0 or less)",
+        |i| {
+            #[allow(clippy::cast_precision_loss)]
+            let d = i.echo.replies as f64 - i.echo.requests as f64;
+            Value::Num(d)
+        }
+    ),
+    field!(
+        IcmpEcho,
+        "request_bytes",
+        Num,
+        "payload bytes of the flow's requests so far",
+        |i| big(i.echo.request_bytes)
+    ),
+    field!(
+        IcmpEcho,
+        "reply_bytes",
+        Num,
+        "payload bytes of the flow's replies so far",
+        |i| big(i.echo.reply_bytes)
+    ),
+    field!(
+        IcmpEcho,
+        "mismatched",
+        Num,
+        "replies in the flow whose payload differed from their request's",
+        |i| big(i.echo.mismatched)
+    ),
+    field!(
+        IcmpEcho,
+        "unsolicited",
+        Num,
+        "replies in the flow with no request seen for them",
+        |i| big(i.echo.unsolicited)
+    ),
+    field!(
+        IcmpEcho,
+        "opaque_bytes",
+        Num,
+        "payload bytes in the flow that are neither a ping fill nor an echo",
+        |i| big(i.echo.opaque_bytes)
+    ),
+    FieldDef {
+        name: "flow_secs",
+        ty: FieldType::Num,
+        doc: "seconds since the flow's first echo message",
+        get: echo_flow_secs,
+    },
 ];
+
+static FANOUT: &[FieldDef] = &[
+    field!(
+        Fanout,
+        "direction",
+        Str,
+        "out: one source probing many (src is the prober); in: one destination reached by many (dst is the target)",
+        |f| s(f.direction.as_str())
+    ),
+    field!(
+        Fanout,
+        "proto",
+        Num,
+        "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+        |f| n(f.proto)
+    ),
+    field!(
+        Fanout,
+        "src",
+        Ip,
+        "out: the prober; in: the most recent source",
+        |f| Value::Ip(f.src)
+    ),
+    field!(
+        Fanout,
+        "dst",
+        Ip,
+        "out: the most recent host probed; in: the target",
+        |f| Value::Ip(f.dst)
+    ),
+    field!(
+        Fanout,
+        "dst_port",
+        Num,
+        "most recent destination port (0 for ICMP)",
+        |f| n(f.dst_port)
+    ),
+    FieldDef {
+        name: "duration_ms",
+        ty: FieldType::Num,
+        doc: "time from the activity's first packet to this report, in ms",
+        get: |c| match &c.event.body {
+            EventBody::Fanout(f) => big(
+                u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0),
+            ),
+            _ => Value::Missing,
+        },
+    },
+    field!(
+        Fanout,
+        "probes",
+        Num,
+        "flows opened like a probe (TCP SYN, new UDP flow, ICMP echo to a new host)",
+        |f| big(f.probes)
+    ),
+    field!(
+        Fanout,
+        "answered",
+        Num,
+        "probes answered (TCP handshake completed, UDP reply, ICMP echo reply)",
+        |f| big(f.answered)
+    ),
+    field!(
+        Fanout,
+        "packets",
+        Num,
+        "TCP SYNs, UDP packets of flows not answered yet, ICMP echo requests",
+        |f| big(f.packets)
+    ),
+    field!(
+        Fanout,
+        "hosts",
+        Num,
+        "out: distinct hosts probed that never answered (ICMP: every host pinged); in: distinct sources",
+        |f| n(f.hosts)
+    ),
+    field!(
+        Fanout,
+        "ports",
+        Num,
+        "out: distinct destination ports probed that never answered; in: distinct destination ports hit",
+        |f| n(f.ports)
+    ),
+    field!(
+        Fanout,
+        "recent_packets",
+        Num,
+        "growth of packets over the last 2 s",
+        |f| big(f.recent_packets)
+    ),
+    field!(
+        Fanout,
+        "recent_unanswered",
+        Num,
+        "growth of packets minus answered over the last 2 s",
+        |f| big(f.recent_unanswered)
+    ),
+    field!(
+        Fanout,
+        "recent_hosts",
+        Num,
+        "growth of hosts over the last 2 s",
+        |f| n(f.recent_hosts)
+    ),
+    field!(
+        Fanout,
+        "recent_ports",
+        Num,
+        "growth of ports over the last 2 s",
+        |f| n(f.recent_ports)
+    ),
+    field!(
+        Fanout,
+        "saturated",
+        Bool,
+        "a cap on distinct values was reached: hosts and ports are lower bounds",
+        |f| Value::Bool(f.saturated)
+    ),
+];
+fn echo_flow_secs<'a>(c: &Ctx<'a>) -> Value<'a> {
+    match &c.event.body {
+        EventBody::IcmpEcho(i) => {
+            #[allow(clippy::cast_precision_loss)]
+            let secs = (c.event.ts.as_nanos() - i.echo.first_ts).max(0) as f64 / 1e9;
+            Value::Num(secs)
+        }
+        _ => Value::Missing,
+    }
+}
 
 static LOGIN_REPLY: &[FieldDef] = with_endpoints!(
     LoginReply,
@@ -1214,6 +1505,7 @@ pub fn fields_of(kind: EventKind) -> &'static [FieldDef] {
         EventKind::HttpResponse => HTTP_RESPONSE,
         EventKind::SshBanner => SSH_BANNER,
         EventKind::IcmpEcho => ICMP_ECHO,
+        EventKind::Fanout => FANOUT,
         EventKind::LoginReply => LOGIN_REPLY,
         EventKind::Arp => ARP,
         EventKind::Auth => AUTH,
@@ -1289,6 +1581,17 @@ mod tests {
         assert_eq!(subdomain("aa.bb.example.com."), "aa.bb");
         assert_eq!(subdomain("example.com"), "");
         assert_eq!(base_domain("x.y.example.com"), "example.com");
+        assert_eq!(base_domain("www.beijing.gov.cn"), "beijing.gov.cn");
+        assert_eq!(subdomain("www.beijing.gov.cn"), "www");
+        assert_eq!(base_domain("a.b.bbc.co.uk"), "bbc.co.uk");
+        assert_eq!(base_domain("gov.cn"), "gov.cn");
+        assert_eq!(subdomain("gov.cn"), "");
+        assert_eq!(base_domain("d1a2b3c4.cloudfront.net"), "cloudfront.net");
+        assert_eq!(base_domain("localhost"), "localhost");
+        assert_eq!(subdomain(""), "");
+        assert_eq!(odd_chars("www.example-1_a.com"), 0);
+        assert_eq!(odd_chars("AAAAABrSAA.=auth.t2.example"), 1);
+        assert_eq!(odd_chars("0e\\202x.tun.example"), 1, "one escaped byte");
         assert_eq!(suggest(EventKind::Flow, "dst_prot"), Some("dst_port"));
         assert_eq!(suggest(EventKind::Flow, "zzzzzz"), None);
     }

@@ -17,8 +17,10 @@ pub mod dir;
 pub mod engine;
 pub mod fields;
 pub mod lists;
+pub mod periodic;
 pub mod spec;
 pub mod testing;
+pub mod title;
 
 pub use compile::{CompiledRule, RuleMeta, Ruleset};
 pub use diagnostic::Diagnostic;

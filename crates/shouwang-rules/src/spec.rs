@@ -15,6 +15,26 @@ pub struct Text {
     pub zh: String,
 }
 
+/// A rule's `[title]`: its name (`en`, `zh`: what rule lists show and
+/// incidents are grouped by) and the incident title template
+/// (`incident.en`, `incident.zh`) that names the entities (see
+/// [`crate::title`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TitleSpec {
+    pub en: String,
+    pub zh: String,
+    pub incident: Option<TemplateSpec>,
+}
+
+/// The incident title template in both languages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    pub en: Spanned<String>,
+    pub zh: Spanned<String>,
+}
+
 pub use shouwang_proto::Severity;
 
 /// What makes a rule fire.
@@ -126,7 +146,7 @@ pub struct OnSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RuleSpec {
     pub id: Spanned<String>,
-    pub title: Text,
+    pub title: TitleSpec,
     pub description: Text,
     pub severity: Spanned<Severity>,
     /// MITRE ATT&CK technique ids (`T1046`, `T1110.001`); operational
@@ -160,9 +180,11 @@ pub struct RuleSpec {
     pub window: Option<Spanned<String>>,
     /// Sustained rules: how long the condition must hold.
     pub duration: Option<Spanned<String>>,
-    /// Periodic rules: largest coefficient of variation of the intervals.
+    /// Periodic rules: how far a check-in may be off its beat, as a share of
+    /// the period (0.2: up to 20 % early or late).
     pub jitter: Option<Spanned<f64>>,
-    /// Periodic rules: intervals shorter than this are not beaconing.
+    /// Periodic rules: periods shorter than this are not beaconing
+    /// (default 500ms).
     pub min_interval: Option<Spanned<String>>,
     /// Most groups kept in memory (oldest evicted, counted).
     pub max_groups: Option<Spanned<u64>>,
@@ -197,6 +219,12 @@ pub struct TestSpec {
     pub group: Option<String>,
     /// Whether a clear (auto-resolve) must follow.
     pub clears: Option<bool>,
+    /// The English incident title after the test's events (the first
+    /// detection's group, with every detection of that group counted, as
+    /// the incident book counts them).
+    pub title: Option<String>,
+    /// The same in Chinese.
+    pub title_zh: Option<String>,
 }
 
 /// A protection period (重保) from `rules/profiles.toml`.

@@ -50,7 +50,8 @@ fn template(kind: EventKind) -> Json {
         ),
         EventKind::HttpResponse => format!(r#"{{{ENDPOINTS},"version":"HTTP/1.1","status":200}}"#),
         EventKind::SshBanner => format!(r#"{{{ENDPOINTS},"banner":"SSH-2.0-OpenSSH_9.2","from_server":true}}"#),
-        EventKind::IcmpEcho => r#"{"src":"192.0.2.10","dst":"192.0.2.20","reply":false,"payload_len":56,"entropy":1.0}"#.to_owned(),
+        EventKind::IcmpEcho => r#"{"src":"192.0.2.10","dst":"192.0.2.20","reply":false,"payload_len":56,"entropy":1.0,"id":1,"seq":0,"fill":false,"first_ts":0,"requests":0,"replies":0,"request_bytes":0,"reply_bytes":0,"mismatched":0,"unsolicited":0,"opaque_bytes":0}"#.to_owned(),
+        EventKind::Fanout => r#"{"direction":"out","proto":6,"src":"192.0.2.10","dst":"192.0.2.20","dst_port":80,"first_ts":0,"probes":0,"answered":0,"packets":0,"hosts":0,"ports":0,"recent_packets":0,"recent_unanswered":0,"recent_hosts":0,"recent_ports":0}"#.to_owned(),
         EventKind::LoginReply => format!(r#"{{{ENDPOINTS},"protocol":"ftp","success":false,"reply":"530 Login incorrect."}}"#),
         EventKind::Arp => r#"{"ip":"192.0.2.1","mac":"02:00:00:00:00:01"}"#.to_owned(),
         EventKind::Auth => r#"{"service":"sshd","outcome":"failure","user":"root","source_addr":"192.0.2.10","message":"Failed password for root"}"#.to_owned(),
@@ -247,6 +248,11 @@ pub fn expand_events(events: &[&toml::Table], start_ns: i64) -> Result<Vec<Step>
                 o.insert("first_ts".into(), Json::from(ts));
                 o.insert("last_ts".into(), Json::from(ts));
             }
+            if kind == EventKind::Fanout
+                && let Some(o) = body.as_object_mut()
+            {
+                o.insert("first_ts".into(), Json::from(ts));
+            }
             merge(&mut body, &fields, "", i).map_err(|e| format!("{which}: {e}"))?;
             if let Some(o) = body.as_object_mut() {
                 o.insert("kind".into(), Json::String(kind_name.to_owned()));
@@ -326,7 +332,29 @@ fn judge(spec: &TestSpec, got: &[Detection]) -> Option<String> {
             "expected no clear; got one".to_owned()
         });
     }
+    if spec.title.is_some() || spec.title_zh.is_some() {
+        let Some(t) = incident_title(&fired) else {
+            return Some("expected a title; nothing fired".to_owned());
+        };
+        for (want, got) in [(&spec.title, &t.en), (&spec.title_zh, &t.zh)] {
+            if let Some(w) = want
+                && w != got
+            {
+                return Some(format!("expected title `{w}`, got `{got}`"));
+            }
+        }
+    }
     None
+}
+
+/// The title the incident of the first detection's group has after every
+/// detection: the latest facts, every detection's count added up (as the
+/// incident book does).
+pub fn incident_title(fired: &[&Detection]) -> Option<crate::spec::Text> {
+    let group = &fired.first()?.group;
+    let mine: Vec<&&Detection> = fired.iter().filter(|d| &d.group == group).collect();
+    let total = mine.iter().map(|d| d.count).sum();
+    Some(mine.last()?.title(total))
 }
 
 /// Runs every test of every rule in the set (disabled rules included).

@@ -111,3 +111,38 @@ fn docs_list_every_field_and_every_shipped_rule() {
         );
     }
 }
+
+#[test]
+fn every_shipped_rule_titles_its_incidents_with_the_entities() {
+    use shouwang_rules::title::Slot;
+    let set = Arc::new(rules::load_dir(&shipped()).unwrap());
+    for r in &set.rules {
+        let t = r
+            .meta
+            .template
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no `incident.en`/`incident.zh` in [title]", r.meta.id));
+        assert!(
+            t.slots.iter().any(|s| !matches!(s, Slot::Count | Slot::Span)),
+            "{}: the title names no entity",
+            r.meta.id
+        );
+        // Every test that fires renders a title with every placeholder
+        // filled: a template naming a field its events never carry shows.
+        for spec in r.tests.iter().map(|t| t.get_ref()).filter(|t| t.fires) {
+            let got = testing::run_test(&set, r, spec).unwrap();
+            let fired: Vec<&rules::Detection> = got.iter().filter(|d| !d.clear).collect();
+            let title = testing::incident_title(&fired).unwrap();
+            eprintln!("{}: {} | {}", r.meta.id, title.en, title.zh);
+            let last = fired.iter().rev().find(|d| d.group == fired[0].group).unwrap();
+            assert_eq!(
+                t.missing(&last.facts),
+                Vec::<&Slot>::new(),
+                "{} — {}: `{}`",
+                r.meta.id,
+                spec.name,
+                title.en
+            );
+        }
+    }
+}

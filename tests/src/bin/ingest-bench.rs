@@ -303,6 +303,7 @@ fn ends(i: usize, dst_port: u16) -> shouwang_proto::Endpoints {
         src_port: 30_000 + (i % 30_000) as u16,
         dst: ip(192, 0, 2, (i % 200) as u8),
         dst_port,
+        app: shouwang_proto::AppProto::Unknown,
     }
 }
 
@@ -336,6 +337,7 @@ fn mix_event(i: usize) -> EventBody {
                 TcpState::Closed
             },
             end: FlowEnd::Idle,
+            app: shouwang_proto::AppProto::Unknown,
         })
     };
     match i % 100 {
@@ -464,6 +466,7 @@ fn event(kind: Kind, i: usize) -> Event {
             user: format!("user{}", i % 500),
             source_addr: Some(std::net::IpAddr::from([198, 51, 100, (i % 250) as u8])),
             source_port: Some(40_000 + (i % 20_000) as u16),
+            source_host: None,
             method: Some("password".into()),
             target_user: None,
             invalid_user: i.is_multiple_of(3),

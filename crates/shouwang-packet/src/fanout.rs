@@ -1,0 +1,875 @@
+//! Fan-out and fan-in counters, per packet, on capture time.
+//!
+//! The flow table reports a flow when it ends, up to 15 s (idle) or 60 s
+//! (active) after its packets. Scans, sweeps and floods are many small
+//! flows that end by idle timeout, so rules that count flow records see them
+//! late. This table counts them as their packets arrive instead, per actor:
+//!
+//! - **out** (per source address and protocol): probes opened, distinct
+//!   hosts and ports probed that never answered: a scan or sweep;
+//! - **in** (per destination address and protocol): SYNs, one-way UDP
+//!   packets and ICMP echo requests received, distinct sources and ports:
+//!   a flood, spoofed or not.
+//!
+//! A *probe* is a flow opened like one: a TCP SYN (without ACK) first, any
+//! new UDP flow, an ICMP echo request to a host not pinged before on this
+//! flow. It is *answered* when the TCP handshake completes (the client ACKs
+//! the SYN-ACK), a UDP packet comes back, or an echo reply comes back. A
+//! browser's 30 connections to 15 CDN hosts are all answered within a round
+//! trip, so they leave no unanswered host behind; a SYN scan's refused and
+//! half-open probes, a UDP scan's silent or ICMP-refused probes do. ICMP
+//! echo hosts count whether they answer or not: a sweep is host discovery,
+//! and the hosts that reply are exactly what it finds.
+//!
+//! Every second of capture time ([`FanoutTable::tick`]) each actor that
+//! changed is snapshotted, and those above a floor are reported as a
+//! [`Fanout`] event carrying `first_ts`, the totals since the activity
+//! began and the growth over the last two seconds, so rules catch bursts
+//! (growth) and slow scans (totals over up to an hour) from the same
+//! report. Memory is bounded: actors per direction, distinct values per
+//! actor and distinct values in all are capped; what could not be tracked
+//! is counted in [`FanoutTable::dropped`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use shouwang_proto::{Event, EventBody, FanDirection, Fanout, TcpState, Timestamp};
+
+use crate::decode::{IpPacket, L4, tcp_flags};
+use crate::flow::Flow;
+
+/// `Flow::meta.fan` bits.
+/// The flow was classified (probe or not).
+const FAN_SEEN: u8 = 1;
+/// The flow was opened like a probe.
+const FAN_PROBE: u8 = 2;
+/// The prober's packets go client → server.
+const FAN_UP: u8 = 4;
+/// The probe was answered.
+const FAN_ANSWERED: u8 = 8;
+/// ICMP flows hold both directions: echo requests seen client → server,
+/// server → client.
+const FAN_ECHO_UP: u8 = 16;
+const FAN_ECHO_DOWN: u8 = 32;
+/// Echo replies seen client → server, server → client.
+const FAN_REPLY_UP: u8 = 64;
+const FAN_REPLY_DOWN: u8 = 128;
+
+/// Fan-out table limits and timings (capture time).
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutConfig {
+    /// Reports at most this often per actor (and at this granularity);
+    /// at least half of `recent_ns` (two snapshots span the window).
+    pub report_ns: i64,
+    /// The `recent_*` window.
+    pub recent_ns: i64,
+    /// An activity's counts start again after this long.
+    pub activity_ns: i64,
+    /// An actor with nothing new for this long is forgotten.
+    pub idle_ns: i64,
+    /// Actors tracked per direction.
+    pub max_actors: usize,
+    /// Distinct hosts (and, separately, ports) remembered per actor.
+    pub max_distinct: usize,
+    /// Distinct values remembered over all actors.
+    pub max_distinct_total: usize,
+    /// `out` reports need this many unanswered distinct hosts or ports.
+    pub min_distinct: u32,
+    /// `in` reports need this much `recent_unanswered`.
+    pub min_recent_unanswered: u64,
+}
+
+/// Report every second: detection within a second or two of the packet.
+pub const REPORT_NS: i64 = 1_000_000_000;
+/// Growth window of `recent_*`: two report intervals, so a burst split by
+/// a report boundary is still counted whole.
+pub const RECENT_NS: i64 = 2_000_000_000;
+/// Counts run for at most an hour ("hundreds of hosts in an hour").
+pub const ACTIVITY_NS: i64 = 3_600_000_000_000;
+/// Forgotten after 10 minutes with nothing new: a scan slower than one new
+/// target per 10 minutes cannot reach the hourly bars anyway.
+pub const IDLE_NS: i64 = 600_000_000_000;
+/// Actors per direction (~150 bytes each without distinct values).
+pub const MAX_ACTORS: usize = 32_768;
+/// Distinct hosts and ports per actor: far above every rule's bar.
+pub const MAX_DISTINCT: usize = 4_096;
+/// Distinct values in all (~16 bytes each): about 16 MiB at worst.
+pub const MAX_DISTINCT_TOTAL: usize = 1_000_000;
+/// Report floor of `out`: below every scan rule's bar (10).
+pub const MIN_DISTINCT: u32 = 5;
+/// Report floor of `in`: below every flood rule's bar (300 in 2 s).
+pub const MIN_RECENT_UNANSWERED: u64 = 100;
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self {
+            report_ns: REPORT_NS,
+            recent_ns: RECENT_NS,
+            activity_ns: ACTIVITY_NS,
+            idle_ns: IDLE_NS,
+            max_actors: MAX_ACTORS,
+            max_distinct: MAX_DISTINCT,
+            max_distinct_total: MAX_DISTINCT_TOTAL,
+            min_distinct: MIN_DISTINCT,
+            min_recent_unanswered: MIN_RECENT_UNANSWERED,
+        }
+    }
+}
+
+/// An address and protocol, as two words for the hasher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ActorKey {
+    addr: u128,
+    /// Protocol number, and bit 8 set for IPv6.
+    proto: u16,
+}
+
+impl std::hash::Hash for ActorKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(self.addr);
+        h.write_u16(self.proto);
+    }
+}
+
+fn bits(a: IpAddr) -> (u128, bool) {
+    match a {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), false),
+        IpAddr::V6(v6) => (u128::from(v6), true),
+    }
+}
+
+impl ActorKey {
+    fn of(a: IpAddr, proto: u8) -> Self {
+        let (addr, v6) = bits(a);
+        Self {
+            addr,
+            proto: u16::from(proto) | if v6 { 0x100 } else { 0 },
+        }
+    }
+}
+
+/// Distinct values with an "answered" mark; counts the unanswered ones.
+#[derive(Debug, Default)]
+struct Distinct<K> {
+    seen: HashMap<K, bool, ahash::RandomState>,
+    unanswered: u32,
+}
+
+impl<K: std::hash::Hash + Eq> Distinct<K> {
+    /// Adds `k` (unanswered if new); false when it could not be stored.
+    fn insert(&mut self, k: K, cap: usize, budget: &mut usize) -> bool {
+        if self.seen.len() >= cap || *budget == 0 {
+            return self.seen.contains_key(&k);
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(k) {
+            e.insert(false);
+            self.unanswered += 1;
+            *budget -= 1;
+        }
+        true
+    }
+
+    fn answer(&mut self, k: &K) {
+        if let Some(answered) = self.seen.get_mut(k)
+            && !*answered
+        {
+            *answered = true;
+            self.unanswered = self.unanswered.saturating_sub(1);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Counts at one report tick.
+#[derive(Debug, Clone, Copy, Default)]
+struct Snap {
+    tick: i64,
+    packets: u64,
+    unanswered: u64,
+    hosts: u32,
+    ports: u32,
+}
+
+#[derive(Debug)]
+struct Actor {
+    first_ts: i64,
+    /// Last time something was counted.
+    last_ts: i64,
+    /// The actor's own address.
+    addr: IpAddr,
+    /// Most recent peer and port.
+    peer: IpAddr,
+    port: u16,
+    probes: u64,
+    answered: u64,
+    packets: u64,
+    hosts: Distinct<u128>,
+    ports: Distinct<u16>,
+    saturated: bool,
+    /// Changed since the last tick (and queued in the dirty list).
+    dirty: bool,
+    /// Ever reported above the floor.
+    reported: bool,
+    /// The last two ticks' counts, older first.
+    snaps: [Snap; 2],
+}
+
+impl Actor {
+    fn new(ts: i64, addr: IpAddr) -> Self {
+        Self {
+            first_ts: ts,
+            last_ts: ts,
+            addr,
+            peer: addr,
+            port: 0,
+            probes: 0,
+            answered: 0,
+            packets: 0,
+            hosts: Distinct::default(),
+            ports: Distinct::default(),
+            saturated: false,
+            dirty: false,
+            reported: false,
+            snaps: [Snap {
+                tick: i64::MIN,
+                ..Snap::default()
+            }; 2],
+        }
+    }
+
+    fn distinct(&self, dir: FanDirection) -> (u32, u32) {
+        match dir {
+            // Out: what never answered. In: every source and port.
+            FanDirection::Out => (self.hosts.unanswered, self.ports.unanswered),
+            FanDirection::In => (
+                u32::try_from(self.hosts.len()).unwrap_or(u32::MAX),
+                u32::try_from(self.ports.len()).unwrap_or(u32::MAX),
+            ),
+        }
+    }
+
+    fn unanswered(&self) -> u64 {
+        self.packets.saturating_sub(self.answered)
+    }
+}
+
+type ActorMap = HashMap<ActorKey, Actor, ahash::RandomState>;
+
+#[derive(Debug, Default)]
+struct Side {
+    actors: ActorMap,
+    dirty: Vec<ActorKey>,
+}
+
+/// Per-packet fan-out / fan-in counters, reported every second of capture
+/// time.
+#[derive(Debug)]
+pub struct FanoutTable {
+    cfg: FanoutConfig,
+    out: Side,
+    inn: Side,
+    /// Distinct values that may still be stored.
+    budget: usize,
+    next_tick: i64,
+    next_sweep: i64,
+    /// Actors forgotten to make room, and distinct values not stored
+    /// because a cap was reached.
+    pub dropped: u64,
+}
+
+/// What a packet means to the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A new probe: counts a packet, a probe, a host and a port.
+    Probe,
+    /// Another packet of an unanswered probe (SYN retransmission, one-way
+    /// UDP, repeated echo request).
+    Again,
+    /// The probe was answered.
+    Answer,
+}
+
+impl FanoutTable {
+    pub fn new(cfg: FanoutConfig) -> Self {
+        Self {
+            budget: cfg.max_distinct_total,
+            cfg,
+            out: Side::default(),
+            inn: Side::default(),
+            next_tick: i64::MIN,
+            next_sweep: i64::MIN,
+            dropped: 0,
+        }
+    }
+
+    /// Actors tracked now (out, in).
+    pub fn actors(&self) -> (usize, usize) {
+        (self.out.actors.len(), self.inn.actors.len())
+    }
+
+    /// Distinct values stored now, over all actors.
+    pub fn distinct_stored(&self) -> usize {
+        self.cfg.max_distinct_total - self.budget
+    }
+
+    /// One IP packet, after the flow table took it: `flow` is its flow and
+    /// `to_server` its direction.
+    pub fn packet(&mut self, p: &IpPacket<'_>, flow: &mut Flow, to_server: bool) {
+        let m = flow.meta.fan;
+        let (prober, target, port, step) = match p.l4 {
+            L4::Tcp { flags, dport, .. } => {
+                let syn_only = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+                if m == 0 {
+                    if !(syn_only && to_server) {
+                        flow.meta.fan = FAN_SEEN;
+                        return;
+                    }
+                    flow.meta.fan = FAN_SEEN | FAN_PROBE | FAN_UP;
+                    (p.src, p.dst, dport, Step::Probe)
+                } else if m & (FAN_PROBE | FAN_ANSWERED) != FAN_PROBE {
+                    return;
+                } else if syn_only && to_server {
+                    (p.src, p.dst, dport, Step::Again)
+                } else if flow.state() == TcpState::Established {
+                    flow.meta.fan |= FAN_ANSWERED;
+                    (flow.client.0, flow.server.0, flow.server.1, Step::Answer)
+                } else {
+                    return;
+                }
+            }
+            L4::Udp { dport, sport, .. } => {
+                if m == 0 {
+                    flow.meta.fan = FAN_SEEN | FAN_PROBE | if to_server { FAN_UP } else { 0 };
+                    (p.src, p.dst, dport, Step::Probe)
+                } else if m & FAN_ANSWERED != 0 {
+                    return;
+                } else if (m & FAN_UP != 0) == to_server {
+                    (p.src, p.dst, dport, Step::Again)
+                } else {
+                    flow.meta.fan |= FAN_ANSWERED;
+                    // The reply goes back to the prober.
+                    (p.dst, p.src, sport, Step::Answer)
+                }
+            }
+            L4::Icmp { v6, icmp_type, .. } => {
+                let (req, rep) = if v6 { (128, 129) } else { (8, 0) };
+                if icmp_type == req {
+                    let bit = if to_server {
+                        FAN_ECHO_UP
+                    } else {
+                        FAN_ECHO_DOWN
+                    };
+                    let step = if m & bit == 0 {
+                        Step::Probe
+                    } else {
+                        Step::Again
+                    };
+                    flow.meta.fan |= bit | FAN_SEEN;
+                    (p.src, p.dst, 0, step)
+                } else if icmp_type == rep {
+                    let bit = if to_server {
+                        FAN_REPLY_UP
+                    } else {
+                        FAN_REPLY_DOWN
+                    };
+                    if m & bit != 0 {
+                        return;
+                    }
+                    flow.meta.fan |= bit | FAN_SEEN;
+                    (p.dst, p.src, 0, Step::Answer)
+                } else {
+                    return;
+                }
+            }
+            L4::Other => return,
+        };
+        self.count(p.ts, p.proto, prober, target, port, step);
+    }
+
+    fn count(
+        &mut self,
+        ts: i64,
+        proto: u8,
+        prober: IpAddr,
+        target: IpAddr,
+        port: u16,
+        step: Step,
+    ) {
+        let icmp = matches!(proto, 1 | 58);
+        let (th, _) = bits(target);
+        let (ph, _) = bits(prober);
+        let cfg = self.cfg;
+        // Out: the prober's view.
+        if let Some(a) = actor(&mut self.out, &cfg, &mut self.dropped, &mut self.budget, ts, prober, proto) {
+            match step {
+                Step::Probe => {
+                    a.probes += 1;
+                    a.packets += 1;
+                    a.peer = target;
+                    a.port = port;
+                    let h = a.hosts.insert(th, cfg.max_distinct, &mut self.budget);
+                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
+                    if !(h && p) {
+                        a.saturated = true;
+                        self.dropped += 1;
+                    }
+                }
+                Step::Again => a.packets += 1,
+                Step::Answer => {
+                    a.answered += 1;
+                    if !icmp {
+                        a.hosts.answer(&th);
+                        a.ports.answer(&port);
+                    }
+                }
+            }
+            a.last_ts = ts;
+        }
+        // In: the target's view.
+        if let Some(a) = actor(&mut self.inn, &cfg, &mut self.dropped, &mut self.budget, ts, target, proto) {
+            match step {
+                Step::Probe => {
+                    a.probes += 1;
+                    a.packets += 1;
+                    a.peer = prober;
+                    a.port = port;
+                    let h = a.hosts.insert(ph, cfg.max_distinct, &mut self.budget);
+                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
+                    if !(h && p) {
+                        a.saturated = true;
+                        self.dropped += 1;
+                    }
+                }
+                Step::Again => a.packets += 1,
+                Step::Answer => a.answered += 1,
+            }
+            a.last_ts = ts;
+        }
+    }
+
+    /// Moves capture time on: at each report boundary passed, reports the
+    /// actors that changed (stamped with the boundary) into `out`.
+    pub fn tick(&mut self, ts: i64, out: &mut Vec<Event>) {
+        if ts < self.next_tick {
+            return;
+        }
+        let tick = ts.div_euclid(self.cfg.report_ns) * self.cfg.report_ns;
+        if self.next_tick != i64::MIN {
+            report(&mut self.out, FanDirection::Out, &self.cfg, tick, out);
+            report(&mut self.inn, FanDirection::In, &self.cfg, tick, out);
+        }
+        self.next_tick = tick + self.cfg.report_ns;
+        if ts >= self.next_sweep {
+            self.next_sweep = ts.saturating_add(10 * self.cfg.report_ns);
+            let cfg = self.cfg;
+            for side in [&mut self.out, &mut self.inn] {
+                side.actors.retain(|_, a| {
+                    let keep = ts.saturating_sub(a.last_ts) < cfg.idle_ns
+                        && ts.saturating_sub(a.first_ts) < cfg.activity_ns;
+                    if !keep {
+                        self.budget += a.hosts.len() + a.ports.len();
+                    }
+                    keep
+                });
+            }
+        }
+    }
+}
+
+impl FanoutTable {
+    /// End of capture at `ts`: reports what changed since the last tick.
+    pub fn finish(&mut self, ts: i64, out: &mut Vec<Event>) {
+        report(&mut self.out, FanDirection::Out, &self.cfg, ts, out);
+        report(&mut self.inn, FanDirection::In, &self.cfg, ts, out);
+    }
+}
+
+/// The actor of `addr`, made if need be; `None` when there is no room
+/// (counted).
+fn actor<'a>(
+    side: &'a mut Side,
+    cfg: &FanoutConfig,
+    dropped: &mut u64,
+    budget: &mut usize,
+    ts: i64,
+    addr: IpAddr,
+    proto: u8,
+) -> Option<&'a mut Actor> {
+    let key = ActorKey::of(addr, proto);
+    if side.actors.len() >= cfg.max_actors && !side.actors.contains_key(&key) {
+        make_room(side, cfg, dropped, budget);
+        if side.actors.len() >= cfg.max_actors {
+            *dropped += 1;
+            return None;
+        }
+    }
+    let a = side
+        .actors
+        .entry(key)
+        .or_insert_with(|| Actor::new(ts, addr));
+    if !a.dirty {
+        a.dirty = true;
+        side.dirty.push(key);
+    }
+    Some(a)
+}
+
+/// A full side forgets every actor never reported (below the floor): the
+/// many one-connection clients of a busy server, the sources of a spoofed
+/// flood. Scanners above the floor stay. Amortised: the table fills again
+/// only after `max_actors` new actors.
+fn make_room(side: &mut Side, cfg: &FanoutConfig, dropped: &mut u64, budget: &mut usize) {
+    let before = side.actors.len();
+    side.actors.retain(|_, a| {
+        if a.reported {
+            return true;
+        }
+        *budget += a.hosts.len() + a.ports.len();
+        false
+    });
+    if side.actors.len() >= cfg.max_actors {
+        // Everyone reported: forget the idlest tenth.
+        let mut by_age: Vec<(i64, ActorKey)> =
+            side.actors.iter().map(|(k, a)| (a.last_ts, *k)).collect();
+        by_age.sort_unstable_by_key(|(t, _)| *t);
+        for (_, k) in by_age.into_iter().take((cfg.max_actors / 10).max(1)) {
+            if let Some(a) = side.actors.remove(&k) {
+                *budget += a.hosts.len() + a.ports.len();
+            }
+        }
+    }
+    *dropped += (before - side.actors.len()) as u64;
+}
+
+fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out: &mut Vec<Event>) {
+    for key in std::mem::take(&mut side.dirty) {
+        // Keys of actors forgotten (or forgotten and made again) since
+        // they were queued are skipped or seen once.
+        let Some(a) = side.actors.get_mut(&key).filter(|a| a.dirty) else {
+            continue;
+        };
+        a.dirty = false;
+        let (hosts, ports) = a.distinct(dir);
+        let now = Snap {
+            tick,
+            packets: a.packets,
+            unanswered: a.unanswered(),
+            hosts,
+            ports,
+        };
+        // Counts at tick - recent: the latest snapshot at or before it
+        // (nothing changed between a snapshot and the next one), else zero.
+        let since = tick - cfg.recent_ns;
+        let base = if a.snaps[1].tick <= since {
+            a.snaps[1]
+        } else {
+            // The newer one is the tick just before, so the older one is
+            // at or before `since` (or the zero snapshot of a new actor).
+            a.snaps[0]
+        };
+        let last = a.snaps[1];
+        if last.tick == tick {
+            a.snaps[1] = now;
+        } else {
+            a.snaps = [last, now];
+        }
+        let above = match dir {
+            FanDirection::Out => {
+                hosts.max(ports) >= cfg.min_distinct && (hosts, ports) != (last.hosts, last.ports)
+            }
+            FanDirection::In => {
+                now.unanswered.saturating_sub(base.unanswered) >= cfg.min_recent_unanswered
+            }
+        };
+        if !above {
+            continue;
+        }
+        a.reported = true;
+        let (src, dst) = match dir {
+            FanDirection::Out => (a.addr, a.peer),
+            FanDirection::In => (a.peer, a.addr),
+        };
+        let proto = u8::try_from(key.proto & 0xff).unwrap_or(0);
+        out.push(Event::new(
+            Timestamp::from_nanos(tick),
+            EventBody::Fanout(Fanout {
+                direction: dir,
+                proto,
+                src,
+                dst,
+                dst_port: a.port,
+                first_ts: a.first_ts,
+                probes: a.probes,
+                answered: a.answered,
+                packets: a.packets,
+                hosts,
+                ports,
+                recent_packets: now.packets.saturating_sub(base.packets),
+                recent_unanswered: now.unanswered.saturating_sub(base.unanswered),
+                recent_hosts: hosts.saturating_sub(base.hosts),
+                recent_ports: ports.saturating_sub(base.ports),
+                saturated: a.saturated,
+            }),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::linktype::ETHERNET;
+    use crate::decode::tests::{MAC_A, MAC_B, tcp_frame, udp_frame};
+    use crate::{Analyzer, AnalyzerConfig};
+    use tcp_flags::{ACK, PSH, RST, SYN};
+
+    const S: i64 = 1_000_000_000;
+    const MS: i64 = 1_000_000;
+    const T0: i64 = 1_700_000_000 * S;
+
+    fn icmp_frame(src: [u8; 4], dst: [u8; 4], reply: bool, seq: u16) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ethernet2(MAC_A, MAC_B).ipv4(src, dst, 64);
+        let b = if reply {
+            b.icmpv4_echo_reply(7, seq)
+        } else {
+            b.icmpv4_echo_request(7, seq)
+        };
+        let mut v = Vec::new();
+        b.write(&mut v, &[0u8; 56]).unwrap();
+        v
+    }
+
+    fn reports(a: &Analyzer) -> Vec<(i64, Fanout)> {
+        a.out
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Fanout(f) => Some((e.ts.0, f.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn outs(a: &Analyzer, src: [u8; 4]) -> Vec<(i64, Fanout)> {
+        let src = IpAddr::from(src);
+        reports(a)
+            .into_iter()
+            .filter(|(_, f)| f.direction == FanDirection::Out && f.src == src)
+            .collect()
+    }
+
+    fn ins(a: &Analyzer, dst: [u8; 4]) -> Vec<(i64, Fanout)> {
+        let dst = IpAddr::from(dst);
+        reports(a)
+            .into_iter()
+            .filter(|(_, f)| f.direction == FanDirection::In && f.dst == dst)
+            .collect()
+    }
+
+    #[test]
+    fn a_fast_udp_scan_is_reported_within_two_seconds_of_capture_time() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let (att, vic) = ([198, 51, 100, 9], [192, 0, 2, 20]);
+        // 1000 probes in one second, no answers (closed ports answer with
+        // ICMP, which is not in the probe's flow).
+        for i in 0..1000u16 {
+            a.frame(T0 + i64::from(i) * MS, ETHERNET, &udp_frame(att, 40000, vic, 1 + i, b"x"));
+        }
+        // Capture time moves on (a quiet link: the read timeout).
+        a.advance(T0 + 2 * S);
+        let r = outs(&a, att);
+        let (ts, f) = r.first().expect("a fan-out report");
+        assert!(*ts - T0 <= 2 * S, "reported {} ms after the first probe", (*ts - T0) / MS);
+        assert_eq!(f.proto, 17);
+        assert_eq!(f.first_ts, T0, "first_ts is the first probe");
+        assert!(f.ports >= 900 && f.recent_ports >= 900, "{f:?}");
+        assert_eq!(f.hosts, 1);
+        assert!(
+            a.out.iter().all(|e| e.kind().as_str() != "flow"),
+            "no flow has ended yet: detection does not wait for them"
+        );
+    }
+
+    #[test]
+    fn answered_connections_are_not_probes() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let c = [10, 0, 0, 5];
+        // A browser: 30 connections to 15 CDN hosts in 2 s, each answered
+        // within 20 ms and carrying data.
+        for i in 0..30u8 {
+            let t = T0 + i64::from(i) * 66 * MS;
+            let s = [203, 0, 113, 1 + i % 15];
+            let port = 50000 + u16::from(i);
+            a.frame(t, ETHERNET, &tcp_frame(c, port, s, 443, SYN, b""));
+            a.frame(t + 10 * MS, ETHERNET, &tcp_frame(s, 443, c, port, SYN | ACK, b""));
+            a.frame(t + 20 * MS, ETHERNET, &tcp_frame(c, port, s, 443, ACK, b""));
+            a.frame(t + 21 * MS, ETHERNET, &tcp_frame(c, port, s, 443, PSH | ACK, b"\x16\x03\x01"));
+        }
+        // A load balancer checking a pool of 12 servers every 2 s for a
+        // minute: connect, then reset.
+        let lb = [10, 0, 0, 6];
+        for round in 0..30i64 {
+            for h in 0..12u8 {
+                let t = T0 + round * 2 * S + i64::from(h) * 5 * MS;
+                let s = [10, 0, 1, 1 + h];
+                let port = 30000 + u16::try_from(round).unwrap() * 20 + u16::from(h);
+                a.frame(t, ETHERNET, &tcp_frame(lb, port, s, 8080, SYN, b""));
+                a.frame(t + MS, ETHERNET, &tcp_frame(s, 8080, lb, port, SYN | ACK, b""));
+                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, ACK, b""));
+                a.frame(t + 3 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, RST | ACK, b""));
+            }
+        }
+        // A DNS resolver asking 50 authoritative servers, all answering.
+        let r = [10, 0, 0, 53];
+        for i in 0..50u8 {
+            let t = T0 + i64::from(i) * 20 * MS;
+            let s = [192, 0, 2, 100 + i];
+            a.frame(t, ETHERNET, &udp_frame(r, 20000 + u16::from(i), s, 53, b"q"));
+            a.frame(t + 5 * MS, ETHERNET, &udp_frame(s, 53, r, 20000 + u16::from(i), b"a"));
+        }
+        a.finish();
+        for who in [c, lb, r] {
+            assert!(outs(&a, who).is_empty(), "{who:?}: {:?}", outs(&a, who));
+        }
+        assert!(reports(&a).is_empty(), "{:?}", reports(&a));
+    }
+
+    #[test]
+    fn syn_scans_count_refused_and_half_open_probes() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let (att, vic) = ([198, 51, 100, 7], [192, 0, 2, 20]);
+        for i in 0..200u16 {
+            let t = T0 + i64::from(i) * 5 * MS;
+            let port = 1 + i;
+            a.frame(t, ETHERNET, &tcp_frame(att, 45000, vic, port, SYN, b""));
+            if port % 50 == 0 {
+                // Open: SYN-ACK, and the scanner resets (-sS).
+                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, SYN | ACK, b""));
+                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(att, 45000, vic, port, RST, b""));
+            } else {
+                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, RST | ACK, b""));
+            }
+        }
+        a.advance(T0 + 3 * S);
+        let r = outs(&a, att);
+        let (_, last) = r.last().expect("reports");
+        assert_eq!(last.proto, 6);
+        assert_eq!(last.ports, 200, "open ports scanned half-open count too");
+        assert!(r.iter().any(|(_, f)| f.recent_ports >= 100), "{r:?}");
+        // The victim saw one scanner on 200 ports: fan-in, but many ports.
+        for (_, f) in ins(&a, vic) {
+            assert!(f.ports >= 100 && f.hosts == 1, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_spoofed_syn_flood_gives_fan_in_reports_and_no_fan_out() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let vic = [10, 10, 10, 10];
+        // hping3 -S --flood --rand-source -p 80: 20 000 SYNs in 2 s.
+        let mut x: u32 = 12345;
+        for i in 0..20_000i64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let src = x.to_be_bytes();
+            a.frame(T0 + i * 100_000, ETHERNET, &tcp_frame(src, 1024 + (x >> 20) as u16, vic, 80, SYN, b""));
+        }
+        a.advance(T0 + 3 * S);
+        let r = ins(&a, vic);
+        let (ts, f) = r.first().expect("fan-in report");
+        assert!(*ts - T0 <= S, "{}", *ts - T0);
+        assert_eq!(f.first_ts, T0);
+        assert_eq!(f.proto, 6);
+        assert!(f.recent_unanswered >= 5000 && f.ports == 1, "{f:?}");
+        assert!(f.hosts as usize == MAX_DISTINCT && f.saturated, "sources capped: {f:?}");
+        assert!(
+            reports(&a).iter().all(|(_, f)| f.direction == FanDirection::In),
+            "one SYN per spoofed source is no fan-out"
+        );
+    }
+
+    #[test]
+    fn memory_caps_hold_under_a_random_source_flood() {
+        let cfg = AnalyzerConfig {
+            fanout: FanoutConfig {
+                max_actors: 1000,
+                max_distinct: 200,
+                max_distinct_total: 3000,
+                ..FanoutConfig::default()
+            },
+            ..AnalyzerConfig::default()
+        };
+        let mut a = Analyzer::new("t", cfg);
+        let vic = [10, 10, 10, 10];
+        let mut x: u32 = 99;
+        for i in 0..50_000i64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let src = x.to_be_bytes();
+            a.frame(T0 + i * 20_000, ETHERNET, &udp_frame(src, (x >> 16) as u16, vic, 9999, b"flood"));
+            let (o, n) = a.fanout.actors();
+            assert!(o <= 1000 && n <= 1000, "{o} {n}");
+            assert!(a.fanout.distinct_stored() <= 3000);
+        }
+        a.advance(T0 + 2 * S);
+        assert!(a.fanout_dropped() > 40_000, "{}", a.fanout_dropped());
+        let r = ins(&a, vic);
+        let (_, f) = r.last().expect("the victim is still reported");
+        assert_eq!(f.hosts, 200, "capped");
+        assert!(f.saturated);
+        assert!(f.recent_unanswered >= 10_000, "{f:?}");
+    }
+
+    #[test]
+    fn a_slow_sweep_adds_up_over_an_hour_but_is_no_burst() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let att = [198, 51, 100, 3];
+        // One new host every 15 s for 50 minutes: 200 hosts.
+        for i in 0..200i64 {
+            let dst = [10, 2, (i / 250) as u8, (i % 250) as u8 + 1];
+            a.frame(T0 + i * 15 * S, ETHERNET, &tcp_frame(att, 40000, dst, 22, SYN, b""));
+        }
+        a.advance(T0 + 200 * 15 * S);
+        let r = outs(&a, att);
+        let (_, last) = r.last().expect("reports");
+        assert_eq!(last.hosts, 200);
+        assert_eq!(last.first_ts, T0);
+        assert!(r.iter().all(|(_, f)| f.recent_hosts <= 1), "{r:?}");
+        // A report each time it grew, once it passed the floor.
+        assert_eq!(r.len(), 200 - MIN_DISTINCT as usize + 1);
+    }
+
+    #[test]
+    fn an_icmp_sweep_counts_hosts_that_answer_too() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let att = [192, 0, 2, 10];
+        for i in 0..254u8 {
+            let t = T0 + i64::from(i) * 10 * MS;
+            let dst = [10, 1, 1, 1 + i];
+            a.frame(t, ETHERNET, &icmp_frame(att, dst, false, 1));
+            if i % 2 == 0 {
+                a.frame(t + MS, ETHERNET, &icmp_frame(dst, att, true, 1));
+            }
+        }
+        a.advance(T0 + 4 * S);
+        let r = outs(&a, att);
+        let (_, last) = r.last().expect("reports");
+        assert_eq!((last.proto, last.hosts, last.answered), (1, 254, 127));
+        assert!(r.iter().any(|(_, f)| f.recent_hosts >= 150), "{r:?}");
+    }
+
+    #[test]
+    fn a_ping_flood_from_one_source_is_fan_in() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let (att, vic) = ([192, 0, 2, 10], [10, 1, 1, 1]);
+        for i in 0..10_000u16 {
+            let t = T0 + i64::from(i) * 100_000;
+            a.frame(t, ETHERNET, &icmp_frame(att, vic, false, i));
+            a.frame(t + 10_000, ETHERNET, &icmp_frame(vic, att, true, i));
+        }
+        a.advance(T0 + 2 * S);
+        let r = ins(&a, vic);
+        let (_, f) = r.last().expect("fan-in");
+        assert!(f.recent_packets >= 9000 && f.hosts == 1, "{f:?}");
+        assert!(outs(&a, att).is_empty(), "one host is no sweep");
+    }
+}
