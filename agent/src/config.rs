@@ -551,8 +551,7 @@ impl AgentConfig {
                 "packet.idle-timeout must be at least 1s and packet.active-timeout at least as long"
             );
         }
-        if p.fanout_interval < Duration::from_secs(1)
-            || p.fanout_interval > Duration::from_secs(2)
+        if p.fanout_interval < Duration::from_secs(1) || p.fanout_interval > Duration::from_secs(2)
         {
             bail!(
                 "packet.fanout-interval = {:?}: must be 1s to 2s (scans and floods must reach the collector within seconds)",

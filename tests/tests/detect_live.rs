@@ -65,6 +65,35 @@ fn ids(all: &[Value]) -> BTreeSet<i64> {
     all.iter().filter_map(|i| i["id"].as_i64()).collect()
 }
 
+/// What the collector stored that names `addr` (the latest 1000 events of
+/// each kind the detectors read), for a miss: counts per kind, and the
+/// last such fan-out event in full.
+fn stored_about(c: &Collector, addr: &str) -> String {
+    let mut parts = Vec::new();
+    let mut last_fanout = None;
+    for kind in ["flow", "fanout", "icmp_echo", "dns", "ssh_banner", "auth"] {
+        let evs = c.events("victim", kind).unwrap_or_default();
+        let about: Vec<&Value> = evs
+            .iter()
+            .filter(|e| {
+                let ev = &e["event"];
+                ["src", "dst", "source_addr"]
+                    .iter()
+                    .any(|k| ev[*k].as_str() == Some(addr))
+            })
+            .collect();
+        if kind == "fanout" {
+            last_fanout = about.last().map(|e| e["event"].to_string());
+        }
+        parts.push(format!("{kind} {}", about.len()));
+    }
+    format!(
+        "stored events naming {addr}: {}{}",
+        parts.join(", "),
+        last_fanout.map_or(String::new(), |f| format!("; last fanout: {f}"))
+    )
+}
+
 /// What runs an attack: a tool, or a tunnel with its pusher.
 enum Running {
     Tool(Bg),
@@ -95,8 +124,16 @@ struct Row {
     wall_ms: Option<i64>,
     /// The incident's own `detection_delay_ms`, when it carries one.
     field_ms: Option<i64>,
+    /// Incidents of the technique keyed on `key` once all is flushed.
+    count: usize,
+    /// When the attack started (wall clock, ms since the epoch).
+    started_ms: i64,
+    /// Kinds of the incident's evidence events (`flow`, `fanout`, `auth`…).
+    evidence: String,
     /// Incidents opened during this attack that are not its own.
     also: Vec<String>,
+    /// For a miss: what the collector stored about `key` (event kinds).
+    seen: String,
     problems: Vec<String>,
 }
 
@@ -127,7 +164,11 @@ fn attack(
         title: "-".into(),
         wall_ms: None,
         field_ms: None,
+        count: 0,
+        started_ms: now_ms(),
+        evidence: "-".into(),
         also: Vec::new(),
+        seen: String::new(),
         problems: Vec::new(),
     };
     let before = c.incidents("").unwrap();
@@ -144,6 +185,7 @@ fn attack(
     }
     let known = ids(&before);
     let started_ms = now_ms();
+    row.started_ms = started_ms;
     let started = Instant::now();
     let mut running = start();
     if let Running::NotRun(why) = &running {
@@ -186,7 +228,7 @@ fn attack(
         let out = b.output();
         let lines: Vec<&str> = out.lines().collect();
         for l in &lines[lines.len().saturating_sub(4)..] {
-            println!("    {}", &l[..l.len().min(200)]);
+            println!("    {}", l.chars().take(200).collect::<String>());
         }
     }
     drop(running);
@@ -203,14 +245,24 @@ fn attack(
         }
     }
     match found {
-        None => row.problems.push(format!(
-            "no {technique} incident keyed on {key} within {ATTACK_WINDOW:?}"
-        )),
+        None => {
+            row.problems.push(format!(
+                "no {technique} incident keyed on {key} within {ATTACK_WINDOW:?}"
+            ));
+            row.seen = stored_about(c, key);
+        }
         Some(i) => {
             row.rule = i["rule"].as_str().unwrap_or("?").to_owned();
             row.title = i["title"]["en"].as_str().unwrap_or("?").to_owned();
             row.wall_ms = i["opened_ms"].as_i64().map(|o| o - started_ms);
             row.field_ms = i["detection_delay_ms"].as_i64();
+            let kinds: BTreeSet<&str> = i["evidence"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["kind"].as_str())
+                .collect();
+            row.evidence = kinds.into_iter().collect::<Vec<_>>().join(",");
             match row.delay_ms() {
                 Some(d) if d <= MAX_DELAY_MS => {}
                 d => row.problems.push(format!(
@@ -226,17 +278,28 @@ fn attack(
 
 fn print_table(rows: &[Row]) -> String {
     let mut t = vec![format!(
-        "{:<16} {:<10} {:<15} {:<34} {:<60} {:>7} {:>7}  {}",
-        "attack", "technique", "keyed on", "rule", "incident title", "wall s", "field s", "result"
+        "{:<16} {:<10} {:<15} {:>2} {:<34} {:<70} {:<17} {:>7} {:>7}  {}",
+        "attack",
+        "technique",
+        "keyed on",
+        "n",
+        "rule",
+        "incident title",
+        "evidence",
+        "wall s",
+        "field s",
+        "result"
     )];
     for r in rows {
         t.push(format!(
-            "{:<16} {:<10} {:<15} {:<34} {:<60} {:>7} {:>7}  {}",
+            "{:<16} {:<10} {:<15} {:>2} {:<34} {:<70} {:<17} {:>7} {:>7}  {}",
             r.attack,
             r.technique,
             r.key,
+            r.count,
             r.rule,
-            &r.title[..r.title.len().min(60)],
+            r.title.chars().take(70).collect::<String>(),
+            r.evidence,
             secs(r.wall_ms),
             secs(r.field_ms),
             if r.problems.is_empty() {
@@ -247,6 +310,9 @@ fn print_table(rows: &[Row]) -> String {
         ));
         for a in &r.also {
             t.push(format!("{:<16} also raised: {a}", ""));
+        }
+        if !r.seen.is_empty() {
+            t.push(format!("{:<16} {}", "", r.seen));
         }
     }
     t.join("\n")
@@ -288,46 +354,84 @@ fn every_live_attack_raises_one_incident_within_five_seconds() {
     )
     .unwrap();
     let token = c.add_agent("victim").unwrap();
-    let (mut sshd, _log) = lab.sshd_on(&dir.path().join("sshd"), SSH_PORT);
-    // The agent sees the wire only (no auth log): SSH on :2200 must be
-    // known by its content.
-    let mut agent = lab.victim_agent(dir.path(), &c.url, &token, None);
+    // sshd on :2200 logging to a file the agent follows, as on a real
+    // host; the table's evidence column shows whether the wire (flows of
+    // app ssh) or the log (auth) counted.
+    let (mut sshd, log) = lab.sshd_on(&dir.path().join("sshd"), SSH_PORT);
+    let mut agent = lab.victim_agent(dir.path(), &c.url, &token, Some(&log));
     let a = lab.attacker_addresses(8);
     let sweep = lab.sweep_range(12, &a[2]);
     let v = lab.victim_ip.clone();
     let d: &Path = &tools;
 
-    let mut rows = vec![
-        attack(&c, "nmap -sS", "T1046", &a[0], || {
-            Running::Tool(lab.nmap_syn(&a[0], d))
-        }),
-        attack(&c, "nmap -sU", "T1046", &a[1], || {
-            Running::Tool(lab.nmap_udp(&a[1], "1-300", d))
-        }),
-        attack(&c, "nmap -sn /24", "T1018", &a[2], || {
-            Running::Tool(lab.nmap_sweep(&sweep, d))
-        }),
-        attack(&c, "masscan", "T1046", &a[3], || {
-            Running::Tool(lab.masscan(&a[3], 6, d))
-        }),
-        attack(&c, "hydra ssh:2200", "T1110", &a[4], || {
-            Running::Tool(lab.hydra_ssh(&a[4], SSH_PORT, 32, d))
-        }),
-        attack(&c, "ptunnel-ng", "T1095", &a[5], || {
-            Running::Tunnel(lab.icmp_tunnel(&a[5], d))
-        }),
-        attack(&c, "iodine", "T1071.004", &a[6], || {
-            match lab.dns_tunnel(&a[6], d) {
+    type Start<'a> = Box<dyn FnOnce() -> Running + 'a>;
+    let attacks: Vec<(&'static str, &'static str, &str, Start)> = vec![
+        (
+            "nmap -sS",
+            "T1046",
+            &a[0],
+            Box::new(|| Running::Tool(lab.nmap_syn(&a[0], d))),
+        ),
+        (
+            "nmap -sU",
+            "T1046",
+            &a[1],
+            Box::new(|| Running::Tool(lab.nmap_udp(&a[1], "1-300", d))),
+        ),
+        (
+            "nmap -sn /24",
+            "T1018",
+            &a[2],
+            Box::new(|| Running::Tool(lab.nmap_sweep(&sweep, d))),
+        ),
+        (
+            "masscan",
+            "T1046",
+            &a[3],
+            Box::new(|| Running::Tool(lab.masscan(&a[3], 6, d))),
+        ),
+        (
+            "hydra ssh:2200",
+            "T1110",
+            &a[4],
+            Box::new(|| Running::Tool(lab.hydra_ssh(&a[4], SSH_PORT, 32, d))),
+        ),
+        (
+            "ptunnel-ng",
+            "T1572",
+            &a[5],
+            Box::new(|| Running::Tunnel(lab.icmp_tunnel(&a[5], d))),
+        ),
+        (
+            "iodine",
+            "T1071.004",
+            &a[6],
+            Box::new(|| match lab.dns_tunnel(&a[6], d) {
                 Ok(t) => Running::Tunnel(t),
                 Err(e) => Running::NotRun(format!("{e:#}")),
-            }
-        }),
+            }),
+        ),
         // Last: its hundreds of thousands of flows are still being
         // shipped for a while. Keyed on the victim (spoofable sources).
-        attack(&c, "hping3 --flood", "T1499", &v, || {
-            Running::Tool(lab.hping_flood(&a[7], 2, d))
-        }),
+        (
+            "hping3 --flood",
+            "T1499",
+            &v,
+            Box::new(|| Running::Tool(lab.hping_flood(&a[7], 2, d))),
+        ),
     ];
+    // SHOUWANG_LIVE_ONLY=hydra,iodine runs the attacks whose names contain
+    // one of the words (while working on one detector).
+    let only = std::env::var("SHOUWANG_LIVE_ONLY").unwrap_or_default();
+    let mut rows: Vec<Row> = attacks
+        .into_iter()
+        .filter(|(name, ..)| only.is_empty() || only.split(',').any(|w| name.contains(w.trim())))
+        .map(|(name, technique, key, start)| attack(&c, name, technique, key, start))
+        .collect();
+    assert!(
+        !rows.is_empty(),
+        "SHOUWANG_LIVE_ONLY={only:?} names no attack"
+    );
 
     // The agent's last flows (flushed as it stops) must not open a second
     // incident for any attack.
@@ -345,6 +449,15 @@ fn every_live_attack_raises_one_incident_within_five_seconds() {
             continue;
         }
         let all = matching(&last, r.technique, &r.key);
+        r.count = all.len();
+        if r.rule == "-"
+            && let Some(late) = all.iter().filter_map(|i| i["opened_ms"].as_i64()).min()
+        {
+            r.problems.push(format!(
+                "raised only later, {:.1} s after the attack started",
+                (late - r.started_ms) as f64 / 1000.0
+            ));
+        }
         if all.len() > 1 {
             r.problems.push(format!(
                 "{} {} incidents keyed on {}: {}",

@@ -389,21 +389,21 @@ impl FanoutTable {
         self.count(p.ts, p.proto, prober, target, port, step);
     }
 
-    fn count(
-        &mut self,
-        ts: i64,
-        proto: u8,
-        prober: IpAddr,
-        target: IpAddr,
-        port: u16,
-        step: Step,
-    ) {
+    fn count(&mut self, ts: i64, proto: u8, prober: IpAddr, target: IpAddr, port: u16, step: Step) {
         let icmp = matches!(proto, 1 | 58);
         let (th, _) = bits(target);
         let (ph, _) = bits(prober);
         let cfg = self.cfg;
         // Out: the prober's view.
-        if let Some(a) = actor(&mut self.out, &cfg, &mut self.dropped, &mut self.budget, ts, prober, proto) {
+        if let Some(a) = actor(
+            &mut self.out,
+            &cfg,
+            &mut self.dropped,
+            &mut self.budget,
+            ts,
+            prober,
+            proto,
+        ) {
             match step {
                 Step::Probe => {
                     a.probes += 1;
@@ -429,7 +429,15 @@ impl FanoutTable {
             a.last_ts = ts;
         }
         // In: the target's view.
-        if let Some(a) = actor(&mut self.inn, &cfg, &mut self.dropped, &mut self.budget, ts, target, proto) {
+        if let Some(a) = actor(
+            &mut self.inn,
+            &cfg,
+            &mut self.dropped,
+            &mut self.budget,
+            ts,
+            target,
+            proto,
+        ) {
             match step {
                 Step::Probe => {
                     a.probes += 1;
@@ -674,13 +682,21 @@ mod tests {
         // 1000 probes in one second, no answers (closed ports answer with
         // ICMP, which is not in the probe's flow).
         for i in 0..1000u16 {
-            a.frame(T0 + i64::from(i) * MS, ETHERNET, &udp_frame(att, 40000, vic, 1 + i, b"x"));
+            a.frame(
+                T0 + i64::from(i) * MS,
+                ETHERNET,
+                &udp_frame(att, 40000, vic, 1 + i, b"x"),
+            );
         }
         // Capture time moves on (a quiet link: the read timeout).
         a.advance(T0 + 2 * S);
         let r = outs(&a, att);
         let (ts, f) = r.first().expect("a fan-out report");
-        assert!(*ts - T0 <= 2 * S, "reported {} ms after the first probe", (*ts - T0) / MS);
+        assert!(
+            *ts - T0 <= 2 * S,
+            "reported {} ms after the first probe",
+            (*ts - T0) / MS
+        );
         assert_eq!(f.proto, 17);
         assert_eq!(f.first_ts, T0, "first_ts is the first probe");
         assert!(f.ports >= 900 && f.recent_ports >= 900, "{f:?}");
@@ -702,9 +718,17 @@ mod tests {
             let s = [203, 0, 113, 1 + i % 15];
             let port = 50000 + u16::from(i);
             a.frame(t, ETHERNET, &tcp_frame(c, port, s, 443, SYN, b""));
-            a.frame(t + 10 * MS, ETHERNET, &tcp_frame(s, 443, c, port, SYN | ACK, b""));
+            a.frame(
+                t + 10 * MS,
+                ETHERNET,
+                &tcp_frame(s, 443, c, port, SYN | ACK, b""),
+            );
             a.frame(t + 20 * MS, ETHERNET, &tcp_frame(c, port, s, 443, ACK, b""));
-            a.frame(t + 21 * MS, ETHERNET, &tcp_frame(c, port, s, 443, PSH | ACK, b"\x16\x03\x01"));
+            a.frame(
+                t + 21 * MS,
+                ETHERNET,
+                &tcp_frame(c, port, s, 443, PSH | ACK, b"\x16\x03\x01"),
+            );
         }
         // A load balancer checking a pool of 12 servers every 2 s for a
         // minute: connect, then reset.
@@ -715,9 +739,21 @@ mod tests {
                 let s = [10, 0, 1, 1 + h];
                 let port = 30000 + u16::try_from(round).unwrap() * 20 + u16::from(h);
                 a.frame(t, ETHERNET, &tcp_frame(lb, port, s, 8080, SYN, b""));
-                a.frame(t + MS, ETHERNET, &tcp_frame(s, 8080, lb, port, SYN | ACK, b""));
-                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, ACK, b""));
-                a.frame(t + 3 * MS, ETHERNET, &tcp_frame(lb, port, s, 8080, RST | ACK, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(s, 8080, lb, port, SYN | ACK, b""),
+                );
+                a.frame(
+                    t + 2 * MS,
+                    ETHERNET,
+                    &tcp_frame(lb, port, s, 8080, ACK, b""),
+                );
+                a.frame(
+                    t + 3 * MS,
+                    ETHERNET,
+                    &tcp_frame(lb, port, s, 8080, RST | ACK, b""),
+                );
             }
         }
         // A DNS resolver asking 50 authoritative servers, all answering.
@@ -725,8 +761,16 @@ mod tests {
         for i in 0..50u8 {
             let t = T0 + i64::from(i) * 20 * MS;
             let s = [192, 0, 2, 100 + i];
-            a.frame(t, ETHERNET, &udp_frame(r, 20000 + u16::from(i), s, 53, b"q"));
-            a.frame(t + 5 * MS, ETHERNET, &udp_frame(s, 53, r, 20000 + u16::from(i), b"a"));
+            a.frame(
+                t,
+                ETHERNET,
+                &udp_frame(r, 20000 + u16::from(i), s, 53, b"q"),
+            );
+            a.frame(
+                t + 5 * MS,
+                ETHERNET,
+                &udp_frame(s, 53, r, 20000 + u16::from(i), b"a"),
+            );
         }
         a.finish();
         for who in [c, lb, r] {
@@ -745,10 +789,22 @@ mod tests {
             a.frame(t, ETHERNET, &tcp_frame(att, 45000, vic, port, SYN, b""));
             if port % 50 == 0 {
                 // Open: SYN-ACK, and the scanner resets (-sS).
-                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, SYN | ACK, b""));
-                a.frame(t + 2 * MS, ETHERNET, &tcp_frame(att, 45000, vic, port, RST, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(vic, port, att, 45000, SYN | ACK, b""),
+                );
+                a.frame(
+                    t + 2 * MS,
+                    ETHERNET,
+                    &tcp_frame(att, 45000, vic, port, RST, b""),
+                );
             } else {
-                a.frame(t + MS, ETHERNET, &tcp_frame(vic, port, att, 45000, RST | ACK, b""));
+                a.frame(
+                    t + MS,
+                    ETHERNET,
+                    &tcp_frame(vic, port, att, 45000, RST | ACK, b""),
+                );
             }
         }
         a.advance(T0 + 3 * S);
@@ -772,7 +828,11 @@ mod tests {
         for i in 0..20_000i64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let src = x.to_be_bytes();
-            a.frame(T0 + i * 100_000, ETHERNET, &tcp_frame(src, 1024 + (x >> 20) as u16, vic, 80, SYN, b""));
+            a.frame(
+                T0 + i * 100_000,
+                ETHERNET,
+                &tcp_frame(src, 1024 + (x >> 20) as u16, vic, 80, SYN, b""),
+            );
         }
         a.advance(T0 + 3 * S);
         let r = ins(&a, vic);
@@ -781,9 +841,14 @@ mod tests {
         assert_eq!(f.first_ts, T0);
         assert_eq!(f.proto, 6);
         assert!(f.recent_unanswered >= 5000 && f.ports == 1, "{f:?}");
-        assert!(f.hosts as usize == MAX_DISTINCT && f.saturated, "sources capped: {f:?}");
         assert!(
-            reports(&a).iter().all(|(_, f)| f.direction == FanDirection::In),
+            f.hosts as usize == MAX_DISTINCT && f.saturated,
+            "sources capped: {f:?}"
+        );
+        assert!(
+            reports(&a)
+                .iter()
+                .all(|(_, f)| f.direction == FanDirection::In),
             "one SYN per spoofed source is no fan-out"
         );
     }
@@ -805,7 +870,11 @@ mod tests {
         for i in 0..50_000i64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let src = x.to_be_bytes();
-            a.frame(T0 + i * 20_000, ETHERNET, &udp_frame(src, (x >> 16) as u16, vic, 9999, b"flood"));
+            a.frame(
+                T0 + i * 20_000,
+                ETHERNET,
+                &udp_frame(src, (x >> 16) as u16, vic, 9999, b"flood"),
+            );
             let (o, n) = a.fanout.actors();
             assert!(o <= 1000 && n <= 1000, "{o} {n}");
             assert!(a.fanout.distinct_stored() <= 3000);
@@ -826,7 +895,11 @@ mod tests {
         // One new host every 15 s for 50 minutes: 200 hosts.
         for i in 0..200i64 {
             let dst = [10, 2, (i / 250) as u8, (i % 250) as u8 + 1];
-            a.frame(T0 + i * 15 * S, ETHERNET, &tcp_frame(att, 40000, dst, 22, SYN, b""));
+            a.frame(
+                T0 + i * 15 * S,
+                ETHERNET,
+                &tcp_frame(att, 40000, dst, 22, SYN, b""),
+            );
         }
         a.advance(T0 + 200 * 15 * S);
         let r = outs(&a, att);

@@ -596,10 +596,7 @@ fn compile_spec(
 
 fn plan_facts(slots: &[Slot], kinds: &[EventKind]) -> Vec<SlotPlan> {
     let per_clause = |f: &str| -> Vec<Option<&'static FieldDef>> {
-        kinds
-            .iter()
-            .map(|k| crate::fields::lookup(*k, f))
-            .collect()
+        kinds.iter().map(|k| crate::fields::lookup(*k, f)).collect()
     };
     slots
         .iter()

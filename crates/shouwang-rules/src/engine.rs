@@ -436,8 +436,7 @@ impl Engine {
             }
             let before = out.len();
             Self::step(
-                rule, ci, state, counters, key_buf, hasher, scratch, &ctx, exercise, holds, ts,
-                out,
+                rule, ci, state, counters, key_buf, hasher, scratch, &ctx, exercise, holds, ts, out,
             );
             if out.len() > before {
                 counters.fired += (out.len() - before) as u64;
@@ -882,7 +881,12 @@ zh = "t"
         // The incident's total, with separators; the facts keep growing
         // over the group's life (a recurrence re-renders).
         for i in 0..4 {
-            e.process("a", None, &auth(113 + i, &format!("u{i}"), "web-03"), &mut out);
+            e.process(
+                "a",
+                None,
+                &auth(113 + i, &format!("u{i}"), "web-03"),
+                &mut out,
+            );
         }
         assert_eq!(out.len(), 2);
         assert_eq!(
@@ -932,10 +936,24 @@ zh = "t"
             compile_rule("t.toml", &bad, &Default::default(), &Arc::new(Vec::new())).unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{text:#?}");
-        assert!(text[0].contains("`{distinct.usr}`") && text[0].contains("did you mean `user`"), "{}", text[0]);
-        let line = bad.lines().position(|l| l.starts_with("incident.en")).unwrap() + 1;
+        assert!(
+            text[0].contains("`{distinct.usr}`") && text[0].contains("did you mean `user`"),
+            "{}",
+            text[0]
+        );
+        let line = bad
+            .lines()
+            .position(|l| l.starts_with("incident.en"))
+            .unwrap()
+            + 1;
         assert_eq!(errs[0].line, line);
-        let col = bad.lines().nth(line - 1).unwrap().find("{distinct.usr}").unwrap() + 1;
+        let col = bad
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find("{distinct.usr}")
+            .unwrap()
+            + 1;
         assert_eq!(errs[0].column, col);
         assert!(text.iter().any(|t| t.contains("`{source}`")));
         for broken in ["{count", "count}", "[{src}", "{sum.user}", "{foo.src}"] {

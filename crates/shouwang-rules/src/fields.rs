@@ -822,9 +822,9 @@ static FANOUT: &[FieldDef] = &[
         ty: FieldType::Num,
         doc: "time from the activity's first packet to this report, in ms",
         get: |c| match &c.event.body {
-            EventBody::Fanout(f) => big(
-                u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0),
-            ),
+            EventBody::Fanout(f) => {
+                big(u64::try_from(c.event.ts.0.saturating_sub(f.first_ts) / 1_000_000).unwrap_or(0))
+            }
             _ => Value::Missing,
         },
     },

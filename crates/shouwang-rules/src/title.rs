@@ -177,7 +177,11 @@ fn duration(ns: i64, zh: bool) -> String {
     };
     #[allow(clippy::cast_precision_loss)]
     let v = thousands(v as f64);
-    if zh { format!("{v} {cn}") } else { format!("{v} {en}") }
+    if zh {
+        format!("{v} {cn}")
+    } else {
+        format!("{v} {en}")
+    }
 }
 
 impl Template {
@@ -392,7 +396,9 @@ fn parse(
                     _ => {
                         err(
                             whole,
-                            &format!("`{whole}`: write `{{{name}|one|many}}` for a number and its noun"),
+                            &format!(
+                                "`{whole}`: write `{{{name}|one|many}}` for a number and its noun"
+                            ),
                             "for example `{count|failure|failures}`",
                         );
                         continue;
@@ -405,7 +411,9 @@ fn parse(
                             slots.push(slot);
                             slots.len() - 1
                         });
-                        opt.as_mut().unwrap_or(&mut top).push(Piece::Slot(idx, noun));
+                        opt.as_mut()
+                            .unwrap_or(&mut top)
+                            .push(Piece::Slot(idx, noun));
                     }
                     Err((message, hint)) => err(whole, &message, &hint),
                 }
@@ -433,7 +441,12 @@ fn resolve(name: &str, scope: &Scope<'_>) -> Result<Slot, (String, String)> {
         "count" => return Ok(Slot::Count),
         "span" => return Ok(Slot::Span),
         "target" => return Ok(Slot::Target),
-        "" => return Err(("an empty placeholder `{}`".to_owned(), PLACEHOLDERS.to_owned())),
+        "" => {
+            return Err((
+                "an empty placeholder `{}`".to_owned(),
+                PLACEHOLDERS.to_owned(),
+            ));
+        }
         _ => {}
     }
     if let Some(i) = scope.group_names.iter().position(|g| g == name) {
@@ -475,8 +488,7 @@ fn resolve(name: &str, scope: &Scope<'_>) -> Result<Slot, (String, String)> {
             },
         ));
     }
-    if matches!(slot, Slot::Sum(_) | Slot::Max(_)) && defs.iter().any(|d| d.ty != FieldType::Num)
-    {
+    if matches!(slot, Slot::Sum(_) | Slot::Max(_)) && defs.iter().any(|d| d.ty != FieldType::Num) {
         return Err((
             format!("`{{{name}}}`: `{field}` is not a number"),
             "`sum.` and `max.` take numeric fields".to_owned(),
@@ -486,11 +498,7 @@ fn resolve(name: &str, scope: &Scope<'_>) -> Result<Slot, (String, String)> {
 }
 
 /// Compiles an incident title template; problems go to `errors`.
-pub fn compile(
-    spec: &TemplateSpec,
-    scope: &Scope<'_>,
-    errors: &mut Vec<Diagnostic>,
-) -> Template {
+pub fn compile(spec: &TemplateSpec, scope: &Scope<'_>, errors: &mut Vec<Diagnostic>) -> Template {
     let mut slots = Vec::new();
     let en = parse(&spec.en, scope, &mut slots, errors);
     let zh = parse(&spec.zh, scope, &mut slots, errors);
@@ -576,7 +584,8 @@ impl Distinct {
         match &self.hll {
             // No counted event had the field: unknown, not zero.
             None if self.exact.is_empty() => Fact::Missing,
-            None => {
+            None =>
+            {
                 #[allow(clippy::cast_precision_loss)]
                 Fact::Num(self.exact.len() as f64)
             }

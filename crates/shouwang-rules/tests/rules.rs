@@ -117,13 +117,14 @@ fn every_shipped_rule_titles_its_incidents_with_the_entities() {
     use shouwang_rules::title::Slot;
     let set = Arc::new(rules::load_dir(&shipped()).unwrap());
     for r in &set.rules {
-        let t = r
-            .meta
-            .template
-            .as_ref()
-            .unwrap_or_else(|| panic!("{}: no `incident.en`/`incident.zh` in [title]", r.meta.id));
+        let t =
+            r.meta.template.as_ref().unwrap_or_else(|| {
+                panic!("{}: no `incident.en`/`incident.zh` in [title]", r.meta.id)
+            });
         assert!(
-            t.slots.iter().any(|s| !matches!(s, Slot::Count | Slot::Span)),
+            t.slots
+                .iter()
+                .any(|s| !matches!(s, Slot::Count | Slot::Span)),
             "{}: the title names no entity",
             r.meta.id
         );
@@ -134,7 +135,11 @@ fn every_shipped_rule_titles_its_incidents_with_the_entities() {
             let fired: Vec<&rules::Detection> = got.iter().filter(|d| !d.clear).collect();
             let title = testing::incident_title(&fired).unwrap();
             eprintln!("{}: {} | {}", r.meta.id, title.en, title.zh);
-            let last = fired.iter().rev().find(|d| d.group == fired[0].group).unwrap();
+            let last = fired
+                .iter()
+                .rev()
+                .find(|d| d.group == fired[0].group)
+                .unwrap();
             assert_eq!(
                 t.missing(&last.facts),
                 Vec::<&Slot>::new(),
