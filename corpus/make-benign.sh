@@ -25,12 +25,14 @@ done
 C=swbc$$ N=swbn$$ CIF=swbc$$ NIF=swbn$$
 work="$(mktemp -d /tmp/shouwang-benign.XXXXXX)"
 pids=()
+netns_etc_existed=$([ -d /etc/netns ] && echo 1 || echo 0)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del "$C" 2>/dev/null || true
   ip netns del "$N" 2>/dev/null || true
   rm -rf "/etc/netns/$C" "$work"
+  [ "$netns_etc_existed" = 1 ] || rmdir /etc/netns 2>/dev/null || true
 }
 trap cleanup EXIT
 inc() { ip netns exec "$C" "$@"; }
