@@ -14,6 +14,8 @@
 # Traffic stays on 127.0.0.1.
 set -u
 OUT=${1:-/tmp/appid-captures}
+# Debian keeps initdb and postgres out of PATH.
+for d in /usr/lib/postgresql/*/bin; do PATH="$PATH:$d"; done
 W=$(mktemp -d /tmp/appid-work.XXXXXX)
 chmod 755 "$W"
 mkdir -p "$OUT"

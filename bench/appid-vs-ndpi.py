@@ -11,7 +11,10 @@ side named and how often they agree where both named one. A flow counts as
 "both classify" when neither side says unknown. nDPI names outside our set
 count as `other:<name>` (a flow we call X and nDPI calls other:Y is a
 disagreement). nDPI's MDNS and LLMNR are DNS messages on other ports, so
-they map to dns; HTTP_Proxy / HTTP_Connect are HTTP.
+they map to dns; HTTP_Proxy / HTTP_Connect are HTTP; IMAPS / POP3S / SMTPS
+(what nDPI 4.2 calls a clear-text session that offers STARTTLS) map to the
+clear-text protocol. ndpiReader's CSV leaves out the flows it could not
+name; those count as "only ours" when we named them.
 
 Exit status 1 when overall agreement is below --min (default 95 %).
 """
@@ -38,6 +41,11 @@ NDPI_MAP = {
     "SMTP": "smtp",
     "POP3": "pop3",
     "IMAP": "imap",
+    # nDPI 4.2 names a clear-text IMAP/POP3/SMTP session whose server
+    # offers STARTTLS by the TLS variant (seen on Dovecot on port 143).
+    "IMAPS": "imap",
+    "POP3S": "pop3",
+    "SMTPS": "smtp",
     "RDP": "rdp",
     "SMBv1": "smb",
     "SMBv23": "smb",
@@ -82,10 +90,11 @@ def ndpi_flows(path):
                 except (KeyError, IndexError, ValueError):
                     continue
                 name = r[col["ndpi_proto"]]
-                # `master.app` (TLS.Google, DNS.Microsoft): the master is the
-                # wire protocol.
-                master = name.split(".")[0]
-                flows[k] = NDPI_MAP.get(master, "other:" + master)
+                # `master.app` (TLS.Google, DNS.Microsoft, NetBIOS.SMBv23):
+                # the first part of ours names it (SMB rides on NetBIOS).
+                parts = name.split(".")
+                ours = [NDPI_MAP[p] for p in parts if p in NDPI_MAP and NDPI_MAP[p] != "unknown"]
+                flows[k] = ours[0] if ours else "other:" + parts[0]
         return flows
 
 
@@ -130,14 +139,15 @@ def main():
         nd = ndpi_flows(path)
         us = our_flows(args.agent, path)
         for k in set(nd) | set(us):
-            if k not in nd:
-                only_ours += 1
-                continue
             if k not in us:
                 only_ndpi += 1
                 continue
-            matched += 1
-            n, o = nd[k], us[k]
+            if k not in nd:
+                # ndpiReader's CSV omits the flows it could not name.
+                only_ours += 1
+            else:
+                matched += 1
+            n, o = nd.get(k, "unknown"), us[k]
             if n != "unknown":
                 table[n][0] += 1
             if o != "unknown":
@@ -151,7 +161,10 @@ def main():
                 else:
                     disagreements.append((os.path.basename(path), k, o, n))
 
-    print(f"flows matched by 5-tuple: {matched} (only nDPI: {only_ndpi}, only ours: {only_ours})")
+    print(
+        f"flows: {matched} in both outputs, {only_ours} only in ours (nDPI: unknown), "
+        f"{only_ndpi} only in nDPI's"
+    )
     print()
     print("| protocol | nDPI names | we name | both name | agree | agreement |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -154,3 +154,78 @@ fn publish_of_an_unwatched_root_says_which_roots_are_watched() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("published"), "{text}");
 }
+
+/// `log --format F FILE`: JSON lines in the shape `pcap --emit jsonl`
+/// prints, a summary on stderr, `auth-log` as the old name, and errors
+/// that say what to give instead.
+#[test]
+fn log_command_prints_events_and_refuses_what_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Dec  3 17:17:09 vm sshd[27997]: Invalid user nosuchuser from 10.77.0.1 port 60602\n\
+         Dec  3 17:17:09 vm sshd[27997]: Connection closed by invalid user nosuchuser 10.77.0.1 port 60602 [preauth]\n\
+         Dec  3 17:17:10 vm sshd[28000]: Failed password for root from 2001:db8::9 port 4 ssh2\n",
+    )
+    .unwrap();
+    for cmd in ["log", "auth-log"] {
+        let out = agent()
+            .args([cmd, "--format", "auth"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let evs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(evs.len(), 2, "{cmd}");
+        assert!(evs.iter().all(|e| e["kind"] == "auth" && e["ts"].is_i64()));
+        assert_eq!(evs[0]["user"], "nosuchuser");
+        assert_eq!(evs[1]["source_addr"], "2001:db8::9");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("3 lines") && err.contains("2 failures"),
+            "{err}"
+        );
+    }
+    let out = agent()
+        .args(["log", "--format", "nginx"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("unknown log format \"nginx\": use one of auth, journal"),
+        "{err}"
+    );
+    let out = agent()
+        .args(["log"])
+        .arg(dir.path().join("nope.log"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot read") && err.contains("nope.log"),
+        "{err}"
+    );
+    let out = agent().args(["log"]).arg(dir.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is a directory"),
+        "{err}"
+    );
+    // Journal lines that are not JSON are counted, not fatal.
+    let j = dir.path().join("j.jsonl");
+    std::fs::write(&j, "{not json\n{\"SYSLOG_IDENTIFIER\":\"sshd\",\"_PID\":\"5\",\"MESSAGE\":\"Failed password for root from 192.0.2.1 port 1 ssh2\"}\n").unwrap();
+    let out = agent()
+        .args(["log", "--format", "journal"])
+        .arg(&j)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(1 not journal)"));
+}

@@ -454,6 +454,8 @@ mod tests {
             escalated: false,
             silenced: false,
             reopened: 0,
+            first_seen: None,
+            detection_delay_ms: None,
         }
     }
 

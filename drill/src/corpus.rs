@@ -1,5 +1,7 @@
-//! `shouwang-drill corpus DIR`: every capture of DIR/expect.toml through
-//! the agent pipeline into a collector, scored per case.
+//! `shouwang-drill corpus DIR`: every capture (`pcap = …`) or log file
+//! (`log = …`, `format = "auth"|"journal"`) of DIR/expect.toml through the
+//! agent pipeline (`shouwang-agent pcap|log --collector`) into a
+//! collector, scored per case the same way.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,7 +26,15 @@ pub struct ExpectFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
-    pub pcap: String,
+    /// A capture file (pcap or pcapng), relative to the corpus directory.
+    #[serde(default)]
+    pub pcap: Option<String>,
+    /// A log file instead of a capture, read by `shouwang-agent log`.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// The log's format (`auth`, `journal`; see `shouwang-agent log`).
+    #[serde(default)]
+    pub format: Option<String>,
     #[serde(default)]
     pub what: String,
     #[serde(default)]
@@ -44,25 +54,69 @@ pub struct CaseExpect {
     pub max_incidents: Option<usize>,
 }
 
+/// What a case replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input<'a> {
+    Pcap(&'a str),
+    Log { path: &'a str, format: &'a str },
+}
+
+impl Case {
+    /// The file the case replays (its name in reports).
+    pub fn file(&self) -> &str {
+        self.pcap.as_deref().or(self.log.as_deref()).unwrap_or("")
+    }
+
+    /// The capture or log; `None` unless exactly one is given.
+    pub fn input(&self) -> Option<Input<'_>> {
+        match (&self.pcap, &self.log) {
+            (Some(p), None) if self.format.is_none() => Some(Input::Pcap(p)),
+            (None, Some(l)) => Some(Input::Log {
+                path: l,
+                format: self.format.as_deref().unwrap_or("auth"),
+            }),
+            _ => None,
+        }
+    }
+}
+
 pub fn read(dir: &Path) -> anyhow::Result<ExpectFile> {
     let path = dir.join("expect.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let f: ExpectFile = shouwang_proto::config::parse_toml(&path.display().to_string(), &text)
         .map_err(anyhow::Error::new)?;
-    for c in &f.cases {
+    for (n, c) in f.cases.iter().enumerate() {
+        let Some(input) = c.input() else {
+            bail!(
+                "{}: case {} ({:?}): give exactly one of pcap = \"FILE\" or log = \"FILE\" (with format = \"auth\" or \"journal\"); format goes with log only",
+                path.display(),
+                n + 1,
+                c.file()
+            );
+        };
+        if let Input::Log { format, .. } = input
+            && !["auth", "syslog", "journal", "journal-json"].contains(&format)
+        {
+            bail!(
+                "{}: case {}: unknown log format {format:?}: use auth or journal",
+                path.display(),
+                c.file()
+            );
+        }
         if !c.benign && c.expect.is_empty() {
             bail!(
                 "{}: case {}: neither benign nor any [[case.expect]]",
                 path.display(),
-                c.pcap
+                c.file()
             );
         }
-        if c.pcap.starts_with('/') || c.pcap.split('/').any(|p| p == "..") {
+        let file = c.file();
+        if file.starts_with('/') || file.split('/').any(|p| p == "..") {
             bail!(
-                "{}: case {}: the capture must be inside {}",
+                "{}: case {}: the file must be inside {}",
                 path.display(),
-                c.pcap,
+                file,
                 dir.display()
             );
         }
@@ -127,6 +181,7 @@ async fn replay(
     api: &Api,
     opts: &CorpusOptions,
     file: &Path,
+    format: Option<&str>,
     exercise: &str,
     state: &Path,
 ) -> anyhow::Result<()> {
@@ -136,7 +191,11 @@ async fn replay(
         .clone()
         .context("the corpus is sent as the drill's agent: give --agent-token")?;
     let mut cmd = tokio::process::Command::new(&opts.agent_bin);
-    cmd.args(["pcap", "--collector", &api.target.url, "--token", &token])
+    match format {
+        None => cmd.arg("pcap"),
+        Some(f) => cmd.args(["log", "--format", f]),
+    };
+    cmd.args(["--collector", &api.target.url, "--token", &token])
         .args(["--exercise", exercise])
         .arg("--state-dir")
         .arg(state)
@@ -155,8 +214,9 @@ async fn replay(
         .with_context(|| format!("cannot run {}", opts.agent_bin.display()))?;
     if !out.status.success() {
         bail!(
-            "{} pcap {}: {}",
+            "{} {} {}: {}",
             opts.agent_bin.display(),
+            if format.is_some() { "log" } else { "pcap" },
             file.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -198,7 +258,10 @@ pub async fn run(
     let mut results = Vec::new();
     for (n, case) in file.cases.iter().enumerate() {
         let exercise = crate::run::playbook_exercise(&opts.exercise, &format!("c{}", n + 1));
-        let pcap = dir.join(&case.pcap);
+        let (file, format) = match case.input() {
+            Some(Input::Log { path, format }) => (dir.join(path), Some(format)),
+            _ => (dir.join(case.file()), None),
+        };
         let started = Instant::now();
         let mut private = None;
         let api = match sink {
@@ -222,9 +285,9 @@ pub async fn run(
         let expect = expects(case);
         let claimed: Vec<String> = case.expect.iter().map(|e| e.attack.clone()).collect();
         let mut result = PlaybookResult {
-            id: case.pcap.clone(),
+            id: case.file().to_owned(),
             title: case.what.clone(),
-            file: pcap.display().to_string(),
+            file: file.display().to_string(),
             attack: claimed,
             exercise: exercise.clone(),
             status: Status::Error,
@@ -235,7 +298,7 @@ pub async fn run(
             incidents: Vec::new(),
         };
         let case_state = state.path().join(format!("c{}", n + 1));
-        match replay(&api, opts, &pcap, &exercise, &case_state).await {
+        match replay(&api, opts, &file, format, &exercise, &case_state).await {
             Err(e) => result.reason = Some(format!("{e:#}")),
             Ok(()) => {
                 result.steps_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
@@ -370,6 +433,45 @@ pub fn summary(results: &[PlaybookResult]) -> (usize, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cases(text: &str) -> anyhow::Result<ExpectFile> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("expect.toml"), text)?;
+        read(dir.path())
+    }
+
+    #[test]
+    fn a_case_gives_exactly_one_of_pcap_and_log() {
+        let f = cases(
+            "[[case]]\npcap = \"a.pcap\"\nbenign = true\n\n[[case]]\nlog = \"logs/auth.log\"\nformat = \"auth\"\n[[case.expect]]\nattack = \"T1110\"\n\n[[case]]\nlog = \"j.jsonl\"\nformat = \"journal\"\nbenign = true\n",
+        )
+        .unwrap();
+        assert_eq!(f.cases[0].input(), Some(Input::Pcap("a.pcap")));
+        assert_eq!(
+            f.cases[1].input(),
+            Some(Input::Log {
+                path: "logs/auth.log",
+                format: "auth"
+            })
+        );
+        assert_eq!(f.cases[2].file(), "j.jsonl");
+        for bad in [
+            "[[case]]\npcap = \"a.pcap\"\nlog = \"b.log\"\nbenign = true\n",
+            "[[case]]\nbenign = true\n",
+            "[[case]]\npcap = \"a.pcap\"\nformat = \"auth\"\nbenign = true\n",
+        ] {
+            let e = cases(bad).unwrap_err().to_string();
+            assert!(e.contains("exactly one of pcap"), "{e}");
+        }
+        let e = cases("[[case]]\nlog = \"b.log\"\nformat = \"nginx\"\nbenign = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown log format \"nginx\""), "{e}");
+        let e = cases("[[case]]\nlog = \"../b.log\"\nbenign = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be inside"), "{e}");
+    }
 
     #[test]
     fn techniques_are_counted_per_incident_and_none_means_no_incident() {

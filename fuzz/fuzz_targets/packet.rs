@@ -1,12 +1,20 @@
 //! Frames of any link type through the whole packet analyser: decoding
 //! (VLAN, IPv6 extensions, fragments, GRE/ERSPAN), the flow table and the
-//! protocol parsers (DNS, TLS, HTTP, SSH, ICMP, ARP, login replies).
+//! protocol parsers (DNS, TLS, HTTP, SSH, ICMP, ARP, login replies), and
+//! the application classifier on the raw input as a TCP and a UDP payload.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shouwang_packet::app::{AppId, Transport, sniff};
 use shouwang_packet::{Analyzer, AnalyzerConfig};
 
 fuzz_target!(|data: &[u8]| {
+    std::hint::black_box((sniff(Transport::Tcp, data), sniff(Transport::Udp, data)));
+    let mut id = AppId::default();
+    for (i, chunk) in data.chunks(61).enumerate() {
+        id.observe(Transport::Tcp, chunk, i % 2 == 0);
+    }
+    std::hint::black_box(id.app());
     // First byte picks the link type, the rest is split into frames.
     let Some((&lt, rest)) = data.split_first() else {
         return;

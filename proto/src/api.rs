@@ -256,6 +256,8 @@ pub struct SiteList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleView {
     pub id: String,
+    /// The rule's name (its incidents carry a title rendered from the
+    /// rule's template, naming the entities).
     #[serde(default)]
     pub title: Bilingual,
     /// `single`, `threshold`, … (a string: kinds grow).

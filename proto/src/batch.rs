@@ -363,6 +363,7 @@ impl Event {
         let ts = self.ts.as_nanos();
         let first = match &self.body {
             EventBody::Flow(f) => f.first_ts,
+            EventBody::Fanout(f) => f.first_ts,
             _ => ts,
         };
         if first > 0 && first < ts { first } else { ts }

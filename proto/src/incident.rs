@@ -140,6 +140,16 @@ pub struct Incident {
     /// Times it came back after being resolved.
     #[serde(default)]
     pub reopened: u32,
+    /// Capture time (ns) the activity began: the earliest `first_ts` (or
+    /// event time) of the events the rule counted. None for rules that
+    /// fire on silence (absence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<i64>,
+    /// How long after `first_seen` the incident opened, ms: on the wall
+    /// clock for live traffic, on event time for a replay of an old
+    /// capture (docs/rules.md, "Detection delay").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_delay_ms: Option<i64>,
 }
 
 /// An entry in an incident's timeline.

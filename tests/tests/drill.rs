@@ -172,12 +172,15 @@ fn the_corpus_command_scores_every_shared_capture() {
     assert_eq!(r["playbooks"].as_array().unwrap().len(), cases);
 }
 
-/// Acceptance: the project's own corpus (corpus/expect.toml: captures made
-/// for shouwang, among them benign browsing that must raise nothing of
-/// medium or above) passes `shouwang-drill corpus corpus`.
+/// Acceptance: the project's own corpus (corpus/expect.toml: captures and
+/// logs of real daemons, one log case per dialect family, benign browsing
+/// that must raise nothing of medium or above) scores logs as it scores
+/// captures; log cases replay through `shouwang-agent log
+/// --collector`.
 #[test]
-fn the_corpus_command_passes_the_projects_own_corpus() {
+fn the_corpus_command_scores_the_projects_own_logs_and_captures() {
     let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
     let own = repo_root().join("corpus");
     let o = drill(
         &[
@@ -186,28 +189,47 @@ fn the_corpus_command_passes_the_projects_own_corpus() {
             "--rules",
             repo_root().join("rules").to_str().unwrap(),
             "--out",
-            dir.path().join("reports").to_str().unwrap(),
+            out.to_str().unwrap(),
         ],
         &[],
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    let cases = std::fs::read_to_string(own.join("expect.toml"))
-        .unwrap()
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let expect = std::fs::read_to_string(own.join("expect.toml")).unwrap();
+    let cases = expect.lines().filter(|l| l.trim() == "[[case]]").count();
+    let logs = expect.lines().filter(|l| l.starts_with("log = ")).count();
+    assert!(logs >= 8, "{logs} log cases in the own corpus");
+    let expectations = expect
         .lines()
-        .filter(|l| l.trim() == "[[case]]")
+        .filter(|l| l.trim() == "[[case.expect]]")
         .count();
-    assert!(cases >= 1, "corpus/expect.toml has no case");
     assert!(
         text.contains(&format!("{cases} cases: {cases} passed, 0 failed")),
         "{text}"
     );
-    assert!(text.contains("false positives 0 "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "recall {expectations}/{expectations} = 100.0%; false positives 0"
+        )),
+        "{text}"
+    );
+    let r = report(&out);
+    let books = r["playbooks"].as_array().unwrap();
+    assert_eq!(books.len(), cases);
+    // The journal and the bare `sshd -E` dialects are among them.
+    for f in ["journal.jsonl", ".E.log", "vsftpd", "proftpd"] {
+        assert!(
+            books.iter().any(|b| b["id"].as_str().unwrap().contains(f)),
+            "{f}"
+        );
+    }
+    // Benign browsing (corpus/make-benign.sh: 15 CDN hosts, ssh, NTP, DNS)
+    // is scored and raised nothing of medium or above.
     assert!(
         text.lines()
             .any(|l| l.starts_with("pcap/benign-browsing.pcap") && l.trim_end().ends_with("ok")),
         "the benign browsing capture is scored: {text}"
     );
-    assert_eq!(o.status.code(), Some(0), "{text}");
 }
 
 /// Acceptance: a disabled rule makes its playbook fail with a clear miss.

@@ -92,6 +92,19 @@ fn crates_pull_only_the_dependencies_their_layer_allows() {
             "shouwang-rules",
             &["tokio", "sqlx", "axum", "reqwest", "prometheus"],
         ),
+        // Log dialects on text only: the agent's follower and the log
+        // command are its edges.
+        (
+            "shouwang-logs",
+            &[
+                "tokio",
+                "sqlx",
+                "axum",
+                "reqwest",
+                "pnet_datalink",
+                "procfs",
+            ],
+        ),
         (
             "shouwang-page",
             &["tokio", "sqlx", "axum", "reqwest", "anyhow"],

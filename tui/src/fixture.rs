@@ -142,6 +142,8 @@ pub fn incidents(n: usize, spacing_ms: i64) -> Vec<Incident> {
                 escalated: false,
                 silenced: false,
                 reopened: 0,
+                first_seen: Some((opened - 1_500 - (i as i64 % 7) * 700) * 1_000_000),
+                detection_delay_ms: Some(1_500 + (i as i64 % 7) * 700),
             }
         })
         .collect()

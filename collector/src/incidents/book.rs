@@ -15,6 +15,40 @@ pub const MAX_EVIDENCE: usize = 12;
 pub const OVERFLOW_GROUP: &str = "*";
 /// Agents listed per incident.
 pub const MAX_AGENTS: usize = 16;
+/// A detection whose event is older than this on the wall clock comes from
+/// a replay (an old capture, a drill) or a backlog: its delay is measured
+/// on event time. Newer ones are live: the delay is the wall clock at
+/// opening minus `first_seen`. Agents ship every ≤ 2 s and retry for
+/// minutes; ten minutes separates "late" from "another day".
+pub const REPLAY_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// Detection delay, ms, of an incident opened at wall-clock `now_ms` by
+/// `d` (see [`REPLAY_AFTER_MS`]); None when the rule fires on silence.
+pub fn detection_delay_ms(d: &Detection, now_ms: i64) -> Option<i64> {
+    if d.rule.kind == shouwang_rules::RuleKind::Absence {
+        return None;
+    }
+    let fired_ms = d.ts.div_euclid(1_000_000);
+    let first_ms = d.first_seen.div_euclid(1_000_000);
+    let end = if now_ms - fired_ms > REPLAY_AFTER_MS {
+        fired_ms
+    } else {
+        now_ms
+    };
+    Some((end - first_ms).max(0))
+}
+
+/// The title an incident shows: the rule's template filled with the
+/// latest facts and the incident's count; an overflow incident (many
+/// groups folded) is named by the rule alone.
+fn title_of(d: &Detection, count: u64) -> Bilingual {
+    let t = if d.group == OVERFLOW_GROUP {
+        d.rule.title.clone()
+    } else {
+        d.title(count)
+    };
+    Bilingual { en: t.en, zh: t.zh }
+}
 
 /// Lifecycle settings.
 #[derive(Debug, Clone, Copy)]
@@ -260,6 +294,11 @@ impl Book {
                 let reopen = inc.state == IncidentState::Resolved;
                 inc.count += d.count;
                 inc.detections += 1;
+                inc.title = title_of(d, inc.count);
+                if d.rule.kind != shouwang_rules::RuleKind::Absence {
+                    inc.first_seen =
+                        Some(inc.first_seen.map_or(d.first_seen, |f| f.min(d.first_seen)));
+                }
                 inc.first_ts = inc.first_ts.min(d.ts);
                 inc.last_ts = inc.last_ts.max(d.ts);
                 inc.updated_ms = now_ms;
@@ -319,10 +358,7 @@ impl Book {
             id,
             fingerprint: fingerprint.clone(),
             rule: d.rule.id.clone(),
-            title: Bilingual {
-                en: d.rule.title.en.clone(),
-                zh: d.rule.title.zh.clone(),
-            },
+            title: title_of(d, d.count),
             description: Bilingual {
                 en: d.rule.description.en.clone(),
                 zh: d.rule.description.zh.clone(),
@@ -348,6 +384,8 @@ impl Book {
             escalated: false,
             silenced: false,
             reopened: 0,
+            first_seen: (d.rule.kind != shouwang_rules::RuleKind::Absence).then_some(d.first_seen),
+            detection_delay_ms: detection_delay_ms(d, now_ms),
         };
         inc.silenced = self.silenced(&inc, now_ms);
         self.opened(&inc.rule, &inc.group);
@@ -588,6 +626,7 @@ mod tests {
                 attack: vec!["T1046".into()],
                 kind: RuleKind::Threshold,
                 file: "x.toml".into(),
+                template: None,
             }),
             group: group.into(),
             ts,
@@ -596,6 +635,8 @@ mod tests {
             count: 10,
             evidence: vec![serde_json::json!({"kind": "flow"})],
             clear,
+            first_seen: ts,
+            facts: Vec::new(),
         }
     }
 

@@ -228,6 +228,15 @@ impl Detector {
                 .incidents_changes
                 .with_label_values(&[c.kind.as_str()])
                 .inc();
+            if c.kind == ChangeKind::Opened
+                && let Some(ms) = c.incident.detection_delay_ms
+            {
+                #[allow(clippy::cast_precision_loss)]
+                self.metrics
+                    .detection_delay_seconds
+                    .with_label_values(&[&c.incident.rule])
+                    .observe(ms as f64 / 1000.0);
+            }
             if self.stream.receiver_count() > 0 {
                 let _ = self
                     .stream
@@ -415,5 +424,177 @@ impl Detector {
             self.lock().await.book.silences.retain(|s| s.id != id);
         }
         Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shouwang_proto::{AuthEvent, EventBody, Timestamp};
+
+    /// The injected wall clock, set by the test.
+    #[derive(Debug)]
+    struct At(std::sync::atomic::AtomicI64);
+
+    impl Clock for At {
+        fn now_ms(&self) -> i64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    const RULE: &str = r#"
+id = "t.ssh"
+severity = "high"
+kind = "threshold"
+event = "auth"
+group-by = ["src"]
+count = 5
+window = "2m"
+[title]
+en = "SSH brute force"
+zh = "SSH 暴力破解"
+incident.en = "SSH brute force from {src} against {target} ({count|failure|failures}, {distinct.user|user|users})"
+incident.zh = "来自 {src} 针对 {target} 的 SSH 暴力破解（{count} 次失败）"
+[description]
+en = "t"
+zh = "t"
+"#;
+
+    fn fail(ts_ms: i64, src: &str, user: &str) -> Event {
+        let a: AuthEvent = serde_json::from_value(serde_json::json!({
+            "service": "sshd", "outcome": "failure", "user": user, "source_addr": src,
+            "hostname": "web-03", "message": "Failed password",
+        }))
+        .unwrap();
+        Event::new(
+            Timestamp::from_nanos(ts_ms * 1_000_000),
+            EventBody::Auth(Box::new(a)),
+        )
+    }
+
+    async fn detector(dir: &Path, clock: &At) -> (Detector, crate::store::Store, Metrics) {
+        let rules = dir.join("rules");
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(rules.join("ssh.toml"), RULE).unwrap();
+        let mut config = CollectorConfig::parse("test.toml", "").unwrap();
+        config.data_dir = dir.to_path_buf();
+        config.rules.dir = rules;
+        let store = crate::store::Store::open(&dir.join("shouwang.db"))
+            .await
+            .unwrap();
+        let metrics = Metrics::new().unwrap();
+        let d = Detector::open(&config, &store, &metrics, clock)
+            .await
+            .unwrap();
+        (d, store, metrics)
+    }
+
+    /// Runs `events` as one batch at the clock's time; commits and
+    /// publishes like ingest does.
+    async fn ingest(d: &Detector, store: &crate::store::Store, clock: &At, events: &[Event]) {
+        let mut inner = d.lock().await;
+        let changes = inner.detect("web-03", None, events.iter(), clock.now_ms());
+        store.write_incident_changes(&changes).await.unwrap();
+        d.publish(&inner, changes);
+    }
+
+    fn bucket(text: &str, le: &str) -> u64 {
+        let key = format!("shouwang_detection_delay_seconds_bucket{{rule=\"t.ssh\",le=\"{le}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn live_delay_is_wall_clock_minus_first_seen_and_the_title_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = 1_790_000_000_000; // 2026, ms
+        let clock = At(t0.into());
+        let (d, store, metrics) = detector(dir.path(), &clock).await;
+        // Four failures over 3 s: quiet.
+        let early: Vec<Event> = (0..4)
+            .map(|i| fail(t0 + i * 1000, "203.0.113.9", &format!("u{i}")))
+            .collect();
+        clock
+            .0
+            .store(t0 + 3_500, std::sync::atomic::Ordering::SeqCst);
+        ingest(&d, &store, &clock, &early).await;
+        assert!(d.lock().await.book.live().next().is_none());
+        // The fifth arrives at 4 s; the batch reaches the collector at 4.2 s.
+        clock
+            .0
+            .store(t0 + 4_200, std::sync::atomic::Ordering::SeqCst);
+        ingest(
+            &d,
+            &store,
+            &clock,
+            &[fail(t0 + 4000, "203.0.113.9", "root")],
+        )
+        .await;
+        let inc = d.lock().await.book.live().next().cloned().unwrap();
+        assert_eq!(inc.first_seen, Some(t0 * 1_000_000));
+        assert_eq!(
+            inc.detection_delay_ms,
+            Some(4_200),
+            "wall clock − first_seen"
+        );
+        assert_eq!(
+            inc.title.en,
+            "SSH brute force from 203.0.113.9 against web-03 (5 failures, 5 users)"
+        );
+        assert_eq!(
+            inc.title.zh,
+            "来自 203.0.113.9 针对 web-03 的 SSH 暴力破解（5 次失败）"
+        );
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert_eq!(bucket(&text, "3"), 0, "{text}");
+        assert_eq!(bucket(&text, "5"), 1, "{text}");
+        // A recurrence re-renders with the incident's totals; the delay and
+        // the histogram stay as they were at opening.
+        clock
+            .0
+            .store(t0 + 9_000, std::sync::atomic::Ordering::SeqCst);
+        let more: Vec<Event> = (0..5)
+            .map(|i| fail(t0 + 5000 + i * 500, "203.0.113.9", "root"))
+            .collect();
+        ingest(&d, &store, &clock, &more).await;
+        let inc = d.lock().await.book.get(inc.id).cloned().unwrap();
+        assert_eq!(
+            inc.title.en,
+            "SSH brute force from 203.0.113.9 against web-03 (10 failures, 5 users)"
+        );
+        assert_eq!(inc.detection_delay_ms, Some(4_200));
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(
+            text.contains("shouwang_detection_delay_seconds_count{rule=\"t.ssh\"} 1"),
+            "{text}"
+        );
+        // The stored row carries both.
+        let (stored, _) = store.incident(inc.id).await.unwrap().unwrap();
+        assert_eq!(stored.detection_delay_ms, Some(4_200));
+        assert_eq!(stored.title, inc.title);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_old_capture_is_measured_on_event_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_790_000_000_000; // the wall clock: 2026
+        let clock = At(now.into());
+        let (d, store, metrics) = detector(dir.path(), &clock).await;
+        let t0 = 1_300_000_000_000; // the capture: 2011
+        let events: Vec<Event> = (0..5)
+            .map(|i| fail(t0 + i * 250, "198.51.100.7", "admin"))
+            .collect();
+        ingest(&d, &store, &clock, &events).await;
+        let inc = d.lock().await.book.live().next().cloned().unwrap();
+        assert_eq!(inc.first_seen, Some(t0 * 1_000_000));
+        assert_eq!(
+            inc.detection_delay_ms,
+            Some(1_000),
+            "event time of the detection − first_seen, not 15 years"
+        );
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert_eq!(bucket(&text, "0.5"), 0, "{text}");
+        assert_eq!(bucket(&text, "1"), 1, "{text}");
     }
 }

@@ -8,7 +8,7 @@
 use serde_json::Value;
 use shouwang_proto::Timestamp;
 
-use crate::Error;
+use crate::error::Error;
 use crate::syslog::{Framing, Record};
 
 fn text(v: &Value, k: &str) -> Option<String> {

@@ -13,6 +13,7 @@
 //! [`Format`] variant and a module.
 
 pub mod auth;
+mod error;
 pub mod journal;
 pub mod syslog;
 
@@ -20,16 +21,8 @@ use chrono::{DateTime, FixedOffset};
 use shouwang_proto::{AuthEvent, Timestamp};
 
 pub use auth::AuthCounter;
+pub use error::Error;
 pub use syslog::Record;
-
-/// Errors of this crate.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    #[error("unknown log format {0:?}: use one of {list}", list = Format::NAMES.join(", "))]
-    UnknownFormat(String),
-    #[error("not a journald JSON record: {0}")]
-    Json(String),
-}
 
 /// What a log file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +36,7 @@ pub enum Format {
 
 impl Format {
     /// Names accepted by [`Format::parse`] (first of each is canonical).
-    pub const NAMES: &'static [&'static str] = &["auth", "journal", "journal-json"];
+    pub const NAMES: &'static [&'static str] = error::FORMAT_NAMES;
 
     pub fn parse(name: &str) -> Result<Self, Error> {
         match name {

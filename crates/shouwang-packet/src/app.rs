@@ -458,7 +458,7 @@ fn smb(p: &[u8]) -> Clue {
         // Session message: an SMB1, SMB2 or SMB3-transform header.
         0x00 => {
             let magic = p.get(4..8).unwrap_or_default();
-            let ok = len >= 32 && matches!(magic, [0xff | 0xfe | 0xfd, b'S', b'M', b'B']);
+            let ok = len >= 32 && matches!(magic, [0xfd..=0xff, b'S', b'M', b'B']);
             if ok {
                 Clue::Sure(AppProto::Smb)
             } else {
@@ -751,7 +751,7 @@ fn is_ntp(p: &[u8]) -> bool {
             if !(1..=4).contains(&version)
                 || p.len() < 48
                 || p.len() > 48 + 1024
-                || p.len() % 4 != 0
+                || !p.len().is_multiple_of(4)
             {
                 return false;
             }
@@ -784,14 +784,18 @@ fn is_ntp(p: &[u8]) -> bool {
                 && (1..=7).contains(&(b1 & 0x1f))
                 && (!request || (b1 & 0x60 == 0 && offset == 0))
                 && count <= 468
-                && p.len() % 4 == 0
+                && p.len().is_multiple_of(4)
                 && (data..=data + 24).contains(&p.len())
         }
         // Private (ntpdc, `monlist`): implementation 0/2/3, a known
         // request code, zero nibbles where the format has them, and items
         // that fit the packet.
         7 => {
-            if p.len() < 8 || p.len() % 4 != 0 || !matches!(version, 2 | 3) || b0 & 0x40 != 0 {
+            if p.len() < 8
+                || !p.len().is_multiple_of(4)
+                || !matches!(version, 2 | 3)
+                || b0 & 0x40 != 0
+            {
                 return false;
             }
             let nitems = usize::from(p[4] & 0x0f) << 8 | usize::from(p[5]);

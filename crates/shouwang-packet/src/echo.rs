@@ -212,6 +212,27 @@ mod tests {
             .collect()
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_pair_without_panic(
+            msgs in proptest::collection::vec(
+                (proptest::bool::ANY, 0u16..4, proptest::collection::vec(proptest::num::u8::ANY, 0..300)),
+                0..80,
+            )
+        ) {
+            let mut s = EchoState::default();
+            let mut events = 0u64;
+            for (i, (reply, seq, payload)) in msgs.iter().enumerate() {
+                let _ = is_fill(payload);
+                let (c, emit) = s.observe(i as i64, *reply, 1, *seq, payload);
+                events += u64::from(emit);
+                proptest::prop_assert!(c.mismatched + c.unsolicited <= c.replies);
+                proptest::prop_assert!(c.opaque_bytes <= c.request_bytes + c.reply_bytes);
+            }
+            proptest::prop_assert!(events <= FIRST_EVENTS + ODD_REPLY_EVENTS + 1);
+        }
+    }
+
     #[test]
     fn ping_fills_are_fills_and_data_is_not() {
         assert!(is_fill(&iputils(56, 7)), "iputils default");

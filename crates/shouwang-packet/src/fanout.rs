@@ -153,19 +153,28 @@ impl ActorKey {
 struct Distinct<K> {
     seen: HashMap<K, bool, ahash::RandomState>,
     unanswered: u32,
+    /// The value inserted last: a flood's one port, a vertical scan's one
+    /// host, found without a lookup.
+    last: Option<K>,
 }
 
-impl<K: std::hash::Hash + Eq> Distinct<K> {
+impl<K: std::hash::Hash + Eq + Copy> Distinct<K> {
     /// Adds `k` (unanswered if new); false when it could not be stored.
     fn insert(&mut self, k: K, cap: usize, budget: &mut usize) -> bool {
+        if self.last == Some(k) {
+            return true;
+        }
         if self.seen.len() >= cap || *budget == 0 {
-            return self.seen.contains_key(&k);
+            // Full: no lookup per packet (a flood's sources would pay it);
+            // the report says `saturated` and the counts are lower bounds.
+            return false;
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(k) {
             e.insert(false);
             self.unanswered += 1;
             *budget -= 1;
         }
+        self.last = Some(k);
         true
     }
 
@@ -262,6 +271,8 @@ type ActorMap = HashMap<ActorKey, Actor, ahash::RandomState>;
 struct Side {
     actors: ActorMap,
     dirty: Vec<ActorKey>,
+    /// First probes of addresses not tracked yet (allocated on first use).
+    stage: Vec<Staged>,
 }
 
 /// Per-packet fan-out / fan-in counters, reported every second of capture
@@ -391,70 +402,41 @@ impl FanoutTable {
 
     fn count(&mut self, ts: i64, proto: u8, prober: IpAddr, target: IpAddr, port: u16, step: Step) {
         let icmp = matches!(proto, 1 | 58);
-        let (th, _) = bits(target);
-        let (ph, _) = bits(prober);
         let cfg = self.cfg;
-        // Out: the prober's view.
+        // Out: the prober's view, counting the targets.
+        let seen = Seen {
+            ts,
+            peer: target,
+            port,
+            step,
+            icmp,
+        };
         if let Some(a) = actor(
             &mut self.out,
             &cfg,
             &mut self.dropped,
             &mut self.budget,
-            ts,
             prober,
             proto,
+            &seen,
         ) {
-            match step {
-                Step::Probe => {
-                    a.probes += 1;
-                    a.packets += 1;
-                    a.peer = target;
-                    a.port = port;
-                    let h = a.hosts.insert(th, cfg.max_distinct, &mut self.budget);
-                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
-                    if !(h && p) {
-                        a.saturated = true;
-                        self.dropped += 1;
-                    }
-                }
-                Step::Again => a.packets += 1,
-                Step::Answer => {
-                    a.answered += 1;
-                    if !icmp {
-                        a.hosts.answer(&th);
-                        a.ports.answer(&port);
-                    }
-                }
-            }
-            a.last_ts = ts;
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, true);
         }
-        // In: the target's view.
+        // In: the target's view, counting the sources.
+        let seen = Seen {
+            peer: prober,
+            ..seen
+        };
         if let Some(a) = actor(
             &mut self.inn,
             &cfg,
             &mut self.dropped,
             &mut self.budget,
-            ts,
             target,
             proto,
+            &seen,
         ) {
-            match step {
-                Step::Probe => {
-                    a.probes += 1;
-                    a.packets += 1;
-                    a.peer = prober;
-                    a.port = port;
-                    let h = a.hosts.insert(ph, cfg.max_distinct, &mut self.budget);
-                    let p = icmp || a.ports.insert(port, cfg.max_distinct, &mut self.budget);
-                    if !(h && p) {
-                        a.saturated = true;
-                        self.dropped += 1;
-                    }
-                }
-                Step::Again => a.packets += 1,
-                Step::Answer => a.answered += 1,
-            }
-            a.last_ts = ts;
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, false);
         }
     }
 
@@ -471,7 +453,10 @@ impl FanoutTable {
         }
         self.next_tick = tick + self.cfg.report_ns;
         if ts >= self.next_sweep {
-            self.next_sweep = ts.saturating_add(10 * self.cfg.report_ns);
+            // For memory only (a touched actor past its hour or idle time
+            // starts again on its own, in `actor`), so rarely: once per
+            // idle timeout.
+            self.next_sweep = ts.saturating_add(self.cfg.idle_ns);
             let cfg = self.cfg;
             for side in [&mut self.out, &mut self.inn] {
                 side.actors.retain(|_, a| {
@@ -495,17 +480,72 @@ impl FanoutTable {
     }
 }
 
-/// The actor of `addr`, made if need be; `None` when there is no room
-/// (counted).
+/// One packet's meaning for one actor.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    ts: i64,
+    /// The other end: the target (out) or the source (in).
+    peer: IpAddr,
+    port: u16,
+    step: Step,
+    icmp: bool,
+}
+
+/// Counts `seen` into a tracked actor. `out`: answers clear the target
+/// from the unanswered sets (not for ICMP).
+fn apply(
+    a: &mut Actor,
+    cfg: &FanoutConfig,
+    budget: &mut usize,
+    dropped: &mut u64,
+    seen: &Seen,
+    out: bool,
+) {
+    let (peer_bits, _) = bits(seen.peer);
+    match seen.step {
+        Step::Probe => {
+            a.probes += 1;
+            a.packets += 1;
+            a.peer = seen.peer;
+            a.port = seen.port;
+            let h = a.hosts.insert(peer_bits, cfg.max_distinct, budget);
+            let p = seen.icmp || a.ports.insert(seen.port, cfg.max_distinct, budget);
+            if !(h && p) {
+                a.saturated = true;
+                *dropped += 1;
+            }
+        }
+        Step::Again => a.packets += 1,
+        Step::Answer => {
+            a.answered += 1;
+            if out && !seen.icmp {
+                a.hosts.answer(&peer_bits);
+                a.ports.answer(&seen.port);
+            }
+        }
+    }
+    a.last_ts = seen.ts;
+}
+
+/// The tracked actor of `addr`, or `None` while it is only staged (one
+/// probe so far) or there is no room (counted).
+///
+/// Most addresses never fan out: a client's single connection, each
+/// spoofed source of a flood, each host a sweep touches once. Their first
+/// probe waits in a slot of a fixed array (indexed by the key's hash; a
+/// colliding address takes the slot over, and the first probe it held is
+/// forgotten). Only a second probe or packet makes an actor, so the map,
+/// its sets and the report tick see only addresses with something to count.
 fn actor<'a>(
     side: &'a mut Side,
     cfg: &FanoutConfig,
     dropped: &mut u64,
     budget: &mut usize,
-    ts: i64,
     addr: IpAddr,
     proto: u8,
+    seen: &Seen,
 ) -> Option<&'a mut Actor> {
+    use std::collections::hash_map::Entry;
     let key = ActorKey::of(addr, proto);
     if side.actors.len() >= cfg.max_actors && !side.actors.contains_key(&key) {
         make_room(side, cfg, dropped, budget);
@@ -514,15 +554,106 @@ fn actor<'a>(
             return None;
         }
     }
-    let a = side
-        .actors
-        .entry(key)
-        .or_insert_with(|| Actor::new(ts, addr));
+    let hasher = side.actors.hasher().clone();
+    let a = match side.actors.entry(key) {
+        Entry::Occupied(e) => {
+            let a = e.into_mut();
+            if seen.ts.saturating_sub(a.last_ts) >= cfg.idle_ns
+                || seen.ts.saturating_sub(a.first_ts) >= cfg.activity_ns
+            {
+                // A new activity: counts start again (the map entry stays).
+                *budget += a.hosts.len() + a.ports.len();
+                let queued = a.dirty;
+                *a = Actor::new(seen.ts, addr);
+                a.dirty = queued;
+            }
+            a
+        }
+        Entry::Vacant(v) => {
+            if side.stage.is_empty() {
+                side.stage = vec![Staged::default(); STAGE_SLOTS];
+            }
+            let hash = usize::try_from(hasher.hash_one(key)).unwrap_or(0);
+            let slot = &mut side.stage[hash & (STAGE_SLOTS - 1)];
+            let staged = slot.key == Some(key);
+            match seen.step {
+                Step::Answer if staged => {
+                    slot.answered += 1;
+                    slot.peer_answered |= !seen.icmp;
+                    return None;
+                }
+                Step::Answer => return None,
+                Step::Probe if !staged => {
+                    *slot = Staged {
+                        key: Some(key),
+                        ts: seen.ts,
+                        peer: seen.peer,
+                        port: seen.port,
+                        packets: 1,
+                        answered: 0,
+                        peer_answered: false,
+                    };
+                    return None;
+                }
+                Step::Probe | Step::Again => {}
+            }
+            let mut a = Actor::new(seen.ts, addr);
+            if staged {
+                let first = std::mem::take(slot);
+                a.first_ts = first.ts;
+                a.probes = 1;
+                a.packets = u64::from(first.packets);
+                a.answered = u64::from(first.answered);
+                a.peer = first.peer;
+                a.port = first.port;
+                let (pb, _) = bits(first.peer);
+                a.hosts.insert(pb, cfg.max_distinct, budget);
+                if !seen.icmp {
+                    a.ports.insert(first.port, cfg.max_distinct, budget);
+                    if first.peer_answered {
+                        a.hosts.answer(&pb);
+                        a.ports.answer(&first.port);
+                    }
+                }
+            }
+            v.insert(a)
+        }
+    };
     if !a.dirty {
         a.dirty = true;
         side.dirty.push(key);
     }
     Some(a)
+}
+
+/// Slots of the staging array per direction (~64 bytes each).
+const STAGE_SLOTS: usize = 16_384;
+
+/// The first probe of an address not tracked yet.
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    key: Option<ActorKey>,
+    ts: i64,
+    peer: IpAddr,
+    port: u16,
+    packets: u32,
+    answered: u32,
+    /// The probe was answered (not for ICMP).
+    peer_answered: bool,
+}
+
+impl Default for Staged {
+    fn default() -> Self {
+        Self {
+            key: None,
+            ts: 0,
+            peer: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            packets: 0,
+            answered: 0,
+            peer_answered: false,
+        }
+    }
 }
 
 /// A full side forgets every actor never reported (below the floor): the
@@ -870,11 +1001,14 @@ mod tests {
         for i in 0..50_000i64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let src = x.to_be_bytes();
-            a.frame(
-                T0 + i * 20_000,
-                ETHERNET,
-                &udp_frame(src, (x >> 16) as u16, vic, 9999, b"flood"),
-            );
+            // Two probes per source, so each one is tracked, not staged.
+            for port in [9999, 9998] {
+                a.frame(
+                    T0 + i * 20_000,
+                    ETHERNET,
+                    &udp_frame(src, (x >> 16) as u16, vic, port, b"flood"),
+                );
+            }
             let (o, n) = a.fanout.actors();
             assert!(o <= 1000 && n <= 1000, "{o} {n}");
             assert!(a.fanout.distinct_stored() <= 3000);
@@ -886,6 +1020,7 @@ mod tests {
         assert_eq!(f.hosts, 200, "capped");
         assert!(f.saturated);
         assert!(f.recent_unanswered >= 10_000, "{f:?}");
+        assert!(f.ports == 2, "{f:?}");
     }
 
     #[test]

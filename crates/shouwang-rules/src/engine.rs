@@ -791,6 +791,53 @@ zh = "t"
     }
 
     #[test]
+    fn a_periodic_group_keeps_a_bounded_history() {
+        let src = r#"
+id = "t.beacon"
+severity = "medium"
+kind = "periodic"
+event = "flow"
+group-by = ["dst"]
+count = 8
+window = "12h"
+[title]
+en = "t"
+zh = "t"
+[description]
+en = "t"
+zh = "t"
+"#;
+        let r = compile_rule("b.toml", src, &Default::default(), &Arc::new(Vec::new())).unwrap();
+        let history = r.periodic_history;
+        assert_eq!(history, 32);
+        let mut e = Engine::new(Arc::new(Ruleset::from_rules(vec![r])));
+        let mut out = Vec::new();
+        // 10 000 irregular connections within the 12 h window: never a beat,
+        // and never more than 32 times kept.
+        let mut t = 1_000_000i64;
+        for i in 0..10_000i64 {
+            t += 1 + (i * 7919) % 13;
+            e.process("a", None, &flow(t), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        let kept = e.state[0]
+            .groups
+            .values()
+            .map(|g| match &g.state {
+                GroupState::Times(t) => t.len(),
+                _ => 0,
+            })
+            .max();
+        assert_eq!(kept, Some(history));
+        // A beat every 2 s fires after eight check-ins, despite the noise
+        // still held.
+        for i in 0..40 {
+            e.process("a", None, &flow(t + 2 * (i + 1)), &mut out);
+        }
+        assert!(!out.is_empty(), "a 2 s beat among old noise fires");
+    }
+
+    #[test]
     fn reload_keeps_state_of_unchanged_rules() {
         let mut e = Engine::new(set());
         let mut out = Vec::new();

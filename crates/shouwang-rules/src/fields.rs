@@ -959,9 +959,13 @@ static ARP: &[FieldDef] = &[
 ];
 
 static AUTH: &[FieldDef] = &[
-    field!(Auth, "service", Str, "sshd, su or sudo", |a| s(a
-        .service
-        .as_str())),
+    field!(
+        Auth,
+        "service",
+        Str,
+        "sshd, su, sudo, login, vsftpd, proftpd, pam",
+        |a| s(a.service.as_str())
+    ),
     field!(Auth, "outcome", Str, "success or failure", |a| s(a
         .outcome
         .as_str())),
@@ -969,6 +973,13 @@ static AUTH: &[FieldDef] = &[
     field!(Auth, "src", Ip, "remote address (sshd)", |a| a
         .source_addr
         .map_or(Value::Missing, Value::Ip)),
+    field!(
+        Auth,
+        "src_host",
+        Str,
+        "remote host name when the log names no address",
+        |a| opt_s(a.source_host.as_ref())
+    ),
     field!(Auth, "src_port", Num, "remote port (sshd)", |a| a
         .source_port
         .map_or(Value::Missing, n)),

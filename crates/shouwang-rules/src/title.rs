@@ -22,7 +22,7 @@
 //!   (exact up to [`EXACT_DISTINCT`], then estimated and shown as `~1,000`);
 //! - `{top.FIELD}`: the field's most frequent value;
 //! - `{target}`: the most frequent target: `dst:dst_port` of a flow (or of a
-//!   DNS, TLS, HTTP or SSH event), the server of a login reply or HTTP
+//!   DNS, TLS, HTTP or SSH event; of a fan-out report on one port), the server of a login reply or HTTP
 //!   response, an auth event's host name (else its agent), a page's URL,
 //!   an echo's receiver, else the agent;
 //! - `{sum.FIELD}`, `{max.FIELD}`: sum and largest value of a numeric field
@@ -139,7 +139,7 @@ pub fn thousands(n: f64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -526,6 +526,13 @@ pub fn target(agent: &str, ev: &Event, out: &mut String) {
     out.clear();
     match &ev.body {
         EventBody::Flow(f) => hp(out, f.dst, f.dst_port),
+        // A flood's victim service; a scan's latest host probed.
+        EventBody::Fanout(f) if f.ports == 1 && f.proto != 1 && f.proto != 58 => {
+            hp(out, f.dst, f.dst_port);
+        }
+        EventBody::Fanout(f) => {
+            let _ = write!(out, "{}", f.dst);
+        }
         EventBody::Dns(d) => hp(out, d.endpoints.dst, d.endpoints.dst_port),
         EventBody::Tls(t) => hp(out, t.endpoints.dst, t.endpoints.dst_port),
         EventBody::HttpRequest(h) => match &h.host {

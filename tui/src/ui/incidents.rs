@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use shouwang_proto::{Incident, IncidentState};
 
 use super::rows::visible;
-use super::text::{clock_time, count, duration, fit};
+use super::text::{clock_time, count, delay, duration, fit};
 use crate::app::App;
 
 /// Width from which the detail pane goes to the right of the table.
@@ -46,13 +46,15 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
     let th = app.theme();
     let wide = area.width >= 100;
     let title_w = if wide {
-        area.width.saturating_sub(6 + 9 + 9 + 7 + 6 + 16 + 12 + 8)
+        area.width
+            .saturating_sub(6 + 9 + 9 + 7 + 6 + 7 + 16 + 12 + 9)
     } else {
         area.width.saturating_sub(6 + 8 + 6 + 6 + 10 + 5)
     };
     let mut header = vec![t.col_id, t.col_sev, t.col_state, t.col_age];
     if wide {
         header.push(t.col_count);
+        header.push(t.col_delay);
     }
     header.push(t.col_title);
     header.push(t.col_agents);
@@ -83,6 +85,7 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
             ];
             if wide {
                 cells.push(Cell::from(count(i.count)));
+                cells.push(Cell::from(delay(i.detection_delay_ms)));
             }
             cells.push(Cell::from(fit(&title, usize::from(title_w))));
             cells.push(Cell::from(i.agents.join(",")));
@@ -107,6 +110,7 @@ fn table(app: &App, f: &mut Frame, area: Rect) {
             Constraint::Length(9),
             Constraint::Length(7),
             Constraint::Length(6),
+            Constraint::Length(7),
             Constraint::Min(16),
             Constraint::Length(16),
             Constraint::Length(12),
@@ -190,6 +194,17 @@ fn detail_pane(app: &App, f: &mut Frame, area: Rect) {
         state.push_str(&format!("  🔕 {}", t.silenced));
     }
     lines.push(kv(t.col_state, state));
+    if let Some(first) = i.first_seen {
+        lines.push(kv(
+            t.col_delay,
+            format!(
+                "{}  ({} {})",
+                delay(i.detection_delay_ms),
+                t.first_seen,
+                clock_time(first.div_euclid(1_000_000), off)
+            ),
+        ));
+    }
     lines.push(kv(t.rule, i.rule.clone()));
     lines.push(kv(t.group, i.group.clone()));
     lines.push(kv(t.attack, i.attack.join(" ")));

@@ -57,6 +57,16 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// A detection delay: tenths below 10 s (`4.2s`), else as [`duration`];
+/// `-` when unknown.
+pub fn delay(ms: Option<i64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 10_000 => format!("{:.1}s", ms.max(0) as f64 / 1000.0),
+        Some(ms) => duration(ms),
+    }
+}
+
 /// A count with k/M suffixes: `999`, `12.3k`, `4.5M`.
 pub fn count(n: u64) -> String {
     match n {
@@ -69,6 +79,13 @@ pub fn count(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_show_tenths_when_short() {
+        assert_eq!(delay(Some(4_200)), "4.2s");
+        assert_eq!(delay(Some(95_000)), "1m");
+        assert_eq!(delay(None), "-");
+    }
 
     #[test]
     fn cjk_text_is_cut_by_columns_not_characters() {

@@ -40,7 +40,8 @@ pub const REAL: &[(&str, AppProto, Transport, &[u8])] = &[
 ];
 
 /// (label, app, first payloads in order as (from_client, bytes)): flows.
-pub const REAL_FLOWS: &[(&str, AppProto, &[(bool, &[u8])])] = &[
+pub type Packets = &'static [(bool, &'static [u8])];
+pub const REAL_FLOWS: &[(&str, AppProto, Packets)] = &[
     ("Dovecot POP3 greeting and curl CAPA, port 1110", AppProto::Pop3, &[(false, b"+OK Dovecot (Debian) ready.\x0d\x0a"), (true, b"CAPA\x0d\x0a")]),
     ("Dovecot IMAP greeting and A001 CAPABILITY, port 1143", AppProto::Imap, &[(false, b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN] Dovecot (Debian) ready.\x0d\x0a"), (true, b"A001 CAPABILITY\x0d\x0a")]),
     ("vsftpd greeting and USER", AppProto::Ftp, &[(false, b"220 (vsFTPd 3.0.3)\x0d\x0a"), (true, b"USER anonymous\x0d\x0a")]),
