@@ -970,9 +970,17 @@ static AUTH: &[FieldDef] = &[
         .outcome
         .as_str())),
     field!(Auth, "user", Str, "account that tried", |a| s(&a.user)),
-    field!(Auth, "src", Ip, "remote address (sshd)", |a| a
-        .source_addr
-        .map_or(Value::Missing, Value::Ip)),
+    // A log that names the peer only by host name (sshd with UseDNS, PAM's
+    // rhost=) still groups per attacker: `src` is then that name.
+    field!(
+        Auth,
+        "src",
+        Ip,
+        "remote address; the remote host name when the log gives no address",
+        |a| a
+            .source_addr
+            .map_or_else(|| opt_s(a.source_host.as_ref()), Value::Ip)
+    ),
     field!(
         Auth,
         "src_host",
@@ -1582,6 +1590,43 @@ mod tests {
             names.dedup();
             assert_eq!(before, names.len(), "duplicate field in {kind:?}");
         }
+    }
+
+    #[test]
+    fn an_auth_event_named_by_host_groups_on_the_name() {
+        let mut a = shouwang_proto::AuthEvent {
+            service: shouwang_proto::AuthService::Sshd,
+            outcome: shouwang_proto::AuthOutcome::Failure,
+            user: "root".into(),
+            source_addr: None,
+            source_port: None,
+            method: None,
+            target_user: None,
+            invalid_user: false,
+            hostname: None,
+            source_host: Some("scanner.example.net".into()),
+            message: String::new(),
+        };
+        let key = |a: &shouwang_proto::AuthEvent| {
+            let ev = Event::new(
+                shouwang_proto::Timestamp::from_secs(1),
+                EventBody::Auth(Box::new(a.clone())),
+            );
+            let f = lookup(EventKind::Auth, "src").unwrap();
+            let mut out = String::new();
+            (f.get)(&Ctx {
+                agent: "a",
+                event: &ev,
+            })
+            .write_key(&mut out);
+            out
+        };
+        assert_eq!(key(&a), "scanner.example.net");
+        a.source_addr = Some("192.0.2.7".parse().unwrap());
+        assert_eq!(key(&a), "192.0.2.7", "the address wins when both are known");
+        a.source_addr = None;
+        a.source_host = None;
+        assert_eq!(key(&a), "-");
     }
 
     #[test]
