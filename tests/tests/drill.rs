@@ -173,8 +173,9 @@ fn the_corpus_command_scores_every_shared_capture() {
 }
 
 /// Acceptance: the project's own corpus (corpus/expect.toml: captures and
-/// logs of real daemons, one log case per dialect family) scores logs as it
-/// scores captures; log cases replay through `shouwang-agent log
+/// logs of real daemons, one log case per dialect family, benign browsing
+/// that must raise nothing of medium or above) scores logs as it scores
+/// captures; log cases replay through `shouwang-agent log
 /// --collector`.
 #[test]
 fn the_corpus_command_scores_the_projects_own_logs_and_captures() {
@@ -222,6 +223,13 @@ fn the_corpus_command_scores_the_projects_own_logs_and_captures() {
             "{f}"
         );
     }
+    // Benign browsing (corpus/make-benign.sh: 15 CDN hosts, ssh, NTP, DNS)
+    // is scored and raised nothing of medium or above.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pcap/benign-browsing.pcap") && l.trim_end().ends_with("ok")),
+        "the benign browsing capture is scored: {text}"
+    );
 }
 
 /// Acceptance: a disabled rule makes its playbook fail with a clear miss.

@@ -219,6 +219,11 @@ impl Lab {
     /// A real sshd on the victim's address (port 22) in the victim
     /// namespace, logging to `dir/auth.log`; returns it and the log path.
     pub fn sshd(&self, dir: &std::path::Path) -> (Child, std::path::PathBuf) {
+        self.sshd_on(dir, 22)
+    }
+
+    /// [`Lab::sshd`] listening on `port`.
+    pub fn sshd_on(&self, dir: &std::path::Path, port: u16) -> (Child, std::path::PathBuf) {
         let sshd_bin = std::path::Path::new("/usr/sbin/sshd");
         assert!(
             sshd_bin.exists(),
@@ -242,7 +247,7 @@ impl Lab {
         std::fs::write(
             dir.join("sshd_config"),
             format!(
-                "ListenAddress {}\nPort 22\nHostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile {}\nLogLevel INFO\nMaxStartups 100\n",
+                "ListenAddress {}\nPort {port}\nHostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nPidFile {}\nLogLevel INFO\nMaxStartups 100\n",
                 self.victim_ip,
                 key.display(),
                 dir.join("pid").display()
@@ -309,5 +314,585 @@ impl Lab {
         rx.recv_timeout(std::time::Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("agent did not open its capture:\n{}", agent.log()));
         agent
+    }
+}
+
+/// A tool running in the background in a namespace, as `timeout SECS
+/// argv…` (so it ends by itself), its stdout and stderr in a log file.
+/// Stopped with SIGTERM (which `timeout` passes on) when dropped.
+pub struct Bg {
+    child: Child,
+    pub name: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Bg {
+    /// What the tool wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for `pattern` in the tool's output.
+    pub fn wait_output(&self, limit: std::time::Duration, pattern: &str) -> anyhow::Result<()> {
+        crate::wait_for(limit, &format!("{pattern:?} from {}", self.name), || {
+            self.output().contains(pattern).then_some(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}\n{} said:\n{}", self.name, self.output()))
+    }
+
+    /// Whether it has exited.
+    pub fn done(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits up to `limit` for the tool to end by itself, then stops it;
+    /// returns its exit code (None when it had to be stopped or died of a
+    /// signal).
+    pub fn finish(mut self, limit: std::time::Duration) -> Option<i32> {
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while std::time::Instant::now() < until {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Port of the TCP sink that the tunnels carry data to.
+const SINK_PORT: u16 = 5001;
+/// The ICMP tunnel client's local TCP port (in the attacker namespace).
+const PTUNNEL_LOCAL_PORT: u16 = 5000;
+/// Data pushed through a tunnel: `TUNNEL_PUSHES` connections, one a second.
+const TUNNEL_PUSHES: u64 = 5;
+
+/// A tunnel between the namespaces: its server in the victim, its client
+/// in the attacker, a TCP sink behind the server, and the client pushing
+/// random bytes through it.
+pub struct Tunnel {
+    pub tool: &'static str,
+    /// Pushing the data; ends after `TUNNEL_PUSHES` connections.
+    pub pusher: Bg,
+    /// Server, sink and client (stopped on drop, client first).
+    parts: Vec<Bg>,
+    received: std::path::PathBuf,
+    /// Bytes the pusher sends in all.
+    pub pushed: u64,
+}
+
+impl Tunnel {
+    /// Bytes that came out of the tunnel at the sink.
+    pub fn received(&self) -> u64 {
+        std::fs::metadata(&self.received).map_or(0, |m| m.len())
+    }
+
+    /// What the server and client wrote (for a failure message).
+    pub fn output(&self) -> String {
+        self.parts
+            .iter()
+            .chain(std::iter::once(&self.pusher))
+            .map(|b| format!("--- {}:\n{}", b.name, b.output()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        while let Some(b) = self.parts.pop() {
+            drop(b);
+        }
+    }
+}
+
+/// How long any tool of the lab may run.
+const TOOL_SECS: u32 = 30;
+
+impl Lab {
+    /// Runs `argv` in namespace `ns` in the background, bounded by `secs`;
+    /// output goes to `dir/NAME.log`.
+    pub fn spawn_in(
+        &self,
+        ns: &str,
+        dir: &std::path::Path,
+        name: &str,
+        secs: u32,
+        argv: &[&str],
+    ) -> Bg {
+        std::fs::create_dir_all(dir).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "timeout", &secs.to_string()])
+            .args(argv)
+            // Tools that leave files (hydra.restore) leave them here.
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        Bg {
+            child,
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    /// `n` (at most 16) more addresses of the attacker, one per attack so
+    /// that each incident names its attack: 10.N.M.16 and up, routed to the
+    /// attacker from the victim. The victim stops forwarding (addresses it
+    /// does not hold are dropped, as on a host).
+    pub fn attacker_addresses(&self, n: u8) -> Vec<String> {
+        assert!(n <= 16, "at most 16 attacker addresses");
+        let prefix = self.attacker_ip.rsplit_once('.').unwrap().0.to_owned();
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.victim,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.victim,
+            "route",
+            "replace",
+            &format!("{prefix}.16/28"),
+            "via",
+            &self.attacker_ip,
+        ]);
+        (0..n)
+            .map(|i| {
+                let a = format!("{prefix}.{}", 16 + u32::from(i));
+                sh(&[
+                    "ip",
+                    "-n",
+                    &self.attacker,
+                    "addr",
+                    "add",
+                    &format!("{a}/32"),
+                    "dev",
+                    &self.attacker_if,
+                ]);
+                a
+            })
+            .collect()
+    }
+
+    /// Traffic from the attacker to the victim leaves from `src` (one of
+    /// [`Lab::attacker_addresses`]) from now on.
+    pub fn attack_from(&self, src: &str) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.attacker,
+            "route",
+            "replace",
+            &format!("{}/32", self.victim_ip),
+            "dev",
+            &self.attacker_if,
+            "src",
+            src,
+        ]);
+    }
+
+    /// A /24 behind the victim of which the victim holds the first `up`
+    /// addresses (the rest do not answer), routed from the attacker via the
+    /// victim with `src` as source; returns the /24.
+    pub fn sweep_range(&self, up: u8, src: &str) -> String {
+        let third = self.attacker_ip.split('.').nth(2).unwrap();
+        let second = 16
+            + self
+                .attacker_ip
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .parse::<u8>()
+                .unwrap()
+                % 16;
+        let net = format!("172.{second}.{third}");
+        for h in 1..=up {
+            sh(&[
+                "ip",
+                "-n",
+                &self.victim,
+                "addr",
+                "add",
+                &format!("{net}.{h}/32"),
+                "dev",
+                "lo",
+            ]);
+        }
+        sh(&[
+            "ip",
+            "-n",
+            &self.attacker,
+            "route",
+            "replace",
+            &format!("{net}.0/24"),
+            "via",
+            &self.victim_ip,
+            "src",
+            src,
+        ]);
+        format!("{net}.0/24")
+    }
+
+    fn mac(ns: &str, ifc: &str) -> String {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-br", "link", "show", ifc])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `nmap -sS` of ports 1-1000 from `src`.
+    pub fn nmap_syn(&self, src: &str, dir: &std::path::Path) -> Bg {
+        self.attack_from(src);
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "nmap-sS",
+            TOOL_SECS,
+            &[
+                "nmap",
+                "-n",
+                "-Pn",
+                "-sS",
+                "-p",
+                "1-1000",
+                "--max-retries",
+                "1",
+                "-T4",
+                "-e",
+                &self.attacker_if,
+                "-S",
+                src,
+                &self.victim_ip,
+            ],
+        )
+    }
+
+    /// `nmap -sU` of `ports` from `src`, one probe per port.
+    pub fn nmap_udp(&self, src: &str, ports: &str, dir: &std::path::Path) -> Bg {
+        self.attack_from(src);
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "nmap-sU",
+            TOOL_SECS,
+            &[
+                "nmap",
+                "-n",
+                "-Pn",
+                "-sU",
+                "-p",
+                ports,
+                "--max-retries",
+                "0",
+                "-T4",
+                "-e",
+                &self.attacker_if,
+                "-S",
+                src,
+                &self.victim_ip,
+            ],
+        )
+    }
+
+    /// `nmap -sn` (host discovery: echo, SYN to 443, ACK to 80, timestamp)
+    /// of `cidr`, from the source its route names.
+    pub fn nmap_sweep(&self, cidr: &str, dir: &std::path::Path) -> Bg {
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "nmap-sn",
+            TOOL_SECS,
+            &["nmap", "-n", "-sn", "-T4", cidr],
+        )
+    }
+
+    /// masscan of ports 1-1000 at 2000 packets/s from `src`. masscan
+    /// writes its own frames: the "router" is the victim's MAC. It may not
+    /// exit by itself (it waits on its receive thread): `secs` bounds it.
+    pub fn masscan(&self, src: &str, secs: u32, dir: &std::path::Path) -> Bg {
+        self.attack_from(src);
+        let (amac, vmac) = (
+            Self::mac(&self.attacker, &self.attacker_if),
+            Self::mac(&self.victim, &self.victim_if),
+        );
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "masscan",
+            secs,
+            &[
+                "masscan",
+                &self.victim_ip,
+                "-p1-1000",
+                "--rate",
+                "2000",
+                "--wait",
+                "1",
+                "--adapter",
+                &self.attacker_if,
+                "--adapter-ip",
+                src,
+                "--adapter-mac",
+                &amac,
+                "--router-mac",
+                &vmac,
+            ],
+        )
+    }
+
+    /// `hping3 --flood` of SYNs to the victim's port 80 from `src`, for
+    /// `secs` seconds.
+    pub fn hping_flood(&self, src: &str, secs: u32, dir: &std::path::Path) -> Bg {
+        self.attack_from(src);
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "hping3",
+            secs,
+            &[
+                "hping3",
+                "-q",
+                "-S",
+                "-p",
+                "80",
+                "--flood",
+                "-a",
+                src,
+                &self.victim_ip,
+            ],
+        )
+    }
+
+    /// hydra guessing `guesses` passwords of `admin` over SSH at the
+    /// victim's `port`, four tasks, from `src`.
+    pub fn hydra_ssh(&self, src: &str, port: u16, guesses: usize, dir: &std::path::Path) -> Bg {
+        self.attack_from(src);
+        let words = dir.join("hydra-words");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            &words,
+            (0..guesses)
+                .map(|i| format!("guess{i}\n"))
+                .collect::<String>(),
+        )
+        .unwrap();
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "hydra",
+            TOOL_SECS * 2,
+            &[
+                "hydra",
+                "-I",
+                "-l",
+                "admin",
+                "-P",
+                words.to_str().unwrap(),
+                "-t",
+                "4",
+                "-s",
+                &port.to_string(),
+                &format!("ssh://{}", self.victim_ip),
+            ],
+        )
+    }
+
+    /// A TCP sink on `addr:SINK_PORT` in the victim, appending to `file`.
+    fn sink(&self, dir: &std::path::Path, addr: &str, file: &std::path::Path) -> Bg {
+        std::fs::write(file, "").unwrap();
+        let listen = format!("TCP-LISTEN:{SINK_PORT},bind={addr},reuseaddr,fork");
+        let out = format!("OPEN:{},creat,append", file.display());
+        self.spawn_in(
+            &self.victim,
+            dir,
+            "sink",
+            TOOL_SECS * 2,
+            &["socat", "-u", &listen, &out],
+        )
+    }
+
+    /// Pushes `TUNNEL_PUSHES` × `bytes` of random data to `target`
+    /// (socat address) from the attacker, one connection a second.
+    fn push(&self, dir: &std::path::Path, target: &str, bytes: u64) -> Bg {
+        let script = format!(
+            "for i in $(seq {TUNNEL_PUSHES}); do head -c {bytes} /dev/urandom | socat -u - {target}; sleep 1; done"
+        );
+        self.spawn_in(
+            &self.attacker,
+            dir,
+            "push",
+            TOOL_SECS,
+            &["sh", "-c", &script],
+        )
+    }
+
+    /// ptunnel-ng: the proxy in the victim, the client in the attacker
+    /// (from `src`) forwarding a local TCP port over ICMP echo to the sink
+    /// behind the proxy; random data is pushed through it.
+    pub fn icmp_tunnel(&self, src: &str, dir: &std::path::Path) -> Tunnel {
+        self.attack_from(src);
+        let limit = std::time::Duration::from_secs(10);
+        let received = dir.join("ptunnel-received");
+        let sink = self.sink(dir, &self.victim_ip, &received);
+        let remote = [format!("-r{}", self.victim_ip), format!("-R{SINK_PORT}")];
+        let server_log = format!("-o{}", dir.join("ptunnel-server.out").display());
+        let server = self.spawn_in(
+            &self.victim,
+            dir,
+            "ptunnel-server",
+            TOOL_SECS * 2,
+            &["ptunnel-ng", &remote[0], &remote[1], "-v1", &server_log],
+        );
+        let client_log = format!("-o{}", dir.join("ptunnel-client.out").display());
+        let wait_file = |file: &str, pattern: &str| {
+            let path = dir.join(file);
+            crate::wait_for(limit, &format!("{pattern:?} in {file}"), || {
+                std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .contains(pattern)
+                    .then_some(())
+            })
+            .unwrap_or_else(|e| panic!("ptunnel-ng: {e}"));
+        };
+        wait_file("ptunnel-server.out", "Ping proxy is listening");
+        let proxy = format!("-p{}", self.victim_ip);
+        let local = format!("-l{PTUNNEL_LOCAL_PORT}");
+        let client = self.spawn_in(
+            &self.attacker,
+            dir,
+            "ptunnel-client",
+            TOOL_SECS * 2,
+            &[
+                "ptunnel-ng",
+                &proxy,
+                &local,
+                &remote[0],
+                &remote[1],
+                "-v1",
+                &client_log,
+            ],
+        );
+        wait_file(
+            "ptunnel-client.out",
+            "Relaying packets from incoming TCP streams",
+        );
+        let bytes = 64 * 1024;
+        let pusher = self.push(dir, &format!("TCP:127.0.0.1:{PTUNNEL_LOCAL_PORT}"), bytes);
+        Tunnel {
+            tool: "ptunnel-ng",
+            pusher,
+            parts: vec![sink, server, client],
+            received,
+            pushed: TUNNEL_PUSHES * bytes,
+        }
+    }
+
+    /// iodine from `src` to iodined in the victim answering for `tun.lab`
+    /// (DNS mode forced, no raw UDP shortcut), over tun devices in both
+    /// namespaces; random data is pushed through it to a sink behind the
+    /// server. An error when this host has no /dev/net/tun.
+    pub fn dns_tunnel(&self, src: &str, dir: &std::path::Path) -> anyhow::Result<Tunnel> {
+        if !std::path::Path::new("/dev/net/tun").exists() {
+            anyhow::bail!("iodine needs /dev/net/tun, which this host lacks");
+        }
+        self.attack_from(src);
+        Ok(self.iodine(dir))
+    }
+
+    fn iodine(&self, dir: &std::path::Path) -> Tunnel {
+        let limit = std::time::Duration::from_secs(15);
+        let third = self.attacker_ip.split('.').nth(2).unwrap();
+        let (server_ip, net) = (format!("10.251.{third}.1"), format!("10.251.{third}.1/27"));
+        let server = self.spawn_in(
+            &self.victim,
+            dir,
+            "iodined",
+            TOOL_SECS * 2,
+            &[
+                "iodined",
+                "-f",
+                "-c",
+                "-P",
+                "shouwang-lab",
+                "-l",
+                &self.victim_ip,
+                "-p",
+                "53",
+                &net,
+                "tun.lab",
+            ],
+        );
+        server
+            .wait_output(limit, "Listening to dns for domain")
+            .unwrap_or_else(|e| panic!("iodined: {e}"));
+        let received = dir.join("iodine-received");
+        let sink = self.sink(dir, &server_ip, &received);
+        // -r: DNS only (no raw UDP shortcut); -m: skip probing the
+        // fragment size (probes time out one by one).
+        let client = self.spawn_in(
+            &self.attacker,
+            dir,
+            "iodine",
+            TOOL_SECS * 2,
+            &[
+                "iodine",
+                "-f",
+                "-r",
+                "-m",
+                "1100",
+                "-P",
+                "shouwang-lab",
+                &self.victim_ip,
+                "tun.lab",
+            ],
+        );
+        client
+            .wait_output(limit, "Connection setup complete")
+            .unwrap_or_else(|e| panic!("iodine: {e}"));
+        let bytes = 16 * 1024;
+        let pusher = self.push(dir, &format!("TCP:{server_ip}:{SINK_PORT}"), bytes);
+        Tunnel {
+            tool: "iodine",
+            pusher,
+            parts: vec![server, sink, client],
+            received,
+            pushed: TUNNEL_PUSHES * bytes,
+        }
     }
 }
