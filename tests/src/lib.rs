@@ -345,6 +345,42 @@ pub fn batch_json(agent: &str, first_seq: u64, events: Vec<shouwang_proto::Event
     serde_json::to_vec(&shouwang_proto::Batch::new(agent, first_seq, events)).unwrap_or_default()
 }
 
+/// What a sensor ships for a SYN scan of 40 ports of `dst` from `src` at
+/// `ts_s`: three fan-out reports a second apart, growing to 40 unanswered
+/// ports (the packet core reports scans this way while they run; each
+/// report fires `network.scan.tcp-ports`).
+pub fn scan_reports(src: &str, dst: &str, ts_s: i64) -> Vec<shouwang_proto::Event> {
+    let src: std::net::IpAddr = src.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let dst: std::net::IpAddr = dst.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    [14u32, 27, 40]
+        .iter()
+        .enumerate()
+        .map(|(k, &ports)| {
+            shouwang_proto::Event::new(
+                shouwang_proto::Timestamp::from_secs(ts_s + k as i64),
+                shouwang_proto::EventBody::Fanout(shouwang_proto::Fanout {
+                    direction: shouwang_proto::FanDirection::Out,
+                    proto: 6,
+                    src,
+                    dst,
+                    dst_port: 1000 + u16::try_from(ports).unwrap_or(0),
+                    first_ts: ts_s * 1_000_000_000,
+                    probes: u64::from(ports),
+                    answered: 0,
+                    packets: u64::from(ports),
+                    hosts: 1,
+                    ports,
+                    recent_packets: u64::from(ports),
+                    recent_unanswered: u64::from(ports),
+                    recent_hosts: 1,
+                    recent_ports: ports.min(27),
+                    saturated: false,
+                }),
+            )
+        })
+        .collect()
+}
+
 /// A half-open TCP probe from `src` to `dst:port` at `ts_s` (capture time).
 pub fn syn_probe(src: &str, dst: &str, port: u16, ts_s: i64) -> shouwang_proto::Event {
     shouwang_proto::Event::new(

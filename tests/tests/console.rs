@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use shouwang_e2e::{Collector, batch_json, bin, syn_probe, wait_for};
+use shouwang_e2e::{Collector, batch_json, bin, wait_for};
 
 /// A tmux server of this test's own (`-L`), killed on drop.
 struct Tmux {
@@ -102,9 +102,7 @@ fn console_command(url: &str, token: &str, dir: &Path) -> String {
 
 /// 40 SYN probes from `scanner`: one port-scan incident keyed on it.
 fn scan(c: &Collector, token: &str, scanner: &str, first_seq: u64, t0: i64) {
-    let events = (0..40u16)
-        .map(|p| syn_probe(scanner, "192.0.2.20", 1000 + p, t0))
-        .collect();
+    let events = shouwang_e2e::scan_reports(scanner, "192.0.2.20", t0);
     let (status, body) = c
         .post_ingest(Some(token), batch_json("sensor", first_seq, events), false)
         .unwrap();

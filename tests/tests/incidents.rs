@@ -11,15 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shouwang_e2e::{Collector, batch_json, syn_probe, wait_for};
+use shouwang_e2e::{Collector, batch_json, wait_for};
 
 const SCANNER: &str = "198.51.100.7";
 
 /// 40 probes to 40 ports: one port-scan detection keyed on the scanner.
 fn scan(c: &Collector, token: &str, first_seq: u64, t0: i64) {
-    let events = (0..40u16)
-        .map(|p| syn_probe(SCANNER, "192.0.2.20", 1000 + p, t0))
-        .collect();
+    let events = shouwang_e2e::scan_reports(SCANNER, "192.0.2.20", t0);
     let (status, body) = c
         .post_ingest(Some(token), batch_json("sensor", first_seq, events), false)
         .unwrap();
@@ -739,9 +737,7 @@ fn past_the_per_rule_cap_new_groups_fold_into_one_overflow_incident() {
         .iter()
         .enumerate()
     {
-        let events = (0..40u16)
-            .map(|p| syn_probe(src, "192.0.2.20", 1000 + p, 1_700_000_000))
-            .collect();
+        let events = shouwang_e2e::scan_reports(src, "192.0.2.20", 1_700_000_000);
         let (s, _) = c
             .post_ingest(
                 Some(&sensor),

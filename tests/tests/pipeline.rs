@@ -416,9 +416,12 @@ fn dashboard_uses_only_exported_metrics() {
     let _agent =
         Agent::start(dir.path(), "e2e-dash", &c.url, &token, "auth-log = \"off\"").unwrap();
     let sensor = c.add_agent("sensor").unwrap();
-    let mut probes: Vec<shouwang_proto::Event> = (0..40u16)
-        .map(|p| shouwang_e2e::syn_probe("198.51.100.7", "192.0.2.20", 1000 + p, 1_700_000_000))
-        .collect();
+    // One fan-out report: exactly one detection of the scan rule.
+    let mut probes: Vec<shouwang_proto::Event> =
+        shouwang_e2e::scan_reports("198.51.100.7", "192.0.2.20", 1_700_000_000)
+            .into_iter()
+            .take(1)
+            .collect();
     probes.push(shouwang_proto::Event::new(
         shouwang_proto::Timestamp::from_secs(1_700_000_001),
         shouwang_proto::EventBody::Auth(Box::new(shouwang_proto::AuthEvent {

@@ -661,7 +661,10 @@ mod tests {
         };
         let mut b = Book::new(Policy::default());
         let first = b
-            .detect(&fam("dns.random", "src=10.0.0.9 qname_base=t.example", 1), 10)
+            .detect(
+                &fam("dns.random", "src=10.0.0.9 qname_base=t.example", 1),
+                10,
+            )
             .unwrap();
         assert_eq!(first.kind, ChangeKind::Opened);
         let second = b.detect(&fam("dns.long", "src=10.0.0.9", 2), 20).unwrap();
@@ -671,9 +674,7 @@ mod tests {
             "another rule of the family, same attacker: the same incident"
         );
         assert_eq!(second.incident.detections, 2);
-        let other = b
-            .detect(&fam("dns.long", "src=10.0.0.10", 3), 30)
-            .unwrap();
+        let other = b.detect(&fam("dns.long", "src=10.0.0.10", 3), 30).unwrap();
         assert_eq!(other.kind, ChangeKind::Opened, "another attacker");
         // Outside a family each rule keeps its own incident.
         let plain = b

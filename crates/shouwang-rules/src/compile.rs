@@ -533,7 +533,10 @@ fn compile_spec(
             if !group_names.iter().any(|g| g == b.get_ref()) {
                 errors.push(Diagnostic::span(
                     b.span(),
-                    format!("family field `{}` is not in this rule's group-by", b.get_ref()),
+                    format!(
+                        "family field `{}` is not in this rule's group-by",
+                        b.get_ref()
+                    ),
                     Some(format!("group-by is [{}]", group_names.join(", "))),
                 ));
             }
