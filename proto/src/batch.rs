@@ -948,6 +948,7 @@ mod tests {
                 recent_unanswered: 20,
                 recent_hosts: 0,
                 recent_ports: 19,
+                window_ports: 20,
                 saturated: false,
             }),
             EventKind::LoginReply => EventBody::LoginReply(crate::LoginReply {

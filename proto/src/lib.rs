@@ -38,7 +38,7 @@ pub use integrity::{FileChange, FileChangeKind, SiteCheck};
 pub use packet::{
     AppProto, ArpObservation, DnsAnswer, DnsEvent, EchoContext, EchoPairing, Endpoints,
     FanDirection, Fanout, FlowEnd, FlowRecord, HttpRequest, HttpResponse, IcmpEcho, IfaceStats,
-    LoginReply, SshBanner, TcpState, TlsClientHello,
+    LoginReply, SshBanner, TcpState, TlsClientHello, WINDOW_PORTS_MANY,
 };
 
 /// Path of the ingest endpoint on the collector.

@@ -413,6 +413,9 @@ impl FanDirection {
     }
 }
 
+/// [`Fanout::window_ports`] of a saturated sketch: "many".
+pub const WINDOW_PORTS_MANY: u32 = 1000;
+
 /// Per-packet fan-out (one source → many hosts or ports) or fan-in (many
 /// packets or sources → one destination) of one transport protocol, as the
 /// packet core counted it, reported every second of capture time while the
@@ -457,6 +460,13 @@ pub struct Fanout {
     pub recent_hosts: u32,
     /// Growth of `ports` over the last 2 s.
     pub recent_ports: u32,
+    /// Distinct destination ports probed in the last 2 s, new or not (out:
+    /// answered or not), estimated from a 128-bit sketch: exact within
+    /// a few up to ~30, within ~10 % up to ~300, [`WINDOW_PORTS_MANY`]
+    /// when saturated. A flood hits a few ports; a scan many, even when
+    /// they were all probed before (so `recent_ports` is 0).
+    #[serde(default)]
+    pub window_ports: u32,
     /// A cap on distinct values was reached: `hosts` and `ports` are lower
     /// bounds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

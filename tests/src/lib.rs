@@ -374,6 +374,7 @@ pub fn scan_reports(src: &str, dst: &str, ts_s: i64) -> Vec<shouwang_proto::Even
                     recent_unanswered: u64::from(ports),
                     recent_hosts: 1,
                     recent_ports: ports.min(27),
+                    window_ports: ports.min(27),
                     saturated: false,
                 }),
             )

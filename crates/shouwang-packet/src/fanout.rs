@@ -33,7 +33,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use shouwang_proto::{Event, EventBody, FanDirection, Fanout, TcpState, Timestamp};
+use shouwang_proto::{
+    Event, EventBody, FanDirection, Fanout, TcpState, Timestamp, WINDOW_PORTS_MANY,
+};
 
 use crate::decode::{IpPacket, L4, tcp_flags};
 use crate::flow::Flow;
@@ -200,6 +202,33 @@ struct Snap {
     unanswered: u64,
     hosts: u32,
     ports: u32,
+    /// Ports probed in the interval that ended at `tick` (a sketch).
+    port_sketch: u128,
+}
+
+/// The sketch bit of a port: MurmurHash3's 32-bit finaliser, so that
+/// sequential ports (most scans) land on bits as if at random, which
+/// linear counting assumes (a plain multiplicative hash spreads them too
+/// evenly, and the count comes out high).
+fn sketch_bit(port: u16) -> u128 {
+    let mut h = u32::from(port);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    1u128 << (h >> 25)
+}
+
+/// Distinct ports in a sketch, by linear counting.
+fn sketch_count(sketch: u128) -> u32 {
+    let zeros = sketch.count_zeros();
+    if zeros == 0 {
+        return WINDOW_PORTS_MANY;
+    }
+    let n = -128.0 * (f64::from(zeros) / 128.0).ln();
+    // Bounded by 128·ln 128 ≈ 621 < WINDOW_PORTS_MANY.
+    n.round() as u32
 }
 
 #[derive(Debug)]
@@ -217,6 +246,8 @@ struct Actor {
     packets: u64,
     hosts: Distinct<u128>,
     ports: Distinct<u16>,
+    /// Ports probed since the last tick (a sketch; not for ICMP).
+    port_sketch: u128,
     saturated: bool,
     /// Changed since the last tick (and queued in the dirty list).
     dirty: bool,
@@ -239,6 +270,7 @@ impl Actor {
             packets: 0,
             hosts: Distinct::default(),
             ports: Distinct::default(),
+            port_sketch: 0,
             saturated: false,
             dirty: false,
             reported: false,
@@ -410,6 +442,7 @@ impl FanoutTable {
             port,
             step,
             icmp,
+            out: true,
         };
         if let Some(a) = actor(
             &mut self.out,
@@ -420,11 +453,12 @@ impl FanoutTable {
             proto,
             &seen,
         ) {
-            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, true);
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen);
         }
         // In: the target's view, counting the sources.
         let seen = Seen {
             peer: prober,
+            out: false,
             ..seen
         };
         if let Some(a) = actor(
@@ -436,7 +470,7 @@ impl FanoutTable {
             proto,
             &seen,
         ) {
-            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen, false);
+            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen);
         }
     }
 
@@ -489,18 +523,14 @@ struct Seen {
     port: u16,
     step: Step,
     icmp: bool,
+    /// The prober's view (out) or the target's (in).
+    out: bool,
 }
 
-/// Counts `seen` into a tracked actor. `out`: answers clear the target
+/// Counts `seen` into a tracked actor. Out: answers clear the target
 /// from the unanswered sets (not for ICMP).
-fn apply(
-    a: &mut Actor,
-    cfg: &FanoutConfig,
-    budget: &mut usize,
-    dropped: &mut u64,
-    seen: &Seen,
-    out: bool,
-) {
+fn apply(a: &mut Actor, cfg: &FanoutConfig, budget: &mut usize, dropped: &mut u64, seen: &Seen) {
+    let out = seen.out;
     let (peer_bits, _) = bits(seen.peer);
     match seen.step {
         Step::Probe => {
@@ -514,8 +544,16 @@ fn apply(
                 a.saturated = true;
                 *dropped += 1;
             }
+            if !seen.icmp {
+                a.port_sketch |= sketch_bit(seen.port);
+            }
         }
-        Step::Again => a.packets += 1,
+        Step::Again => {
+            a.packets += 1;
+            if !seen.icmp {
+                a.port_sketch |= sketch_bit(seen.port);
+            }
+        }
         Step::Answer => {
             a.answered += 1;
             if out && !seen.icmp {
@@ -546,7 +584,41 @@ fn actor<'a>(
     seen: &Seen,
 ) -> Option<&'a mut Actor> {
     use std::collections::hash_map::Entry;
+    let out = seen.out;
     let key = ActorKey::of(addr, proto);
+    // An address is staged or tracked, never both: a staged one needs no
+    // map lookup (a flood's sources are nearly all staged).
+    if side.stage.is_empty() {
+        side.stage = vec![Staged::default(); STAGE_SLOTS];
+    }
+    let hash = usize::try_from(side.actors.hasher().hash_one(key)).unwrap_or(0);
+    let idx = hash & (STAGE_SLOTS - 1);
+    let slot = &mut side.stage[idx];
+    let staged = slot.holds(key);
+    if staged {
+        match seen.step {
+            Step::Answer => {
+                slot.answered = slot.answered.saturating_add(1);
+                slot.peer_answered |= !seen.icmp;
+                return None;
+            }
+            // Out: a prober that only repeats its first target (a flood
+            // source, spoofed or not; a client retrying one dead service)
+            // fans out to nothing: it stays staged, its packets counted in
+            // the slot, and makes no actor (no map entry, sets or
+            // reports) until a second target.
+            Step::Probe | Step::Again
+                if out && slot.peer == seen.peer && slot.port == seen.port =>
+            {
+                slot.packets = slot.packets.saturating_add(1);
+                slot.probes = slot
+                    .probes
+                    .saturating_add(u32::from(seen.step == Step::Probe));
+                return None;
+            }
+            Step::Probe | Step::Again => {}
+        }
+    }
     if side.actors.len() >= cfg.max_actors && !side.actors.contains_key(&key) {
         make_room(side, cfg, dropped, budget);
         if side.actors.len() >= cfg.max_actors {
@@ -554,7 +626,6 @@ fn actor<'a>(
             return None;
         }
     }
-    let hasher = side.actors.hasher().clone();
     let a = match side.actors.entry(key) {
         Entry::Occupied(e) => {
             let a = e.into_mut();
@@ -570,38 +641,30 @@ fn actor<'a>(
             a
         }
         Entry::Vacant(v) => {
-            if side.stage.is_empty() {
-                side.stage = vec![Staged::default(); STAGE_SLOTS];
-            }
-            let hash = usize::try_from(hasher.hash_one(key)).unwrap_or(0);
-            let slot = &mut side.stage[hash & (STAGE_SLOTS - 1)];
-            let staged = slot.key == Some(key);
+            let slot = &mut side.stage[idx];
             match seen.step {
-                Step::Answer if staged => {
-                    slot.answered += 1;
-                    slot.peer_answered |= !seen.icmp;
-                    return None;
-                }
-                Step::Answer => return None,
+                Step::Answer if !staged => return None,
                 Step::Probe if !staged => {
                     *slot = Staged {
-                        key: Some(key),
+                        addr: key.addr,
+                        proto: key.proto,
                         ts: seen.ts,
                         peer: seen.peer,
                         port: seen.port,
                         packets: 1,
+                        probes: 1,
                         answered: 0,
                         peer_answered: false,
                     };
                     return None;
                 }
-                Step::Probe | Step::Again => {}
+                _ => {}
             }
             let mut a = Actor::new(seen.ts, addr);
             if staged {
                 let first = std::mem::take(slot);
                 a.first_ts = first.ts;
-                a.probes = 1;
+                a.probes = u64::from(first.probes);
                 a.packets = u64::from(first.packets);
                 a.answered = u64::from(first.answered);
                 a.peer = first.peer;
@@ -610,6 +673,7 @@ fn actor<'a>(
                 a.hosts.insert(pb, cfg.max_distinct, budget);
                 if !seen.icmp {
                     a.ports.insert(first.port, cfg.max_distinct, budget);
+                    a.port_sketch |= sketch_bit(first.port);
                     if first.peer_answered {
                         a.hosts.answer(&pb);
                         a.ports.answer(&first.port);
@@ -626,30 +690,46 @@ fn actor<'a>(
     Some(a)
 }
 
-/// Slots of the staging array per direction (~64 bytes each).
+/// Slots of the staging array per direction (64 bytes each: 1 MiB).
 const STAGE_SLOTS: usize = 16_384;
 
-/// The first probe of an address not tracked yet.
+/// The first probe of an address not tracked yet (64 bytes: the array
+/// is touched by every packet of a flood's sources).
 #[derive(Debug, Clone, Copy)]
 struct Staged {
-    key: Option<ActorKey>,
+    /// The staged address ([`ActorKey`] in two fields, so the slot packs
+    /// into 64 bytes); `proto` is [`EMPTY_SLOT`] in a free slot.
+    addr: u128,
+    proto: u16,
     ts: i64,
     peer: IpAddr,
     port: u16,
     packets: u32,
+    probes: u32,
     answered: u32,
     /// The probe was answered (not for ICMP).
     peer_answered: bool,
 }
 
+/// `Staged::proto` of a free slot (protocols are at most 0x1ff).
+const EMPTY_SLOT: u16 = u16::MAX;
+
+impl Staged {
+    fn holds(&self, key: ActorKey) -> bool {
+        self.proto == key.proto && self.addr == key.addr
+    }
+}
+
 impl Default for Staged {
     fn default() -> Self {
         Self {
-            key: None,
+            addr: 0,
+            proto: EMPTY_SLOT,
             ts: 0,
             peer: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 0,
             packets: 0,
+            probes: 0,
             answered: 0,
             peer_answered: false,
         }
@@ -692,12 +772,13 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
         };
         a.dirty = false;
         let (hosts, ports) = a.distinct(dir);
-        let now = Snap {
+        let mut now = Snap {
             tick,
             packets: a.packets,
             unanswered: a.unanswered(),
             hosts,
             ports,
+            port_sketch: std::mem::take(&mut a.port_sketch),
         };
         // Counts at tick - recent: the latest snapshot at or before it
         // (nothing changed between a snapshot and the next one), else zero.
@@ -710,9 +791,21 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
             a.snaps[0]
         };
         let last = a.snaps[1];
+        // Ports of the window: this interval's, and the previous one's if
+        // it lies inside the window.
+        let mut window = now.port_sketch;
         if last.tick == tick {
+            // A second report at the same tick (end of capture).
+            now.port_sketch |= last.port_sketch;
+            window = now.port_sketch;
+            if a.snaps[0].tick > since {
+                window |= a.snaps[0].port_sketch;
+            }
             a.snaps[1] = now;
         } else {
+            if last.tick > since {
+                window |= last.port_sketch;
+            }
             a.snaps = [last, now];
         }
         let above = match dir {
@@ -750,6 +843,7 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
                 recent_unanswered: now.unanswered.saturating_sub(base.unanswered),
                 recent_hosts: hosts.saturating_sub(base.hosts),
                 recent_ports: ports.saturating_sub(base.ports),
+                window_ports: sketch_count(window),
                 saturated: a.saturated,
             }),
         ));
@@ -982,6 +1076,86 @@ mod tests {
                 .all(|(_, f)| f.direction == FanDirection::In),
             "one SYN per spoofed source is no fan-out"
         );
+    }
+
+    #[test]
+    fn a_rescan_of_ports_seen_before_is_many_ports_in_the_window_and_a_flood_is_one() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let vic = [10, 9, 9, 9];
+        // nmap: 1,000 ports from one source in 0.1 s.
+        for p in 1..=1000u16 {
+            a.frame(
+                T0 + i64::from(p) * 100_000,
+                ETHERNET,
+                &tcp_frame([198, 51, 100, 16], 40000, vic, p, SYN, b""),
+            );
+        }
+        // masscan, 5 s later, from another source: the same ports three
+        // times over at 2,000 a second: nothing new in the victim's totals.
+        for i in 0..3000i64 {
+            let p = (i % 1000) as u16 + 1;
+            a.frame(
+                T0 + 5 * S + i * 500_000,
+                ETHERNET,
+                &tcp_frame([198, 51, 100, 19], 60000, vic, p, SYN, b""),
+            );
+        }
+        // hping3 --flood, 5 s after that: one port, a new source port each.
+        for i in 0..20_000i64 {
+            a.frame(
+                T0 + 12 * S + i * 50_000,
+                ETHERNET,
+                &tcp_frame(
+                    [198, 51, 100, 23],
+                    1024 + (i % 60_000) as u16,
+                    vic,
+                    80,
+                    SYN,
+                    b"",
+                ),
+            );
+        }
+        a.advance(T0 + 15 * S);
+        let r = ins(&a, vic);
+        let in_phase = |from: i64, to: i64| {
+            r.iter()
+                .filter(move |(ts, _)| *ts > T0 + from * S && *ts <= T0 + to * S)
+                .map(|(_, f)| f)
+        };
+        // Reports come at the first packet past a boundary: the tail of the
+        // re-scan is stamped 12 s, when the flood's first packet arrives.
+        let rescan: Vec<_> = in_phase(5, 12).collect();
+        assert!(rescan.iter().any(|f| f.recent_ports == 0), "{r:?}");
+        assert!(!rescan.is_empty(), "{r:?}");
+        for f in &rescan {
+            assert!(f.window_ports >= 300, "many ports in the window: {f:?}");
+        }
+        let flood: Vec<_> = in_phase(14, 15).collect();
+        assert!(!flood.is_empty(), "{r:?}");
+        for f in &flood {
+            assert!(f.recent_unanswered >= 10_000, "{f:?}");
+            assert_eq!(f.window_ports, 1, "one port: {f:?}");
+        }
+    }
+
+    #[test]
+    fn a_staging_slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Staged>(), 64);
+    }
+
+    #[test]
+    fn the_port_sketch_counts_exactly_when_few_and_saturates_when_many() {
+        assert_eq!(sketch_count(0), 0);
+        assert_eq!(sketch_count(sketch_bit(80)), 1);
+        let few = [22u16, 80, 443, 8080]
+            .iter()
+            .fold(0, |s, p| s | sketch_bit(*p));
+        assert_eq!(sketch_count(few), 4);
+        let some = (1..=100u16).fold(0, |s, p| s | sketch_bit(p));
+        let n = sketch_count(some);
+        assert!((85..=115).contains(&n), "{n}");
+        let all = (0..=u16::MAX).fold(0, |s, p| s | sketch_bit(p));
+        assert_eq!(sketch_count(all), WINDOW_PORTS_MANY);
     }
 
     #[test]

@@ -893,6 +893,13 @@ static FANOUT: &[FieldDef] = &[
     ),
     field!(
         Fanout,
+        "window_ports",
+        Num,
+        "distinct destination ports probed in the last 2 s, new or not (estimated; 1000 = many)",
+        |f| n(f.window_ports)
+    ),
+    field!(
+        Fanout,
         "saturated",
         Bool,
         "a cap on distinct values was reached: hosts and ports are lower bounds",

@@ -51,7 +51,7 @@ fn template(kind: EventKind) -> Json {
         EventKind::HttpResponse => format!(r#"{{{ENDPOINTS},"version":"HTTP/1.1","status":200}}"#),
         EventKind::SshBanner => format!(r#"{{{ENDPOINTS},"banner":"SSH-2.0-OpenSSH_9.2","from_server":true}}"#),
         EventKind::IcmpEcho => r#"{"src":"192.0.2.10","dst":"192.0.2.20","reply":false,"payload_len":56,"entropy":1.0,"id":1,"seq":0,"fill":false,"first_ts":0,"requests":0,"replies":0,"request_bytes":0,"reply_bytes":0,"mismatched":0,"unsolicited":0,"opaque_bytes":0}"#.to_owned(),
-        EventKind::Fanout => r#"{"direction":"out","proto":6,"src":"192.0.2.10","dst":"192.0.2.20","dst_port":80,"first_ts":0,"probes":0,"answered":0,"packets":0,"hosts":0,"ports":0,"recent_packets":0,"recent_unanswered":0,"recent_hosts":0,"recent_ports":0}"#.to_owned(),
+        EventKind::Fanout => r#"{"direction":"out","proto":6,"src":"192.0.2.10","dst":"192.0.2.20","dst_port":80,"first_ts":0,"probes":0,"answered":0,"packets":0,"hosts":0,"ports":0,"recent_packets":0,"recent_unanswered":0,"recent_hosts":0,"recent_ports":0,"window_ports":0}"#.to_owned(),
         EventKind::LoginReply => format!(r#"{{{ENDPOINTS},"protocol":"ftp","success":false,"reply":"530 Login incorrect."}}"#),
         EventKind::Arp => r#"{"ip":"192.0.2.1","mac":"02:00:00:00:00:01"}"#.to_owned(),
         EventKind::Auth => r#"{"service":"sshd","outcome":"failure","user":"root","source_addr":"192.0.2.10","message":"Failed password for root"}"#.to_owned(),
