@@ -123,3 +123,70 @@ pub fn run(
         ),
     }
 }
+
+/// What `log --explain` found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExplainSummary {
+    pub lines: u64,
+    /// Lines that say something about authentication.
+    pub saying: u64,
+    /// Of those, lines that are evidence of a failed attempt.
+    pub evidence: u64,
+}
+
+/// Writes what each line of `reader` says on its own (see
+/// [`shouwang_logs::LogParser::explain_line`]) to `w` as JSON lines.
+pub fn explain_to(
+    mut reader: impl BufRead,
+    format: Format,
+    now: DateTime<FixedOffset>,
+    w: &mut dyn Write,
+) -> anyhow::Result<ExplainSummary> {
+    let parser = LogParser::new(format);
+    let mut s = ExplainSummary::default();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader
+            .read_until(b'\n', &mut buf)
+            .context("reading the log")?
+            == 0
+        {
+            break;
+        }
+        s.lines += 1;
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\r', '\n']);
+        let Some(says) = parser.explain_line(line, now) else {
+            continue;
+        };
+        s.saying += 1;
+        let evidence = says.is_failure_evidence();
+        s.evidence += u64::from(evidence);
+        serde_json::to_writer(
+            &mut *w,
+            &serde_json::json!({
+                "line": s.lines,
+                "says": says.as_str(),
+                "evidence": evidence,
+                "text": line,
+            }),
+        )?;
+        w.write_all(b"\n").context("writing to stdout")?;
+    }
+    Ok(s)
+}
+
+/// Runs `log --explain`, printing to standard output.
+pub fn explain(
+    path: &Path,
+    format: Format,
+    now: DateTime<FixedOffset>,
+) -> anyhow::Result<ExplainSummary> {
+    let reader = open(path)?;
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let s = explain_to(reader, format, now, &mut w)?;
+    w.flush()?;
+    Ok(s)
+}

@@ -116,6 +116,13 @@ struct LogArgs {
     /// instead of now (replaying an old log).
     #[arg(long)]
     now: Option<String>,
+    /// Instead of events, print what each line says on its own, before
+    /// lines are counted into attempts: `{"line":N,"says":"failure",
+    /// "evidence":true,"text":"…"}` for every line that says something
+    /// about authentication (debugging a dialect; comparing with
+    /// fail2ban-regex, which counts lines).
+    #[arg(long, conflicts_with_all = ["collector", "emit"])]
+    explain: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -357,6 +364,17 @@ fn log_cmd(args: &LogArgs) -> anyhow::Result<()> {
         })?,
         None => chrono::Local::now().fixed_offset(),
     };
+    if args.explain {
+        let s = shouwang_agent::log_cmd::explain(&args.file, format, now)?;
+        eprintln!(
+            "log --explain: {}: {} lines, {} say something about authentication, {} of them failure evidence",
+            args.file.display(),
+            s.lines,
+            s.saying,
+            s.evidence
+        );
+        return Ok(());
+    }
     let output = match (&args.collector, &args.token, args.emit.as_deref()) {
         (Some(url), Some(token), None) => {
             let name = pcap_cmd::name_from_token(token)

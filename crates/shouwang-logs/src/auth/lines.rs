@@ -509,6 +509,16 @@ fn proftpd(msg: &str) -> Option<Line> {
             target_user: None,
         }));
     }
+    // `Maximum login attempts (3) exceeded, connection refused`: the end of
+    // a session whose attempts its own lines already counted.
+    if rest.starts_with("Maximum login attempts") {
+        return Some(Line::MaxTries(Who {
+            user: None,
+            invalid: false,
+            source,
+            port: None,
+        }));
+    }
     let rest = rest.strip_prefix("USER ")?;
     let (user, outcome) = if let Some((u, _)) = rest.split_once(" (Login failed)") {
         (u, AuthOutcome::Failure)
