@@ -363,6 +363,8 @@ impl Event {
         let ts = self.ts.as_nanos();
         let first = match &self.body {
             EventBody::Flow(f) => f.first_ts,
+            // A flood's start is its burst's, not the hour-long activity's.
+            EventBody::Fanout(f) if f.burst_ts > 0 => f.burst_ts,
             EventBody::Fanout(f) => f.first_ts,
             _ => ts,
         };
@@ -939,6 +941,7 @@ mod tests {
                 dst: ip,
                 dst_port: 161,
                 first_ts: 1,
+                burst_ts: 0,
                 probes: 40,
                 answered: 1,
                 packets: 41,
@@ -964,6 +967,23 @@ mod tests {
             }),
             other => unreachable!("{other} is not a packet kind"),
         }
+    }
+
+    #[test]
+    fn a_fanout_starts_at_its_burst_when_it_has_one() {
+        let EventBody::Fanout(mut f) = packet_body(EventKind::Fanout) else {
+            unreachable!()
+        };
+        f.first_ts = 10_000_000_000;
+        let ev =
+            |f: &crate::Fanout| Event::new(Timestamp::from_secs(60), EventBody::Fanout(f.clone()));
+        assert_eq!(ev(&f).activity_start(), 10_000_000_000);
+        // Absent on the wire when 0 (out reports, old agents).
+        assert!(!serde_json::to_string(&ev(&f)).unwrap().contains("burst_ts"));
+        f.burst_ts = 55_000_000_000;
+        assert_eq!(ev(&f).activity_start(), 55_000_000_000);
+        let back: Event = serde_json::from_str(&serde_json::to_string(&ev(&f)).unwrap()).unwrap();
+        assert_eq!(back, ev(&f));
     }
 
     #[test]

@@ -5,6 +5,11 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
 /// Why a flow record was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -438,6 +443,13 @@ pub struct Fanout {
     pub dst_port: u16,
     /// Capture time of the activity's first packet, ns since the epoch.
     pub first_ts: i64,
+    /// `in`: capture time of the current burst's first packet (the
+    /// earliest in the 2 s window of the first report of an unbroken run
+    /// of reports, one per second, above the report floor), ns since the
+    /// epoch; the event's activity start (a flood's first seen). 0 for
+    /// `out` and outside a run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub burst_ts: i64,
     /// Flows opened like a probe: a TCP SYN, a new UDP flow, an ICMP echo
     /// request to a new host.
     pub probes: u64,

@@ -365,6 +365,7 @@ pub fn scan_reports(src: &str, dst: &str, ts_s: i64) -> Vec<shouwang_proto::Even
                     dst,
                     dst_port: 1000 + u16::try_from(ports).unwrap_or(0),
                     first_ts: ts_s * 1_000_000_000,
+                    burst_ts: 0,
                     probes: u64::from(ports),
                     answered: 0,
                     packets: u64::from(ports),

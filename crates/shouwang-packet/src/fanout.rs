@@ -204,6 +204,11 @@ struct Snap {
     ports: u32,
     /// Ports probed in the interval that ended at `tick` (a sketch).
     port_sketch: u128,
+    /// Capture times of the actor's first and last packets counted in
+    /// the interval (a report can be stamped later than its packets: at
+    /// the first packet past a boundary).
+    first: i64,
+    last: i64,
 }
 
 /// The sketch bit of a port: MurmurHash3's 32-bit finaliser, so that
@@ -248,6 +253,12 @@ struct Actor {
     ports: Distinct<u16>,
     /// Ports probed since the last tick (a sketch; not for ICMP).
     port_sketch: u128,
+    /// Capture time of the first packet since the last tick.
+    interval_ts: i64,
+    /// `in`: start of the current burst (the earliest packet in the
+    /// window of the first report of an unbroken run above the floor);
+    /// 0 outside a run.
+    burst_ts: i64,
     saturated: bool,
     /// Changed since the last tick (and queued in the dirty list).
     dirty: bool,
@@ -271,6 +282,8 @@ impl Actor {
             hosts: Distinct::default(),
             ports: Distinct::default(),
             port_sketch: 0,
+            interval_ts: ts,
+            burst_ts: 0,
             saturated: false,
             dirty: false,
             reported: false,
@@ -664,6 +677,7 @@ fn actor<'a>(
             if staged {
                 let first = std::mem::take(slot);
                 a.first_ts = first.ts;
+                a.interval_ts = first.ts;
                 a.probes = u64::from(first.probes);
                 a.packets = u64::from(first.packets);
                 a.answered = u64::from(first.answered);
@@ -685,6 +699,9 @@ fn actor<'a>(
     };
     if !a.dirty {
         a.dirty = true;
+        // The first packet of this report interval (`report` leaves
+        // i64::MAX; a new actor holds its first packet's, staged or not).
+        a.interval_ts = a.interval_ts.min(seen.ts);
         side.dirty.push(key);
     }
     Some(a)
@@ -779,6 +796,8 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
             hosts,
             ports,
             port_sketch: std::mem::take(&mut a.port_sketch),
+            first: std::mem::replace(&mut a.interval_ts, i64::MAX),
+            last: a.last_ts,
         };
         // Counts at tick - recent: the latest snapshot at or before it
         // (nothing changed between a snapshot and the next one), else zero.
@@ -793,19 +812,24 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
         let last = a.snaps[1];
         // Ports of the window: this interval's, and the previous one's if
         // it lies inside the window.
+        // The interval before this one, for bursts.
         let mut window = now.port_sketch;
+        let prev;
         if last.tick == tick {
             // A second report at the same tick (end of capture).
             now.port_sketch |= last.port_sketch;
+            now.first = now.first.min(last.first);
             window = now.port_sketch;
-            if a.snaps[0].tick > since {
-                window |= a.snaps[0].port_sketch;
+            prev = a.snaps[0];
+            if prev.tick > since {
+                window |= prev.port_sketch;
             }
             a.snaps[1] = now;
         } else {
             if last.tick > since {
                 window |= last.port_sketch;
             }
+            prev = last;
             a.snaps = [last, now];
         }
         let above = match dir {
@@ -816,6 +840,27 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
                 now.unanswered.saturating_sub(base.unanswered) >= cfg.min_recent_unanswered
             }
         };
+        if dir == FanDirection::In {
+            // A burst is a run of intervals above the floor with no gap of
+            // a report interval between their packets: a quiet second or
+            // an interval below the floor ends it. A flood's first seen is
+            // its burst's start, not the hour-long activity's (a victim
+            // port-scanned earlier, then flooded).
+            let contiguous =
+                prev.tick != i64::MIN && now.first.saturating_sub(prev.last) < cfg.report_ns;
+            if !above {
+                a.burst_ts = 0;
+            } else if a.burst_ts == 0 || !contiguous {
+                // The burst's first packet: the window's, when the interval
+                // before runs straight into this one (its packets ramp up
+                // to the floor), else this interval's.
+                a.burst_ts = if contiguous && prev.tick > since {
+                    prev.first
+                } else {
+                    now.first
+                };
+            }
+        }
         if !above {
             continue;
         }
@@ -834,6 +879,7 @@ fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out
                 dst,
                 dst_port: a.port,
                 first_ts: a.first_ts,
+                burst_ts: a.burst_ts,
                 probes: a.probes,
                 answered: a.answered,
                 packets: a.packets,
@@ -1136,6 +1182,70 @@ mod tests {
             assert!(f.recent_unanswered >= 10_000, "{f:?}");
             assert_eq!(f.window_ports, 1, "one port: {f:?}");
         }
+        // The victim's activity began with the scan; the flood's burst
+        // with its own first packet, and every report of the flood says so
+        // (the re-scan's tail, stamped 12 s, is not part of it: 5.5 s of
+        // nothing lie between them).
+        for (_, f) in r.iter().filter(|(ts, _)| *ts > T0 + 12 * S) {
+            assert_eq!(f.first_ts, T0 + 100_000, "{f:?}");
+            assert_eq!(f.burst_ts, T0 + 12 * S, "{f:?}");
+        }
+        // The scans were bursts of their own.
+        let nmap: Vec<_> = in_phase(0, 5).collect();
+        assert!(!nmap.is_empty(), "{r:?}");
+        for f in nmap {
+            assert_eq!(f.burst_ts, T0 + 100_000, "{f:?}");
+        }
+        for f in &rescan {
+            assert_eq!(f.burst_ts, T0 + 5 * S, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_burst_ends_with_a_quiet_second_or_an_interval_below_the_floor() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let vic = [10, 9, 9, 8];
+        let syn = |a: &mut Analyzer, ts: i64, i: i64| {
+            a.frame(
+                ts,
+                ETHERNET,
+                &tcp_frame(
+                    [198, 51, 100, 30],
+                    1024 + (i % 60_000) as u16,
+                    vic,
+                    80,
+                    SYN,
+                    b"",
+                ),
+            );
+        };
+        // 0-3 s: 500 a second; 3-5 s: 20 a second (below the floor of
+        // 100 in 2 s); 5-7 s: 500 a second again.
+        let mut i = 0i64;
+        for (from, to, per_s) in [(0, 3, 500), (3, 5, 20), (5, 7, 500)] {
+            let n = (to - from) * per_s;
+            for k in 0..n {
+                syn(&mut a, T0 + from * S + k * S / per_s, i);
+                i += 1;
+            }
+        }
+        // Another host's packet ticks the table at 8 s.
+        a.frame(
+            T0 + 8 * S,
+            ETHERNET,
+            &tcp_frame([198, 51, 100, 31], 999, [10, 9, 9, 7], 80, SYN, b""),
+        );
+        a.advance(T0 + 9 * S);
+        let r = ins(&a, vic);
+        assert!(!r.is_empty());
+        for (ts, f) in &r {
+            assert_eq!(f.first_ts, T0, "{f:?}");
+            let want = if *ts <= T0 + 4 * S { T0 } else { T0 + 4 * S };
+            // The second burst starts with the last slow interval's first
+            // packet (4 s: it runs straight into the flood), not at 0 s.
+            assert_eq!(f.burst_ts, want, "at {}: {f:?}", (ts - T0) / S);
+        }
+        assert!(r.iter().any(|(ts, _)| *ts > T0 + 5 * S), "{r:?}");
     }
 
     #[test]
