@@ -65,12 +65,13 @@ fn lifecycle_roles_and_audit_survive_kill_9() {
     assert_eq!(inc["group"], format!("src={SCANNER}"));
     assert_eq!(inc["attack"], json!(["T1046"]));
     assert!(inc["evidence"].as_array().unwrap().len() >= 3);
+    assert_eq!(inc["detections"], 3, "each of the scan's three reports");
     // A recurrence updates the same incident.
     scan(&c, &sensor, 40, 1_700_000_100);
     let inc = scan_incident(&c);
     assert_eq!(
         (inc["id"].as_i64(), inc["detections"].as_u64()),
-        (Some(id), Some(2))
+        (Some(id), Some(6))
     );
 
     // Roles: no token, a bad token, a viewer acting, bad bodies.
@@ -247,7 +248,7 @@ fn lifecycle_roles_and_audit_survive_kill_9() {
     let inc = scan_incident(&c);
     assert_eq!(
         (inc["id"].as_i64(), inc["detections"].as_u64()),
-        (Some(id), Some(3))
+        (Some(id), Some(9))
     );
 
     // Resolve as a false positive: an expiring exception, audited; the next
@@ -266,11 +267,12 @@ fn lifecycle_roles_and_audit_survive_kill_9() {
     let inc = scan_incident(&c);
     assert_eq!(
         (inc["state"].as_str(), inc["detections"].as_u64()),
-        (Some("resolved"), Some(3))
+        (Some("resolved"), Some(9))
     );
+    // Each of the scan's three reports is suppressed.
     assert_eq!(
         c.metric("shouwang_incidents_suppressed_total").unwrap(),
-        Some(1.0)
+        Some(3.0)
     );
     let audit = c.get_json("/v1/audit").unwrap();
     assert_eq!(audit["audit"][0]["action"], "incident.resolve");
@@ -410,7 +412,10 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
     let good = std::fs::read_to_string(&scan_rule).unwrap();
     std::fs::write(
         &scan_rule,
-        good.replace("distinct = \"dst_port\"", "distinct = \"dst_prot\""),
+        good.replace(
+            "{ field = \"recent_ports\", ge = 10 }",
+            "{ field = \"recent_prots\", ge = 10 }",
+        ),
     )
     .unwrap();
     wait_for(Duration::from_secs(15), "reload error counted", || {
@@ -418,7 +423,7 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
     })
     .unwrap();
     assert!(
-        c.proc.log().contains("unknown field `dst_prot`"),
+        c.proc.log().contains("unknown field `recent_prots`"),
         "{}",
         c.proc.log()
     );
@@ -433,14 +438,14 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
     assert!(
         errors
             .iter()
-            .any(|e| e.as_str().unwrap().contains("dst_prot")),
+            .any(|e| e.as_str().unwrap().contains("recent_prots")),
         "{view}"
     );
     scan(&c, &sensor, 0, 1_700_000_000);
     assert_eq!(
         scan_incident(&c)["detections"],
-        1,
-        "the previous rules still detect"
+        3,
+        "the previous rules still detect (each of the three reports)"
     );
     let view = c.get_json("/v1/rules").unwrap();
     let rule = view["rules"]
@@ -450,13 +455,20 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
         .find(|r| r["id"] == "network.scan.tcp-ports")
         .cloned()
         .unwrap();
-    assert_eq!(rule["fired"], 1, "{rule}");
-    assert_eq!(rule["last_fired"], 1_700_000_000_000_000_000i64, "{rule}");
+    assert_eq!(rule["fired"], 3, "{rule}");
+    // The last report's time.
+    assert_eq!(rule["last_fired"], 1_700_000_002_000_000_000i64, "{rule}");
     assert_eq!(rule["severity"], "medium", "{rule}");
     assert_eq!(rule["enabled"], true);
 
-    // A good change (a higher count) is picked up.
-    std::fs::write(&scan_rule, good.replace("count = 30", "count = 100")).unwrap();
+    // A good change (a higher bar: 50 new ports in 2 s; the reports grow
+    // by at most 27) is picked up.
+    let higher = good.replace(
+        "{ field = \"recent_ports\", ge = 10 }",
+        "{ field = \"recent_ports\", ge = 50 }",
+    );
+    assert_ne!(higher, good);
+    std::fs::write(&scan_rule, higher).unwrap();
     wait_for(Duration::from_secs(15), "reload applied", || {
         (c.metric("shouwang_rules_reloads_total").ok()?? >= 1.0).then_some(())
     })
@@ -464,7 +476,7 @@ fn broken_rule_change_keeps_the_running_rules_and_a_good_one_reloads() {
     scan(&c, &sensor, 40, 1_700_000_100);
     assert_eq!(
         scan_incident(&c)["detections"],
-        1,
+        3,
         "40 ports are now below the bar"
     );
     let view = c.get_json("/v1/rules").unwrap();
@@ -713,9 +725,13 @@ fn unstored_kinds_are_still_evaluated() {
     let c = Collector::start(dir.path(), "[store]\nevent-kinds = [\"auth\"]\n").unwrap();
     let sensor = c.add_agent("sensor").unwrap();
     scan(&c, &sensor, 0, 1_700_000_000);
-    assert_eq!(scan_incident(&c)["detections"], 1, "flows were evaluated");
+    assert_eq!(
+        scan_incident(&c)["detections"],
+        3,
+        "fan-out reports were evaluated"
+    );
     assert!(
-        c.events("sensor", "flow").unwrap().is_empty(),
+        c.events("sensor", "fanout").unwrap().is_empty(),
         "but not stored"
     );
     let bad = tempfile::tempdir().unwrap();
@@ -755,8 +771,9 @@ fn past_the_per_rule_cap_new_groups_fold_into_one_overflow_incident() {
         .collect();
     groups.sort();
     assert_eq!(groups, ["*", "src=198.51.100.7"]);
+    // Two scanners past the cap, three reports (detections) each.
     assert_eq!(
         c.metric("shouwang_incidents_folded_total").unwrap(),
-        Some(2.0)
+        Some(6.0)
     );
 }
