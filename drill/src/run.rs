@@ -1,6 +1,6 @@
 //! `shouwang-drill run`: steps, waiting for expectations, the scorecard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -239,6 +239,14 @@ async fn execute(
         .await
         .context("reading the collector's clock")?;
     let started = Instant::now();
+    let live = opts.untagged_live && steps_live(pb);
+    // Untagged incidents already open: a live attack on the same victim or
+    // from the same source as an earlier one recurs in them (the collector
+    // deduplicates), so their detection counts now are the baseline.
+    let mut recur = Recurrences::default();
+    if live {
+        recur.baseline(&api.incidents("", 1000).await?);
+    }
     let mut scratch = Scratch::default();
     let mut step_error = None;
     for (n, s) in pb.steps.iter().enumerate() {
@@ -254,7 +262,6 @@ async fn execute(
         }
     }
     let steps_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let live = opts.untagged_live && steps_live(pb);
     let mut incidents = Vec::new();
     if step_error.is_none() {
         // Wait until every positive expectation is met (then 2 s more for
@@ -270,7 +277,7 @@ async fn execute(
         let hard = started + last + opts.grace;
         let mut all_met_at: Option<Instant> = None;
         loop {
-            incidents = fetch(api, exercise, live, start_ms).await?;
+            incidents = fetch(api, exercise, live, start_ms, &mut recur).await?;
             let met = pb
                 .expect
                 .iter()
@@ -327,22 +334,56 @@ async fn execute(
     })
 }
 
+/// Untagged incidents open before a live run began, and when the run first
+/// saw each gain a detection.
+#[derive(Debug, Default)]
+struct Recurrences {
+    /// id -> detections when the run began.
+    before: HashMap<i64, u64>,
+    /// id -> the incident's `updated_ms` when the run first saw it grow.
+    seen: HashMap<i64, i64>,
+}
+
+impl Recurrences {
+    fn baseline(&mut self, open: &[Incident]) {
+        self.before = open
+            .iter()
+            .filter(|i| i.exercise.is_none())
+            .map(|i| (i.id, i.detections))
+            .collect();
+    }
+
+    /// The incident as this run's: opened since the run began, or a
+    /// recurrence of an older one, which counts from when it grew.
+    fn credit(&mut self, i: Incident, start_ms: i64) -> Option<Incident> {
+        if i.exercise.is_some() {
+            return None;
+        }
+        match self.before.get(&i.id) {
+            None => (i.opened_ms >= start_ms).then_some(i),
+            Some(&n) if i.detections > n => {
+                let at = *self.seen.entry(i.id).or_insert(i.updated_ms.max(start_ms));
+                Some(Incident { opened_ms: at, ..i })
+            }
+            Some(_) => None,
+        }
+    }
+}
+
 /// The run's incidents: tagged with the exercise, plus (live steps)
-/// untagged ones opened since the steps began.
+/// untagged ones opened since the steps began or that gained a detection
+/// since (a recurrence, timed from when the run first saw it).
 async fn fetch(
     api: &Api,
     exercise: &str,
     live: bool,
     start_ms: i64,
+    recur: &mut Recurrences,
 ) -> anyhow::Result<Vec<Incident>> {
     let mut v = api.exercise_incidents(exercise).await?;
     if live {
         let recent = api.incidents("", 1000).await?;
-        v.extend(
-            recent
-                .into_iter()
-                .filter(|i| i.exercise.is_none() && i.opened_ms >= start_ms),
-        );
+        v.extend(recent.into_iter().filter_map(|i| recur.credit(i, start_ms)));
     }
     v.sort_by_key(|i| i.id);
     v.dedup_by_key(|i| i.id);
@@ -678,5 +719,52 @@ async fn exec_argv(
             "`{shown}` did not finish within {}",
             humantime::format_duration(timeout)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn incident(id: i64, detections: u64, opened_ms: i64, updated_ms: i64) -> Incident {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "fingerprint": "network.flood.syn/dst=10.0.0.2", "rule": "network.flood.syn",
+            "title": {"en": "t", "zh": "t"}, "description": {"en": "d", "zh": "d"},
+            "severity": "high", "attack": ["T1499"], "group": "dst=10.0.0.2", "state": "open",
+            "count": 1, "detections": detections, "first_ts": 0, "last_ts": 0,
+            "opened_ms": opened_ms, "updated_ms": updated_ms, "rev": 1,
+            "agents": ["victim"], "evidence": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_older_incident_counts_from_when_the_run_first_saw_it_grow() {
+        let start = 10_000;
+        let mut r = Recurrences::default();
+        r.baseline(&[incident(1, 3, 1_000, 2_000), incident(2, 5, 1_500, 1_500)]);
+        // Unchanged since the run began: not the run's.
+        assert!(r.credit(incident(1, 3, 1_000, 2_000), start).is_none());
+        // A new detection: the run's, timed from that update...
+        let got = r.credit(incident(1, 4, 1_000, 12_500), start).unwrap();
+        assert_eq!(got.opened_ms, 12_500);
+        // ...and later updates do not move it.
+        let got = r.credit(incident(1, 9, 1_000, 19_000), start).unwrap();
+        assert_eq!(got.opened_ms, 12_500);
+        assert!(r.credit(incident(2, 5, 1_500, 1_500), start).is_none());
+        // Opened during the run: as it is; opened before but unknown to the
+        // baseline (past its page): not the run's.
+        assert_eq!(
+            r.credit(incident(3, 1, 11_000, 11_000), start)
+                .unwrap()
+                .opened_ms,
+            11_000
+        );
+        assert!(r.credit(incident(4, 1, 9_000, 11_000), start).is_none());
+        // Tagged incidents are fetched by their exercise, not here.
+        let mut tagged = incident(5, 1, 11_000, 11_000);
+        tagged.exercise = Some("x".into());
+        assert!(r.credit(tagged, start).is_none());
     }
 }
