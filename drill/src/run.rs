@@ -346,11 +346,7 @@ struct Recurrences {
 
 impl Recurrences {
     fn baseline(&mut self, open: &[Incident]) {
-        self.before = open
-            .iter()
-            .filter(|i| i.exercise.is_none())
-            .map(|i| (i.id, i.detections))
-            .collect();
+        self.before = open.iter().map(|i| (i.id, i.detections)).collect();
     }
 
     /// The incident as this run's: opened since the run began, or a
@@ -359,14 +355,15 @@ impl Recurrences {
         if i.exercise.is_some() {
             return None;
         }
-        match self.before.get(&i.id) {
-            None => (i.opened_ms >= start_ms).then_some(i),
-            Some(&n) if i.detections > n => {
-                let at = *self.seen.entry(i.id).or_insert(i.updated_ms.max(start_ms));
-                Some(Incident { opened_ms: at, ..i })
-            }
-            Some(_) => None,
+        if i.opened_ms >= start_ms {
+            return Some(i);
         }
+        let grew = self.before.get(&i.id).is_some_and(|&n| i.detections > n);
+        if !grew {
+            return None;
+        }
+        let at = *self.seen.entry(i.id).or_insert(i.updated_ms.max(start_ms));
+        Some(Incident { opened_ms: at, ..i })
     }
 }
 
@@ -728,15 +725,19 @@ mod tests {
     use super::*;
 
     fn incident(id: i64, detections: u64, opened_ms: i64, updated_ms: i64) -> Incident {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "fingerprint": "network.flood.syn/dst=10.0.0.2", "rule": "network.flood.syn",
-            "title": {"en": "t", "zh": "t"}, "description": {"en": "d", "zh": "d"},
-            "severity": "high", "attack": ["T1499"], "group": "dst=10.0.0.2", "state": "open",
-            "count": 1, "detections": detections, "first_ts": 0, "last_ts": 0,
-            "opened_ms": opened_ms, "updated_ms": updated_ms, "rev": 1,
-            "agents": ["victim"], "evidence": []
-        }))
-        .unwrap()
+        let flood = crate::score::tests::incident;
+        let i = flood(
+            id,
+            "network.flood.syn",
+            &["T1499"],
+            "dst=10.0.0.2",
+            opened_ms,
+        );
+        Incident {
+            detections,
+            updated_ms,
+            ..i
+        }
     }
 
     #[test]
@@ -762,6 +763,15 @@ mod tests {
             11_000
         );
         assert!(r.credit(incident(4, 1, 9_000, 11_000), start).is_none());
+        // Opened after the run's clock was read but before its baseline:
+        // the run's, though it has not grown since.
+        r.baseline(&[incident(6, 1, 10_200, 10_200)]);
+        assert_eq!(
+            r.credit(incident(6, 1, 10_200, 10_200), start)
+                .unwrap()
+                .opened_ms,
+            10_200
+        );
         // Tagged incidents are fetched by their exercise, not here.
         let mut tagged = incident(5, 1, 11_000, 11_000);
         tagged.exercise = Some("x".into());

@@ -452,12 +452,18 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use std::time::Duration;
 
-    fn incident(id: i64, rule: &str, attack: &[&str], group: &str, opened_ms: i64) -> Incident {
+    pub(crate) fn incident(
+        id: i64,
+        rule: &str,
+        attack: &[&str],
+        group: &str,
+        opened_ms: i64,
+    ) -> Incident {
         let v = serde_json::json!({
             "id": id, "fingerprint": format!("{rule}/{group}"), "rule": rule,
             "title": {"en": "t", "zh": "t"}, "description": {"en": "d", "zh": "d"},
