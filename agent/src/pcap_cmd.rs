@@ -63,12 +63,14 @@ pub fn default_state_dir(name: &str) -> PathBuf {
     base.join("shouwang").join(format!("replay-{name}"))
 }
 
-/// Reads `path` and feeds every event to `sink` (on the calling thread).
+/// Reads `path` and feeds every event to `sink` (on the calling thread),
+/// a frame's events at a time: the sink reads or drains the batch in place
+/// (events are not moved one by one to reach it), and it is cleared after.
 pub fn replay(
     path: &Path,
     cfg: AnalyzerConfig,
     realtime: bool,
-    mut sink: impl FnMut(Event) -> anyhow::Result<()>,
+    mut sink: impl FnMut(&mut Vec<Event>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Summary> {
     let name = path
         .file_name()
@@ -81,17 +83,21 @@ pub fn replay(
     let mut failure: Option<anyhow::Error> = None;
     let mut count_and_send =
         |an: &mut Analyzer, s: &mut Summary, failure: &mut Option<anyhow::Error>| {
-            for ev in an.out.drain(..) {
-                s.events += 1;
-                if ev.kind() == shouwang_proto::EventKind::Flow {
-                    s.flows += 1;
-                }
-                if failure.is_none()
-                    && let Err(e) = sink(ev)
-                {
-                    *failure = Some(e);
-                }
+            if an.out.is_empty() {
+                return;
             }
+            s.events += an.out.len() as u64;
+            s.flows += an
+                .out
+                .iter()
+                .filter(|ev| ev.kind() == shouwang_proto::EventKind::Flow)
+                .count() as u64;
+            if failure.is_none()
+                && let Err(e) = sink(&mut an.out)
+            {
+                *failure = Some(e);
+            }
+            an.out.clear();
         };
     let fs = file::read_file(path, |f| {
         if failure.is_some() {
@@ -143,9 +149,11 @@ pub fn run(
         Output::Jsonl => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let s = replay(path, cfg, realtime, |ev| {
-                serde_json::to_writer(&mut w, &ev)?;
-                w.write_all(b"\n").context("writing to stdout")?;
+            let s = replay(path, cfg, realtime, |batch| {
+                for ev in batch.iter() {
+                    serde_json::to_writer(&mut w, ev)?;
+                    w.write_all(b"\n").context("writing to stdout")?;
+                }
                 Ok(())
             })?;
             w.flush()?;
@@ -184,7 +192,12 @@ fn send(
 ) -> anyhow::Result<Summary> {
     let p = path.to_owned();
     ship_all(url, token, origin, state_dir, move |sink| {
-        replay(&p, cfg, realtime, sink)
+        replay(&p, cfg, realtime, |batch| {
+            for ev in batch.drain(..) {
+                sink(ev)?;
+            }
+            Ok(())
+        })
     })
 }
 

@@ -162,6 +162,7 @@ struct Distinct<K> {
 
 impl<K: std::hash::Hash + Eq + Copy> Distinct<K> {
     /// Adds `k` (unanswered if new); false when it could not be stored.
+    #[inline]
     fn insert(&mut self, k: K, cap: usize, budget: &mut usize) -> bool {
         if self.last == Some(k) {
             return true;
@@ -171,13 +172,18 @@ impl<K: std::hash::Hash + Eq + Copy> Distinct<K> {
             // the report says `saturated` and the counts are lower bounds.
             return false;
         }
+        self.add(k, budget);
+        true
+    }
+
+    #[inline(never)]
+    fn add(&mut self, k: K, budget: &mut usize) {
         if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(k) {
             e.insert(false);
             self.unanswered += 1;
             *budget -= 1;
         }
         self.last = Some(k);
-        true
     }
 
     fn answer(&mut self, k: &K) {
@@ -238,6 +244,7 @@ fn sketch_count(sketch: u128) -> u32 {
 
 #[derive(Debug)]
 struct Actor {
+    key: ActorKey,
     first_ts: i64,
     /// Last time something was counted.
     last_ts: i64,
@@ -269,8 +276,9 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(ts: i64, addr: IpAddr) -> Self {
+    fn new(ts: i64, addr: IpAddr, key: ActorKey) -> Self {
         Self {
+            key,
             first_ts: ts,
             last_ts: ts,
             addr,
@@ -310,14 +318,129 @@ impl Actor {
     }
 }
 
-type ActorMap = HashMap<ActorKey, Actor, ahash::RandomState>;
-
-#[derive(Debug, Default)]
+/// The actors of one direction: a slab, an index by address, the actor
+/// counted last, and the staging array.
+///
+/// The packets of an actor come in runs (a flood's victim, a scanner's
+/// probes, packet after packet), so the actor counted last is found by a
+/// key comparison, without hashing. The staging array's slot of an address
+/// is its first stop otherwise: a flood's spoofed sources are all new and
+/// each costs one slot read there, no map lookup, because each slot also
+/// counts the tracked actors whose addresses fall on it (a zero means the
+/// address is not tracked).
+#[derive(Debug)]
 struct Side {
-    actors: ActorMap,
-    dirty: Vec<ActorKey>,
+    slab: Vec<Option<Actor>>,
+    /// Free slab entries.
+    free: Vec<u32>,
+    index: HashMap<ActorKey, u32, ahash::RandomState>,
+    /// The actor counted last and its slab entry.
+    last: Option<(ActorKey, u32)>,
+    /// Slab entries changed since the last tick (an entry forgotten and
+    /// reused since it was queued is seen once, as the new actor).
+    dirty: Vec<u32>,
     /// First probes of addresses not tracked yet (allocated on first use).
     stage: Vec<Staged>,
+    /// Keys the staging array's slot choice.
+    seed: u64,
+}
+
+impl Side {
+    fn new() -> Self {
+        Self {
+            slab: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::default(),
+            last: None,
+            dirty: Vec::new(),
+            stage: Vec::new(),
+            seed: ahash::RandomState::new().hash_one(0x5eed_u64),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Forgets every actor `keep` refuses, giving back its distinct
+    /// values; returns how many.
+    fn retain(&mut self, budget: &mut usize, mut keep: impl FnMut(&Actor) -> bool) -> usize {
+        let Self {
+            slab,
+            free,
+            index,
+            last,
+            stage,
+            seed,
+            ..
+        } = self;
+        let before = index.len();
+        index.retain(|k, i| {
+            let entry = &mut slab[*i as usize];
+            match entry {
+                Some(a) if keep(a) => return true,
+                Some(a) => *budget += a.hosts.len() + a.ports.len(),
+                None => {}
+            }
+            *entry = None;
+            free.push(*i);
+            untrack(stage, *seed, *k);
+            false
+        });
+        *last = None;
+        before - index.len()
+    }
+
+    /// Forgets the actor of `key`.
+    fn remove(&mut self, key: ActorKey, budget: &mut usize) {
+        let Some(i) = self.index.remove(&key) else {
+            return;
+        };
+        if let Some(a) = self.slab[i as usize].take() {
+            *budget += a.hosts.len() + a.ports.len();
+        }
+        self.free.push(i);
+        untrack(&mut self.stage, self.seed, key);
+        if self.last.is_some_and(|(_, l)| l == i) {
+            self.last = None;
+        }
+    }
+
+    /// Tracks `a` under `key` (not tracked yet); its slab entry.
+    fn insert(&mut self, key: ActorKey, a: Actor) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(a);
+                i
+            }
+            None => {
+                self.slab.push(Some(a));
+                u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(key, i);
+        if let Some(slot) = self.stage.get_mut(stage_slot(self.seed, key)) {
+            slot.tracked = slot.tracked.saturating_add(1);
+        }
+        i
+    }
+}
+
+/// The staging slot of `key`: a keyed multiplicative hash (one multiply;
+/// the slot choice needs no more, and the key stops anyone outside from
+/// aiming spoofed sources at one slot).
+fn stage_slot(seed: u64, key: ActorKey) -> usize {
+    let lo = key.addr as u64;
+    let hi = (key.addr >> 64) as u64;
+    let h = (lo ^ hi.rotate_left(32) ^ (u64::from(key.proto) << 48) ^ seed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - STAGE_BITS)) as usize
+}
+
+fn untrack(stage: &mut [Staged], seed: u64, key: ActorKey) {
+    if let Some(slot) = stage.get_mut(stage_slot(seed, key)) {
+        slot.tracked = slot.tracked.saturating_sub(1);
+    }
 }
 
 /// Per-packet fan-out / fan-in counters, reported every second of capture
@@ -353,8 +476,8 @@ impl FanoutTable {
         Self {
             budget: cfg.max_distinct_total,
             cfg,
-            out: Side::default(),
-            inn: Side::default(),
+            out: Side::new(),
+            inn: Side::new(),
             next_tick: i64::MIN,
             next_sweep: i64::MIN,
             dropped: 0,
@@ -363,7 +486,7 @@ impl FanoutTable {
 
     /// Actors tracked now (out, in).
     pub fn actors(&self) -> (usize, usize) {
-        (self.out.actors.len(), self.inn.actors.len())
+        (self.out.len(), self.inn.len())
     }
 
     /// Distinct values stored now, over all actors.
@@ -445,9 +568,17 @@ impl FanoutTable {
         self.count(p.ts, p.proto, prober, target, port, step);
     }
 
+    #[inline]
     fn count(&mut self, ts: i64, proto: u8, prober: IpAddr, target: IpAddr, port: u16, step: Step) {
+        let Self {
+            cfg,
+            out,
+            inn,
+            budget,
+            dropped,
+            ..
+        } = self;
         let icmp = matches!(proto, 1 | 58);
-        let cfg = self.cfg;
         // Out: the prober's view, counting the targets.
         let seen = Seen {
             ts,
@@ -457,16 +588,8 @@ impl FanoutTable {
             icmp,
             out: true,
         };
-        if let Some(a) = actor(
-            &mut self.out,
-            &cfg,
-            &mut self.dropped,
-            &mut self.budget,
-            prober,
-            proto,
-            &seen,
-        ) {
-            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen);
+        if let Some(a) = actor(out, cfg, dropped, budget, prober, proto, &seen) {
+            apply(a, cfg, budget, dropped, &seen);
         }
         // In: the target's view, counting the sources.
         let seen = Seen {
@@ -474,16 +597,8 @@ impl FanoutTable {
             out: false,
             ..seen
         };
-        if let Some(a) = actor(
-            &mut self.inn,
-            &cfg,
-            &mut self.dropped,
-            &mut self.budget,
-            target,
-            proto,
-            &seen,
-        ) {
-            apply(a, &cfg, &mut self.budget, &mut self.dropped, &seen);
+        if let Some(a) = actor(inn, cfg, dropped, budget, target, proto, &seen) {
+            apply(a, cfg, budget, dropped, &seen);
         }
     }
 
@@ -506,13 +621,9 @@ impl FanoutTable {
             self.next_sweep = ts.saturating_add(self.cfg.idle_ns);
             let cfg = self.cfg;
             for side in [&mut self.out, &mut self.inn] {
-                side.actors.retain(|_, a| {
-                    let keep = ts.saturating_sub(a.last_ts) < cfg.idle_ns
-                        && ts.saturating_sub(a.first_ts) < cfg.activity_ns;
-                    if !keep {
-                        self.budget += a.hosts.len() + a.ports.len();
-                    }
-                    keep
+                side.retain(&mut self.budget, |a| {
+                    ts.saturating_sub(a.last_ts) < cfg.idle_ns
+                        && ts.saturating_sub(a.first_ts) < cfg.activity_ns
                 });
             }
         }
@@ -542,6 +653,7 @@ struct Seen {
 
 /// Counts `seen` into a tracked actor. Out: answers clear the target
 /// from the unanswered sets (not for ICMP).
+#[inline]
 fn apply(a: &mut Actor, cfg: &FanoutConfig, budget: &mut usize, dropped: &mut u64, seen: &Seen) {
     let out = seen.out;
     let (peer_bits, _) = bits(seen.peer);
@@ -587,6 +699,7 @@ fn apply(a: &mut Actor, cfg: &FanoutConfig, budget: &mut usize, dropped: &mut u6
 /// colliding address takes the slot over, and the first probe it held is
 /// forgotten). Only a second probe or packet makes an actor, so the map,
 /// its sets and the report tick see only addresses with something to count.
+#[inline(always)]
 fn actor<'a>(
     side: &'a mut Side,
     cfg: &FanoutConfig,
@@ -596,17 +709,58 @@ fn actor<'a>(
     proto: u8,
     seen: &Seen,
 ) -> Option<&'a mut Actor> {
-    use std::collections::hash_map::Entry;
-    let out = seen.out;
     let key = ActorKey::of(addr, proto);
+    let i = match side.last {
+        Some((k, i)) if k == key => i,
+        _ => find(side, cfg, dropped, budget, key, addr, seen)?,
+    };
+    side.last = Some((key, i));
+    let a = side.slab.get_mut(i as usize)?.as_mut()?;
+    if seen.ts.saturating_sub(a.last_ts) >= cfg.idle_ns
+        || seen.ts.saturating_sub(a.first_ts) >= cfg.activity_ns
+    {
+        // A new activity: counts start again (the entry stays).
+        *budget += a.hosts.len() + a.ports.len();
+        let queued = a.dirty;
+        *a = Actor::new(seen.ts, addr, key);
+        a.dirty = queued;
+    }
+    if !a.dirty {
+        a.dirty = true;
+        // The first packet of this report interval (`report` leaves
+        // i64::MAX; a new actor holds its first packet's, staged or not).
+        a.interval_ts = a.interval_ts.min(seen.ts);
+        side.dirty.push(i);
+    }
+    Some(a)
+}
+
+/// [`actor`] past the last-actor check: the slab entry of `key`, staging
+/// or promoting it as `seen` says.
+#[inline(never)]
+fn find(
+    side: &mut Side,
+    cfg: &FanoutConfig,
+    dropped: &mut u64,
+    budget: &mut usize,
+    key: ActorKey,
+    addr: IpAddr,
+    seen: &Seen,
+) -> Option<u32> {
+    let out = seen.out;
     // An address is staged or tracked, never both: a staged one needs no
-    // map lookup (a flood's sources are nearly all staged).
+    // map lookup, nor one whose slot counts no tracked actor (a flood's
+    // sources are nearly all new or staged).
     if side.stage.is_empty() {
         side.stage = vec![Staged::default(); STAGE_SLOTS];
+        for k in side.index.keys() {
+            if let Some(slot) = side.stage.get_mut(stage_slot(side.seed, *k)) {
+                slot.tracked = slot.tracked.saturating_add(1);
+            }
+        }
     }
-    let hash = usize::try_from(side.actors.hasher().hash_one(key)).unwrap_or(0);
-    let idx = hash & (STAGE_SLOTS - 1);
-    let slot = &mut side.stage[idx];
+    let idx = stage_slot(side.seed, key);
+    let slot = side.stage.get_mut(idx)?;
     let staged = slot.holds(key);
     if staged {
         match seen.step {
@@ -631,84 +785,70 @@ fn actor<'a>(
             }
             Step::Probe | Step::Again => {}
         }
+    } else if slot.tracked > 0
+        && let Some(i) = side.index.get(&key)
+    {
+        return Some(*i);
+    } else {
+        match seen.step {
+            Step::Answer => return None,
+            Step::Probe => {
+                let tracked = slot.tracked;
+                *slot = Staged {
+                    addr: key.addr,
+                    proto: key.proto,
+                    ts: seen.ts,
+                    peer: seen.peer,
+                    port: seen.port,
+                    packets: 1,
+                    probes: 1,
+                    answered: 0,
+                    peer_answered: false,
+                    tracked,
+                };
+                return None;
+            }
+            Step::Again => {}
+        }
     }
-    if side.actors.len() >= cfg.max_actors && !side.actors.contains_key(&key) {
+    if side.len() >= cfg.max_actors {
         make_room(side, cfg, dropped, budget);
-        if side.actors.len() >= cfg.max_actors {
+        if side.len() >= cfg.max_actors {
             *dropped += 1;
             return None;
         }
     }
-    let a = match side.actors.entry(key) {
-        Entry::Occupied(e) => {
-            let a = e.into_mut();
-            if seen.ts.saturating_sub(a.last_ts) >= cfg.idle_ns
-                || seen.ts.saturating_sub(a.first_ts) >= cfg.activity_ns
-            {
-                // A new activity: counts start again (the map entry stays).
-                *budget += a.hosts.len() + a.ports.len();
-                let queued = a.dirty;
-                *a = Actor::new(seen.ts, addr);
-                a.dirty = queued;
+    let mut a = Actor::new(seen.ts, addr, key);
+    if staged && let Some(slot) = side.stage.get_mut(idx) {
+        let first = *slot;
+        *slot = Staged {
+            tracked: first.tracked,
+            ..Staged::default()
+        };
+        a.first_ts = first.ts;
+        a.interval_ts = first.ts;
+        a.probes = u64::from(first.probes);
+        a.packets = u64::from(first.packets);
+        a.answered = u64::from(first.answered);
+        a.peer = first.peer;
+        a.port = first.port;
+        let (pb, _) = bits(first.peer);
+        a.hosts.insert(pb, cfg.max_distinct, budget);
+        if !seen.icmp {
+            a.ports.insert(first.port, cfg.max_distinct, budget);
+            a.port_sketch |= sketch_bit(first.port);
+            if first.peer_answered {
+                a.hosts.answer(&pb);
+                a.ports.answer(&first.port);
             }
-            a
         }
-        Entry::Vacant(v) => {
-            let slot = &mut side.stage[idx];
-            match seen.step {
-                Step::Answer if !staged => return None,
-                Step::Probe if !staged => {
-                    *slot = Staged {
-                        addr: key.addr,
-                        proto: key.proto,
-                        ts: seen.ts,
-                        peer: seen.peer,
-                        port: seen.port,
-                        packets: 1,
-                        probes: 1,
-                        answered: 0,
-                        peer_answered: false,
-                    };
-                    return None;
-                }
-                _ => {}
-            }
-            let mut a = Actor::new(seen.ts, addr);
-            if staged {
-                let first = std::mem::take(slot);
-                a.first_ts = first.ts;
-                a.interval_ts = first.ts;
-                a.probes = u64::from(first.probes);
-                a.packets = u64::from(first.packets);
-                a.answered = u64::from(first.answered);
-                a.peer = first.peer;
-                a.port = first.port;
-                let (pb, _) = bits(first.peer);
-                a.hosts.insert(pb, cfg.max_distinct, budget);
-                if !seen.icmp {
-                    a.ports.insert(first.port, cfg.max_distinct, budget);
-                    a.port_sketch |= sketch_bit(first.port);
-                    if first.peer_answered {
-                        a.hosts.answer(&pb);
-                        a.ports.answer(&first.port);
-                    }
-                }
-            }
-            v.insert(a)
-        }
-    };
-    if !a.dirty {
-        a.dirty = true;
-        // The first packet of this report interval (`report` leaves
-        // i64::MAX; a new actor holds its first packet's, staged or not).
-        a.interval_ts = a.interval_ts.min(seen.ts);
-        side.dirty.push(key);
     }
-    Some(a)
+    Some(side.insert(key, a))
 }
 
 /// Slots of the staging array per direction (64 bytes each: 1 MiB).
-const STAGE_SLOTS: usize = 16_384;
+const STAGE_BITS: u32 = 14;
+const STAGE_SLOTS: usize = 1 << STAGE_BITS;
 
 /// The first probe of an address not tracked yet (64 bytes: the array
 /// is touched by every packet of a flood's sources).
@@ -726,6 +866,9 @@ struct Staged {
     answered: u32,
     /// The probe was answered (not for ICMP).
     peer_answered: bool,
+    /// Tracked actors whose addresses fall on this slot: none, and an
+    /// address that is not staged here is not tracked either.
+    tracked: u32,
 }
 
 /// `Staged::proto` of a free slot (protocols are at most 0x1ff).
@@ -749,6 +892,7 @@ impl Default for Staged {
             probes: 0,
             answered: 0,
             peer_answered: false,
+            tracked: 0,
         }
     }
 }
@@ -758,35 +902,36 @@ impl Default for Staged {
 /// flood. Scanners above the floor stay. Amortised: the table fills again
 /// only after `max_actors` new actors.
 fn make_room(side: &mut Side, cfg: &FanoutConfig, dropped: &mut u64, budget: &mut usize) {
-    let before = side.actors.len();
-    side.actors.retain(|_, a| {
-        if a.reported {
-            return true;
-        }
-        *budget += a.hosts.len() + a.ports.len();
-        false
-    });
-    if side.actors.len() >= cfg.max_actors {
+    let mut forgotten = side.retain(budget, |a| a.reported);
+    if side.len() >= cfg.max_actors {
         // Everyone reported: forget the idlest tenth.
-        let mut by_age: Vec<(i64, ActorKey)> =
-            side.actors.iter().map(|(k, a)| (a.last_ts, *k)).collect();
+        let mut by_age: Vec<(i64, ActorKey)> = side
+            .index
+            .iter()
+            .filter_map(|(k, i)| Some((side.slab.get(*i as usize)?.as_ref()?.last_ts, *k)))
+            .collect();
         by_age.sort_unstable_by_key(|(t, _)| *t);
         for (_, k) in by_age.into_iter().take((cfg.max_actors / 10).max(1)) {
-            if let Some(a) = side.actors.remove(&k) {
-                *budget += a.hosts.len() + a.ports.len();
-            }
+            side.remove(k, budget);
+            forgotten += 1;
         }
     }
-    *dropped += (before - side.actors.len()) as u64;
+    *dropped += forgotten as u64;
 }
 
 fn report(side: &mut Side, dir: FanDirection, cfg: &FanoutConfig, tick: i64, out: &mut Vec<Event>) {
-    for key in std::mem::take(&mut side.dirty) {
-        // Keys of actors forgotten (or forgotten and made again) since
-        // they were queued are skipped or seen once.
-        let Some(a) = side.actors.get_mut(&key).filter(|a| a.dirty) else {
+    for i in std::mem::take(&mut side.dirty) {
+        // Entries forgotten (or reused) since they were queued are
+        // skipped or seen once.
+        let Some(a) = side
+            .slab
+            .get_mut(i as usize)
+            .and_then(Option::as_mut)
+            .filter(|a| a.dirty)
+        else {
             continue;
         };
+        let key = a.key;
         a.dirty = false;
         let (hosts, ports) = a.distinct(dir);
         let mut now = Snap {
