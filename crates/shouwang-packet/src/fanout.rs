@@ -384,7 +384,7 @@ impl Side {
             }
             *entry = None;
             free.push(*i);
-            untrack(stage, *seed, *k);
+            track(stage, *seed, *k, false);
             false
         });
         *last = None;
@@ -400,7 +400,7 @@ impl Side {
             *budget += a.hosts.len() + a.ports.len();
         }
         self.free.push(i);
-        untrack(&mut self.stage, self.seed, key);
+        track(&mut self.stage, self.seed, key, false);
         if self.last.is_some_and(|(_, l)| l == i) {
             self.last = None;
         }
@@ -419,9 +419,7 @@ impl Side {
             }
         };
         self.index.insert(key, i);
-        if let Some(slot) = self.stage.get_mut(stage_slot(self.seed, key)) {
-            slot.tracked = slot.tracked.saturating_add(1);
-        }
+        track(&mut self.stage, self.seed, key, true);
         i
     }
 }
@@ -437,9 +435,14 @@ fn stage_slot(seed: u64, key: ActorKey) -> usize {
     (h >> (64 - STAGE_BITS)) as usize
 }
 
-fn untrack(stage: &mut [Staged], seed: u64, key: ActorKey) {
+/// Counts an actor of `key` in (or out of) its staging slot.
+fn track(stage: &mut [Staged], seed: u64, key: ActorKey, tracked: bool) {
     if let Some(slot) = stage.get_mut(stage_slot(seed, key)) {
-        slot.tracked = slot.tracked.saturating_sub(1);
+        slot.tracked = if tracked {
+            slot.tracked.saturating_add(1)
+        } else {
+            slot.tracked.saturating_sub(1)
+        };
     }
 }
 
@@ -751,13 +754,10 @@ fn find(
     // An address is staged or tracked, never both: a staged one needs no
     // map lookup, nor one whose slot counts no tracked actor (a flood's
     // sources are nearly all new or staged).
+    // Actors are made only below, once the array exists: no slot has
+    // tracked actors to count when it is allocated.
     if side.stage.is_empty() {
         side.stage = vec![Staged::default(); STAGE_SLOTS];
-        for k in side.index.keys() {
-            if let Some(slot) = side.stage.get_mut(stage_slot(side.seed, *k)) {
-                slot.tracked = slot.tracked.saturating_add(1);
-            }
-        }
     }
     let idx = stage_slot(side.seed, key);
     let slot = side.stage.get_mut(idx)?;
