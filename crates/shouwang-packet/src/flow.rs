@@ -468,27 +468,87 @@ impl FlowTable {
         (flow, up)
     }
 
-    /// Frees room: first everything idle for a quarter of the idle timeout,
-    /// then, if still full, the flows idle the longest.
+    /// Frees room: everything idle for a quarter of the idle timeout, and at
+    /// least a tenth of the table, the flows idle the longest first.
+    ///
+    /// The order comes from the timer wheel, not from a sort: its front
+    /// buckets hold the earliest deadlines. A flow busy since its entry was
+    /// made moves to its real deadline's bucket (where the walk may meet it
+    /// again); a flow due only for its active timeout is busy and passed
+    /// over. So a full table costs O(flows evicted) per eviction, not a sort
+    /// of every flow (which made a spoofed flood, a new flow per packet,
+    /// spend most of its time sorting).
     fn evict(&mut self, now: i64, out: &mut impl FlowSink) {
-        let quick = now.saturating_sub(self.cfg.idle_ns / 4);
+        use std::collections::hash_map::Entry;
+        let cfg = self.cfg;
+        let quick = now.saturating_sub(cfg.idle_ns / 4);
+        let want = (cfg.max_flows / 10).max(1);
         let before = self.flows.len();
-        self.flows.retain(|k, f| {
-            if f.last_ts < quick {
-                out.emit(f.record(&self.iface, k, FlowEnd::Evicted));
-                false
-            } else {
-                true
-            }
-        });
-        if self.flows.len() >= self.cfg.max_flows {
-            let mut by_age: Vec<(i64, FlowKey)> =
-                self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
-            by_age.sort_unstable_by_key(|(t, _)| *t);
-            for (_, k) in by_age.into_iter().take((self.cfg.max_flows / 10).max(1)) {
-                if let Some(f) = self.flows.remove(&k) {
-                    out.emit(f.record(&self.iface, &k, FlowEnd::Evicted));
+        let mut removed = 0usize;
+        // Entries of busy flows met on the way (due for their active
+        // timeout): back into the wheel after the walk.
+        let mut busy: Vec<(u64, FlowKey)> = Vec::new();
+        'walk: while let Some(bucket) = self.wheel.pop_front() {
+            let this = self.wheel_start;
+            self.wheel_start += 1;
+            let mut entries = bucket.into_iter();
+            while let Some((generation, key)) = entries.next() {
+                let Entry::Occupied(e) = self.flows.entry(key) else {
+                    continue; // gone
+                };
+                let f = e.get();
+                if f.generation != generation {
+                    continue; // a newer flow on the same key has its own entry
                 }
+                if removed >= want && f.last_ts >= quick {
+                    // Room enough, and nothing left here is long idle.
+                    let mut rest = vec![(generation, key)];
+                    rest.extend(entries);
+                    self.wheel.push_front(rest);
+                    self.wheel_start -= 1;
+                    break 'walk;
+                }
+                let due = deadline(&cfg, f);
+                let ahead = due.div_euclid(BUCKET_NS).saturating_sub(this);
+                if ahead > MAX_WHEEL_BUCKETS as i64 {
+                    // Beyond the wheel (a time jump): the walk would meet it
+                    // again and again at the wheel's end.
+                    busy.push((generation, key));
+                } else if ahead > 0 {
+                    schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
+                } else if f
+                    .last_ts
+                    .saturating_add(idle_for(&cfg, f))
+                    .div_euclid(BUCKET_NS)
+                    > this
+                {
+                    busy.push((generation, key));
+                } else {
+                    let f = e.remove();
+                    out.emit(f.record(&self.iface, &key, FlowEnd::Evicted));
+                    removed += 1;
+                }
+            }
+        }
+        if removed == 0 {
+            // Every flow is busy: the longest idle of them go after all.
+            busy.sort_unstable_by_key(|(_, k)| self.flows.get(k).map_or(i64::MIN, |f| f.last_ts));
+            let take = want.min(busy.len());
+            for (generation, key) in busy.drain(..take) {
+                if self
+                    .flows
+                    .get(&key)
+                    .is_some_and(|f| f.generation == generation)
+                    && let Some(f) = self.flows.remove(&key)
+                {
+                    out.emit(f.record(&self.iface, &key, FlowEnd::Evicted));
+                }
+            }
+        }
+        for (generation, key) in busy {
+            if let Some(f) = self.flows.get(&key) {
+                let due = deadline(&cfg, f);
+                schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
             }
         }
         self.evictions += (before - self.flows.len()) as u64;
@@ -658,6 +718,86 @@ mod tests {
         assert!(out.iter().all(|r| r.end == FlowEnd::Evicted));
         t.drain(&mut out);
         assert_eq!(out.len(), 150, "every flow reported once");
+    }
+
+    fn small(max_flows: usize) -> FlowTable {
+        FlowTable::new(
+            "x",
+            FlowConfig {
+                max_flows,
+                ..FlowConfig::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_flows_idle_longest_and_keeps_the_busy() {
+        let mut t = small(10);
+        let mut out: Vec<FlowRecord> = Vec::new();
+        // Flows on ports 0..10 opened one a second; port 0 busy again at 9 s.
+        for port in 0..10u16 {
+            t.ingest(&pkt(i64::from(port), C, port, S, 80, ACK), &mut out);
+        }
+        t.ingest(&pkt(9, C, 0, S, 80, ACK), &mut out);
+        assert!(out.is_empty());
+        // Full: a new flow at 10 s evicts everything idle for a quarter of
+        // the idle timeout (3.75 s: last seen before 6.25 s), and port 0,
+        // whose wheel entry is early but which was busy since, stays.
+        t.ingest(&pkt(10, C, 100, S, 80, ACK), &mut out);
+        let mut gone: Vec<u16> = out.iter().map(|r| r.src_port).collect();
+        gone.sort_unstable();
+        assert_eq!(gone, vec![1, 2, 3, 4, 5, 6]);
+        assert!(out.iter().all(|r| r.end == FlowEnd::Evicted));
+        assert_eq!(t.evictions, 6);
+        assert_eq!(t.len(), 5);
+        // Nothing is lost: the rest still expire and drain.
+        t.expire(100 * 1_000_000_000, &mut out);
+        assert_eq!(out.len(), 11);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_passes_over_a_long_busy_flow_due_only_for_its_active_timeout() {
+        let mut t = small(10);
+        let mut out: Vec<FlowRecord> = Vec::new();
+        // Port 0 busy every second from 0 to 50 s: its deadline is the
+        // active timeout (60 s), earlier than the others' idle one (65 s).
+        for s in 0..=50 {
+            t.ingest(&pkt(s, C, 0, S, 80, ACK), &mut out);
+        }
+        for port in 1..10u16 {
+            t.ingest(&pkt(50, C, port, S, 80, ACK), &mut out);
+        }
+        t.ingest(&pkt(51, C, 100, S, 80, ACK), &mut out);
+        // A tenth of the table goes (one flow), and it is not port 0.
+        assert_eq!(out.len(), 1);
+        assert_ne!(out[0].src_port, 0);
+        assert!(t.flows.keys().any(|k| k.lo_port == 0 || k.hi_port == 0));
+        // Its active slice still comes at 60 s.
+        t.expire(60 * 1_000_000_000, &mut out);
+        assert!(
+            out.iter()
+                .any(|r| r.src_port == 0 && r.end == FlowEnd::Active)
+        );
+    }
+
+    #[test]
+    fn a_flood_of_new_flows_keeps_the_table_at_its_cap_and_reports_every_flow() {
+        let mut t = small(1000);
+        let mut out: Vec<FlowRecord> = Vec::new();
+        let mut src: u32 = 1;
+        for i in 0..20_000i64 {
+            src = src.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let p = IpPacket {
+                ts: i * 50_000, // 20 000 new flows a second
+                ..pkt(0, src.to_be_bytes(), 1234, S, 80, SYN)
+            };
+            t.ingest(&p, &mut out);
+            assert!(t.len() <= 1000);
+        }
+        assert_eq!(t.evictions as usize, out.len());
+        t.drain(&mut out);
+        assert_eq!(out.len(), 20_000);
     }
 
     #[test]
