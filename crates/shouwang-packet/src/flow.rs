@@ -359,11 +359,29 @@ fn idle_for(cfg: &FlowConfig, f: &Flow) -> i64 {
     }
 }
 
+/// When a flow is due for its idle timeout.
+fn idle_deadline(cfg: &FlowConfig, f: &Flow) -> i64 {
+    f.last_ts.saturating_add(idle_for(cfg, f))
+}
+
 /// When a flow is next due: idle timeout, or active timeout if earlier.
 fn deadline(cfg: &FlowConfig, f: &Flow) -> i64 {
-    f.last_ts
-        .saturating_add(idle_for(cfg, f))
-        .min(f.record_start.max(f.first_ts).saturating_add(cfg.active_ns))
+    idle_deadline(cfg, f).min(f.record_start.max(f.first_ts).saturating_add(cfg.active_ns))
+}
+
+/// The flow a wheel entry stands for, if it is still that flow (not gone,
+/// nor replaced by a newer flow on the same key, which has its own entry).
+fn live_entry(
+    flows: &mut FlowMap,
+    generation: u64,
+    key: FlowKey,
+) -> Option<std::collections::hash_map::OccupiedEntry<'_, FlowKey, Flow>> {
+    match flows.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) if e.get().generation == generation => {
+            Some(e)
+        }
+        _ => None,
+    }
 }
 
 /// Keys come off the wire, so the hash is keyed at random per process
@@ -479,50 +497,39 @@ impl FlowTable {
     /// of every flow (which made a spoofed flood, a new flow per packet,
     /// spend most of its time sorting).
     fn evict(&mut self, now: i64, out: &mut impl FlowSink) {
-        use std::collections::hash_map::Entry;
         let cfg = self.cfg;
         let quick = now.saturating_sub(cfg.idle_ns / 4);
         let want = (cfg.max_flows / 10).max(1);
         let before = self.flows.len();
         let mut removed = 0usize;
-        // Entries of busy flows met on the way (due for their active
-        // timeout): back into the wheel after the walk.
-        let mut busy: Vec<(u64, FlowKey)> = Vec::new();
-        'walk: while let Some(bucket) = self.wheel.pop_front() {
+        // Busy flows met on the way (due for their active timeout, or
+        // beyond the wheel), with their last packet and deadline: back into
+        // the wheel after the walk.
+        let mut busy: Vec<(i64, i64, u64, FlowKey)> = Vec::new();
+        'walk: while let Some(mut bucket) = self.wheel.pop_front() {
             let this = self.wheel_start;
             self.wheel_start += 1;
-            let mut entries = bucket.into_iter();
-            while let Some((generation, key)) = entries.next() {
-                let Entry::Occupied(e) = self.flows.entry(key) else {
-                    continue; // gone
+            for i in 0..bucket.len() {
+                let (generation, key) = bucket[i];
+                let Some(e) = live_entry(&mut self.flows, generation, key) else {
+                    continue;
                 };
                 let f = e.get();
-                if f.generation != generation {
-                    continue; // a newer flow on the same key has its own entry
-                }
                 if removed >= want && f.last_ts >= quick {
                     // Room enough, and nothing left here is long idle.
-                    let mut rest = vec![(generation, key)];
-                    rest.extend(entries);
-                    self.wheel.push_front(rest);
+                    bucket.drain(..i);
+                    self.wheel.push_front(bucket);
                     self.wheel_start -= 1;
                     break 'walk;
                 }
                 let due = deadline(&cfg, f);
                 let ahead = due.div_euclid(BUCKET_NS).saturating_sub(this);
-                if ahead > MAX_WHEEL_BUCKETS as i64 {
-                    // Beyond the wheel (a time jump): the walk would meet it
-                    // again and again at the wheel's end.
-                    busy.push((generation, key));
-                } else if ahead > 0 {
+                if ahead > 0 && ahead <= MAX_WHEEL_BUCKETS as i64 {
                     schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
-                } else if f
-                    .last_ts
-                    .saturating_add(idle_for(&cfg, f))
-                    .div_euclid(BUCKET_NS)
-                    > this
-                {
-                    busy.push((generation, key));
+                } else if ahead > 0 || idle_deadline(&cfg, f).div_euclid(BUCKET_NS) > this {
+                    // Beyond the wheel (a time jump: the walk would meet it
+                    // again and again at the wheel's end), or busy.
+                    busy.push((f.last_ts, due, generation, key));
                 } else {
                     let f = e.remove();
                     out.emit(f.record(&self.iface, &key, FlowEnd::Evicted));
@@ -532,24 +539,17 @@ impl FlowTable {
         }
         if removed == 0 {
             // Every flow is busy: the longest idle of them go after all.
-            busy.sort_unstable_by_key(|(_, k)| self.flows.get(k).map_or(i64::MIN, |f| f.last_ts));
+            busy.sort_unstable_by_key(|&(last, ..)| last);
             let take = want.min(busy.len());
-            for (generation, key) in busy.drain(..take) {
-                if self
-                    .flows
-                    .get(&key)
-                    .is_some_and(|f| f.generation == generation)
-                    && let Some(f) = self.flows.remove(&key)
-                {
+            for (_, _, generation, key) in busy.drain(..take) {
+                if let Some(e) = live_entry(&mut self.flows, generation, key) {
+                    let f = e.remove();
                     out.emit(f.record(&self.iface, &key, FlowEnd::Evicted));
                 }
             }
         }
-        for (generation, key) in busy {
-            if let Some(f) = self.flows.get(&key) {
-                let due = deadline(&cfg, f);
-                schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
-            }
+        for (_, due, generation, key) in busy {
+            schedule(&mut self.wheel, &mut self.wheel_start, due, generation, key);
         }
         self.evictions += (before - self.flows.len()) as u64;
     }
@@ -569,12 +569,9 @@ impl FlowTable {
             let mut not_yet = Vec::new();
             for (generation, key) in bucket {
                 // One lookup: the entry both reads and, when idle, removes.
-                let std::collections::hash_map::Entry::Occupied(e) = self.flows.entry(key) else {
+                let Some(e) = live_entry(&mut self.flows, generation, key) else {
                     continue;
                 };
-                if e.get().generation != generation {
-                    continue; // a newer flow on the same key has its own entry
-                }
                 if now.saturating_sub(e.get().last_ts) >= idle_for(&cfg, e.get()) {
                     let f = e.remove();
                     out.emit(f.record(&self.iface, &key, FlowEnd::Idle));
