@@ -339,7 +339,9 @@ struct Side {
     /// Slab entries changed since the last tick (an entry forgotten and
     /// reused since it was queued is seen once, as the new actor).
     dirty: Vec<u32>,
-    /// First probes of addresses not tracked yet (allocated on first use).
+    /// First probes of addresses not tracked yet (allocated on first use):
+    /// the part a repeated first target needs, and the rest.
+    tags: Vec<StageTag>,
     stage: Vec<Staged>,
     /// Keys the staging array's slot choice.
     seed: u64,
@@ -353,6 +355,7 @@ impl Side {
             index: HashMap::default(),
             last: None,
             dirty: Vec::new(),
+            tags: Vec::new(),
             stage: Vec::new(),
             seed: ahash::RandomState::new().hash_one(0x5eed_u64),
         }
@@ -428,11 +431,31 @@ impl Side {
 /// the slot choice needs no more, and the key stops anyone outside from
 /// aiming spoofed sources at one slot).
 fn stage_slot(seed: u64, key: ActorKey) -> usize {
+    (stage_hash(seed, key) >> (64 - STAGE_BITS)) as usize
+}
+
+fn stage_hash(seed: u64, key: ActorKey) -> u64 {
     let lo = key.addr as u64;
     let hi = (key.addr >> 64) as u64;
-    let h = (lo ^ hi.rotate_left(32) ^ (u64::from(key.proto) << 48) ^ seed)
+    (lo ^ hi.rotate_left(32) ^ (u64::from(key.proto) << 48) ^ seed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The staging slot of `key` and its tag (never 0, the free tag): a second
+/// mix of the slot's hash, so that keys differing only where one multiply
+/// mixes poorly (the protocol, in the high bits) still get other tags.
+fn stage_slot_tag(seed: u64, key: ActorKey) -> (usize, u32) {
+    let h = stage_hash(seed, key);
+    let t = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    ((h >> (64 - STAGE_BITS)) as usize, (t >> 32) as u32 | 1)
+}
+
+/// A first target (address and port) in 32 bits, keyed like the slots.
+fn target_print(seed: u64, peer: IpAddr, port: u16) -> u32 {
+    let (a, _) = bits(peer);
+    let h = ((a as u64) ^ ((a >> 64) as u64).rotate_left(32) ^ (u64::from(port) << 48) ^ seed)
         .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h >> (64 - STAGE_BITS)) as usize
+    (h >> 32) as u32
 }
 
 /// Counts an actor of `key` in (or out of) its staging slot.
@@ -502,7 +525,12 @@ impl FanoutTable {
     pub fn packet(&mut self, p: &IpPacket<'_>, flow: &mut Flow, to_server: bool) {
         let m = flow.meta.fan;
         let (prober, target, port, step) = match p.l4 {
-            L4::Tcp { flags, dport, .. } => {
+            L4::Tcp {
+                flags,
+                dport,
+                sport,
+                ..
+            } => {
                 let syn_only = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
                 if m == 0 {
                     if !(syn_only && to_server) {
@@ -517,7 +545,13 @@ impl FanoutTable {
                     (p.src, p.dst, dport, Step::Again)
                 } else if flow.state() == TcpState::Established {
                     flow.meta.fan |= FAN_ANSWERED;
-                    (flow.client.0, flow.server.0, flow.server.1, Step::Answer)
+                    // The client's ACK completes the handshake: the
+                    // prober is the client, the target the server.
+                    if to_server {
+                        (p.src, p.dst, dport, Step::Answer)
+                    } else {
+                        (p.dst, p.src, sport, Step::Answer)
+                    }
                 } else {
                     return;
                 }
@@ -758,32 +792,36 @@ fn find(
     // tracked actors to count when it is allocated.
     if side.stage.is_empty() {
         side.stage = vec![Staged::default(); STAGE_SLOTS];
+        side.tags = vec![StageTag::default(); STAGE_SLOTS];
     }
-    let idx = stage_slot(side.seed, key);
+    let (idx, tag) = stage_slot_tag(side.seed, key);
+    let hot = side.tags.get_mut(idx)?;
+    let target = target_print(side.seed, seen.peer, seen.port);
+    if hot.tag == tag
+        && out
+        && hot.target == target
+        && matches!(seen.step, Step::Probe | Step::Again)
+    {
+        // Out: a prober that only repeats its first target (a flood
+        // source, spoofed or not; a client retrying one dead service) fans
+        // out to nothing: it stays staged, its packets counted in the slot,
+        // and makes no actor (no map entry, sets or reports) until a second
+        // target. Tag and target print both match: another key doing this
+        // by chance is one in 2^46 or so, and would only add to a count.
+        hot.packets = hot.packets.saturating_add(1);
+        hot.probes = hot
+            .probes
+            .saturating_add(u32::from(seen.step == Step::Probe));
+        return None;
+    }
     let slot = side.stage.get_mut(idx)?;
-    let staged = slot.holds(key);
+    // The tag says "maybe"; the slot's key says yes or no.
+    let staged = hot.tag == tag && slot.holds(key);
     if staged {
-        match seen.step {
-            Step::Answer => {
-                slot.answered = slot.answered.saturating_add(1);
-                slot.peer_answered |= !seen.icmp;
-                return None;
-            }
-            // Out: a prober that only repeats its first target (a flood
-            // source, spoofed or not; a client retrying one dead service)
-            // fans out to nothing: it stays staged, its packets counted in
-            // the slot, and makes no actor (no map entry, sets or
-            // reports) until a second target.
-            Step::Probe | Step::Again
-                if out && slot.peer == seen.peer && slot.port == seen.port =>
-            {
-                slot.packets = slot.packets.saturating_add(1);
-                slot.probes = slot
-                    .probes
-                    .saturating_add(u32::from(seen.step == Step::Probe));
-                return None;
-            }
-            Step::Probe | Step::Again => {}
+        if seen.step == Step::Answer {
+            slot.answered = slot.answered.saturating_add(1);
+            slot.peer_answered |= !seen.icmp;
+            return None;
         }
     } else if slot.tracked > 0
         && let Some(i) = side.index.get(&key)
@@ -800,11 +838,15 @@ fn find(
                     ts: seen.ts,
                     peer: seen.peer,
                     port: seen.port,
-                    packets: 1,
-                    probes: 1,
                     answered: 0,
                     peer_answered: false,
                     tracked,
+                };
+                *hot = StageTag {
+                    tag,
+                    target,
+                    packets: 1,
+                    probes: 1,
                 };
                 return None;
             }
@@ -819,16 +861,20 @@ fn find(
         }
     }
     let mut a = Actor::new(seen.ts, addr, key);
-    if staged && let Some(slot) = side.stage.get_mut(idx) {
+    if staged
+        && let Some(slot) = side.stage.get_mut(idx)
+        && let Some(hot) = side.tags.get_mut(idx)
+    {
         let first = *slot;
+        let counts = std::mem::take(hot);
         *slot = Staged {
             tracked: first.tracked,
             ..Staged::default()
         };
         a.first_ts = first.ts;
         a.interval_ts = first.ts;
-        a.probes = u64::from(first.probes);
-        a.packets = u64::from(first.packets);
+        a.probes = u64::from(counts.probes);
+        a.packets = u64::from(counts.packets);
         a.answered = u64::from(first.answered);
         a.peer = first.peer;
         a.port = first.port;
@@ -846,12 +892,27 @@ fn find(
     Some(side.insert(key, a))
 }
 
-/// Slots of the staging array per direction (64 bytes each: 1 MiB).
+/// Slots of the staging array per direction (16 + 64 bytes each: 1.25 MiB).
 const STAGE_BITS: u32 = 14;
 const STAGE_SLOTS: usize = 1 << STAGE_BITS;
 
-/// The first probe of an address not tracked yet (64 bytes: the array
-/// is touched by every packet of a flood's sources).
+/// The part of a staging slot that every packet of a staged address reads
+/// (16 bytes: four to a cache line, 256 KiB per direction, where the whole
+/// slots take 1 MiB): a flood's spoofed sources that come back to their
+/// one target are counted here without touching the rest.
+#[derive(Debug, Clone, Copy, Default)]
+struct StageTag {
+    /// [`stage_slot_tag`] of the staged key; 0 in a free slot.
+    tag: u32,
+    /// [`target_print`] of its first target.
+    target: u32,
+    /// Packets and probes to the first target.
+    packets: u32,
+    probes: u32,
+}
+
+/// The rest of the first probe of an address not tracked yet (one cache
+/// line; read when the address is staged, answered or promoted).
 #[derive(Debug, Clone, Copy)]
 struct Staged {
     /// The staged address ([`ActorKey`] in two fields, so the slot packs
@@ -861,8 +922,6 @@ struct Staged {
     ts: i64,
     peer: IpAddr,
     port: u16,
-    packets: u32,
-    probes: u32,
     answered: u32,
     /// The probe was answered (not for ICMP).
     peer_answered: bool,
@@ -888,8 +947,6 @@ impl Default for Staged {
             ts: 0,
             peer: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 0,
-            packets: 0,
-            probes: 0,
             answered: 0,
             peer_answered: false,
             tracked: 0,
@@ -1236,6 +1293,36 @@ mod tests {
     }
 
     #[test]
+    fn a_prober_staged_on_one_target_keeps_its_counts_when_it_fans_out() {
+        let mut a = Analyzer::new("t", AnalyzerConfig::default());
+        let (att, vic) = ([198, 51, 100, 9], [192, 0, 2, 30]);
+        // 300 unanswered SYNs to one port (new source ports: 300 probes),
+        // 50 retransmissions: staged, no actor yet.
+        for i in 0..300u16 {
+            let t = T0 + i64::from(i) * MS;
+            a.frame(t, ETHERNET, &tcp_frame(att, 20000 + i, vic, 80, SYN, b""));
+        }
+        for i in 0..50u16 {
+            let t = T0 + 300 * MS + i64::from(i) * MS;
+            a.frame(t, ETHERNET, &tcp_frame(att, 20000 + i, vic, 80, SYN, b""));
+        }
+        a.advance(T0 + 2 * S);
+        assert!(outs(&a, att).is_empty(), "one target is no fan-out");
+        // Then 20 other ports: the first of them makes the actor, which
+        // starts from the staged counts.
+        for p in 0..20u16 {
+            let t = T0 + 2 * S + i64::from(p) * MS;
+            a.frame(t, ETHERNET, &tcp_frame(att, 30000, vic, 1000 + p, SYN, b""));
+        }
+        a.advance(T0 + 4 * S);
+        let r = outs(&a, att);
+        let (_, last) = r.last().expect("fan-out report");
+        assert_eq!(last.first_ts, T0, "{last:?}");
+        assert_eq!((last.probes, last.packets), (320, 370), "{last:?}");
+        assert_eq!(last.ports, 21, "{last:?}");
+    }
+
+    #[test]
     fn a_spoofed_syn_flood_gives_fan_in_reports_and_no_fan_out() {
         let mut a = Analyzer::new("t", AnalyzerConfig::default());
         let vic = [10, 10, 10, 10];
@@ -1394,8 +1481,32 @@ mod tests {
     }
 
     #[test]
-    fn a_staging_slot_is_one_cache_line() {
+    fn staging_tags_tell_keys_apart_that_share_a_slot_and_are_never_free() {
+        // Keys that differ only in the protocol (where the slot's one
+        // multiply mixes least) or in one address bit get other tags; a
+        // tag is never the free slot's 0.
+        let seed = ahash::RandomState::new().hash_one(1u64);
+        let mut same = 0;
+        for i in 0..20_000u32 {
+            let addr = u128::from(i.wrapping_mul(2_654_435_761));
+            let tcp = ActorKey { addr, proto: 6 };
+            let udp = ActorKey { addr, proto: 17 };
+            let next = ActorKey {
+                addr: addr ^ 1,
+                proto: 6,
+            };
+            let (_, t) = stage_slot_tag(seed, tcp);
+            assert_ne!(t, 0);
+            same += usize::from(t == stage_slot_tag(seed, udp).1);
+            same += usize::from(t == stage_slot_tag(seed, next).1);
+        }
+        assert!(same <= 1, "{same} equal tags in 40 000 pairs");
+    }
+
+    #[test]
+    fn a_staging_slot_is_one_cache_line_and_its_hot_part_a_quarter() {
         assert_eq!(std::mem::size_of::<Staged>(), 64);
+        assert_eq!(std::mem::size_of::<StageTag>(), 16);
     }
 
     #[test]

@@ -32,11 +32,13 @@ impl Default for FlowConfig {
 
 /// Direction-free identity of a flow: both endpoints in a fixed order,
 /// addresses as 128-bit integers (IPv4 in the low 32 bits, told apart by
-/// `v6`), so that hashing and comparing a key is a few word operations.
+/// `v6`) held in two words each, so that hashing and comparing a key is a
+/// few word operations and the key aligns to 8 bytes (40, not 48: the map
+/// and the timer wheel hold one per flow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    lo_addr: u128,
-    hi_addr: u128,
+    lo_addr: [u64; 2],
+    hi_addr: [u64; 2],
     lo_port: u16,
     hi_port: u16,
     /// Outer VLAN id, `NO_VLAN` when untagged.
@@ -55,11 +57,26 @@ fn addr_bits(a: IpAddr) -> (u128, bool) {
     }
 }
 
-/// Three words into the hasher instead of seven fields.
+fn words(a: u128) -> [u64; 2] {
+    [(a >> 64) as u64, a as u64]
+}
+
+fn addr_of(w: [u64; 2], v6: bool) -> IpAddr {
+    let a = u128::from(w[0]) << 64 | u128::from(w[1]);
+    if v6 {
+        IpAddr::V6(std::net::Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::from(a as u32))
+    }
+}
+
+/// Five words into the hasher instead of seven fields.
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u128(self.lo_addr);
-        h.write_u128(self.hi_addr);
+        h.write_u64(self.lo_addr[0]);
+        h.write_u64(self.lo_addr[1]);
+        h.write_u64(self.hi_addr[0]);
+        h.write_u64(self.hi_addr[1]);
         h.write_u64(
             u64::from(self.lo_port) << 48
                 | u64::from(self.hi_port) << 32
@@ -72,23 +89,44 @@ impl std::hash::Hash for FlowKey {
 
 impl FlowKey {
     pub fn of(p: &IpPacket<'_>) -> Self {
+        Self::with_side(p).0
+    }
+
+    /// The key of `p`'s flow, and whether `p`'s source is the key's low
+    /// endpoint.
+    fn with_side(p: &IpPacket<'_>) -> (Self, bool) {
         let (sp, dp) = p.ports();
         let (sa, v6) = addr_bits(p.src);
         let (da, _) = addr_bits(p.dst);
-        let ((lo_addr, lo_port), (hi_addr, hi_port)) = if (sa, sp) <= (da, dp) {
+        let src_lo = (sa, sp) <= (da, dp);
+        let ((lo_addr, lo_port), (hi_addr, hi_port)) = if src_lo {
             ((sa, sp), (da, dp))
         } else {
             ((da, dp), (sa, sp))
         };
-        Self {
-            lo_addr,
-            hi_addr,
+        let key = Self {
+            lo_addr: words(lo_addr),
+            hi_addr: words(hi_addr),
             lo_port,
             hi_port,
             vlan: p.vlan.unwrap_or(NO_VLAN),
             proto: p.proto,
             v6,
-        }
+        };
+        (key, src_lo)
+    }
+
+    /// Both endpoints are one address and port (a packet to itself).
+    fn is_loop(&self) -> bool {
+        self.lo_addr == self.hi_addr && self.lo_port == self.hi_port
+    }
+
+    fn lo(&self) -> (IpAddr, u16) {
+        (addr_of(self.lo_addr, self.v6), self.lo_port)
+    }
+
+    fn hi(&self) -> (IpAddr, u16) {
+        (addr_of(self.hi_addr, self.v6), self.hi_port)
     }
 
     fn vlan(&self) -> Option<u16> {
@@ -113,8 +151,9 @@ pub struct FlowMeta {
 
 #[derive(Debug, Clone)]
 pub struct Flow {
-    pub client: (IpAddr, u16),
-    pub server: (IpAddr, u16),
+    /// The client is the key's low endpoint (the addresses themselves are
+    /// in the key: 40 bytes less per flow).
+    client_lo: bool,
     first_ts: i64,
     last_ts: i64,
     /// Start of the current record (moves on at each active timeout).
@@ -135,10 +174,10 @@ pub struct Flow {
 }
 
 impl Flow {
-    fn new(p: &IpPacket<'_>) -> Self {
+    /// A flow from its first packet `p`; `src_lo`: `p`'s source is the
+    /// key's low endpoint.
+    fn new(p: &IpPacket<'_>, key: &FlowKey, src_lo: bool) -> Self {
         let (sp, dp) = p.ports();
-        let sender = (p.src, sp);
-        let receiver = (p.dst, dp);
         // The SYN's sender is the client; a SYN-ACK first means we missed
         // the SYN, so its sender is the server. With no handshake in sight
         // (mid-stream, UDP), a well-known port (< 1024) marks the server.
@@ -152,14 +191,11 @@ impl Flow {
             Some(synack) => synack,
             None => sp < 1024 && dp >= 1024,
         };
-        let (client, server) = if sender_is_server {
-            (receiver, sender)
-        } else {
-            (sender, receiver)
-        };
+        // A packet to itself has one endpoint: every packet goes to the
+        // server.
+        let client_lo = key.is_loop() || src_lo != sender_is_server;
         Self {
-            client,
-            server,
+            client_lo,
             first_ts: p.ts,
             last_ts: p.ts,
             record_start: p.ts,
@@ -182,14 +218,21 @@ impl Flow {
         self.state
     }
 
-    /// Whether a packet from `src` goes client → server.
-    pub fn to_server(&self, src: (IpAddr, u16)) -> bool {
-        src == self.client
+    /// The client and server endpoints of this flow under `key`.
+    pub fn endpoints(&self, key: &FlowKey) -> ((IpAddr, u16), (IpAddr, u16)) {
+        if self.client_lo {
+            (key.lo(), key.hi())
+        } else {
+            (key.hi(), key.lo())
+        }
     }
 
-    fn add(&mut self, p: &IpPacket<'_>) -> bool {
-        let (sp, _) = p.ports();
-        let up = self.to_server((p.src, sp));
+    /// Adds `p`, whose source is the key's low endpoint if `src_lo`;
+    /// whether it went client → server.
+    fn add(&mut self, p: &IpPacket<'_>, src_lo: bool) -> bool {
+        // A packet to itself has its source low (`FlowKey::with_side`) and
+        // the client low (`Flow::new`): to the server.
+        let up = src_lo == self.client_lo;
         let d = usize::from(!up);
         self.pkts[d] += 1;
         self.bytes[d] += u64::from(p.ip_len);
@@ -230,13 +273,14 @@ impl Flow {
     }
 
     fn record(&self, iface: &std::sync::Arc<str>, key: &FlowKey, end: FlowEnd) -> FlowRecord {
+        let (client, server) = self.endpoints(key);
         FlowRecord {
             iface: iface.clone(),
             proto: key.proto,
-            src: self.client.0,
-            src_port: self.client.1,
-            dst: self.server.0,
-            dst_port: self.server.1,
+            src: client.0,
+            src_port: client.1,
+            dst: server.0,
+            dst_port: server.1,
             vlan: key.vlan(),
             first_ts: self.record_start.max(self.first_ts),
             last_ts: self.last_ts,
@@ -339,12 +383,13 @@ fn start_flow(
     cfg: &FlowConfig,
     p: &IpPacket<'_>,
     key: FlowKey,
+    src_lo: bool,
     next_generation: &mut u64,
     wheel: &mut std::collections::VecDeque<Vec<(u64, FlowKey)>>,
     wheel_start: &mut i64,
 ) -> Flow {
     *next_generation += 1;
-    let mut f = Flow::new(p);
+    let mut f = Flow::new(p, &key, src_lo);
     f.generation = *next_generation;
     schedule(wheel, wheel_start, deadline(cfg, &f), f.generation, key);
     f
@@ -437,7 +482,7 @@ impl FlowTable {
     /// flow (the old record is emitted into `out`).
     pub fn ingest(&mut self, p: &IpPacket<'_>, out: &mut impl FlowSink) -> (&mut Flow, bool) {
         use std::collections::hash_map::Entry;
-        let key = FlowKey::of(p);
+        let (key, src_lo) = FlowKey::with_side(p);
         let syn_only = matches!(p.l4, L4::Tcp { flags, .. } if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         // One hash per packet; a second one only when the table is full.
         if self.flows.len() >= self.cfg.max_flows && !self.flows.contains_key(&key) {
@@ -452,6 +497,7 @@ impl FlowTable {
                         &cfg,
                         p,
                         key,
+                        src_lo,
                         &mut self.next_generation,
                         &mut self.wheel,
                         &mut self.wheel_start,
@@ -465,13 +511,14 @@ impl FlowTable {
                 &cfg,
                 p,
                 key,
+                src_lo,
                 &mut self.next_generation,
                 &mut self.wheel,
                 &mut self.wheel_start,
             )),
         };
         let was_open = !matches!(flow.state, TcpState::Reset | TcpState::Closed);
-        let up = flow.add(p);
+        let up = flow.add(p, src_lo);
         if was_open && matches!(flow.state, TcpState::Reset | TcpState::Closed) {
             // Closing moves the deadline closer: add an earlier wheel entry
             // (the old one finds the flow gone, or reschedules it).
@@ -801,9 +848,53 @@ mod tests {
     fn mid_stream_reply_from_a_well_known_port_is_the_server() {
         let mut t = FlowTable::new("x", FlowConfig::default());
         let mut out: Vec<FlowRecord> = Vec::new();
-        let (f, to_server) = t.ingest(&pkt(0, S, 21, C, 40003, PSH | ACK), &mut out);
+        let (_, to_server) = t.ingest(&pkt(0, S, 21, C, 40003, PSH | ACK), &mut out);
         assert!(!to_server);
-        assert_eq!(f.server, (S.into(), 21));
+        let (_, to_server) = t.ingest(&pkt(0, C, 40003, S, 21, ACK), &mut out);
+        assert!(to_server);
+        t.drain(&mut out);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!((r.dst, r.dst_port), (S.into(), 21));
+        assert_eq!((r.src, r.src_port), (C.into(), 40003));
+        assert_eq!((r.packets_to_server, r.packets_to_client), (1, 1));
+    }
+
+    #[test]
+    fn endpoints_come_back_from_the_key_whichever_side_is_low() {
+        // The client is the high endpoint (S > C) and then the low one, over
+        // IPv4 and IPv6; and a packet to itself goes to the server.
+        let v6c: IpAddr = "2001:db8::9".parse().expect("addr");
+        let v6s: IpAddr = "2001:db8::1".parse().expect("addr");
+        let cases: [(IpAddr, u16, IpAddr, u16); 5] = [
+            (S.into(), 5000, C.into(), 80),
+            (C.into(), 5000, S.into(), 80),
+            (v6c, 40000, v6s, 443),
+            (v6s, 40000, v6c, 443),
+            (C.into(), 7, C.into(), 7),
+        ];
+        for (ca, cp, sa, sp) in cases {
+            let mut t = FlowTable::new("x", FlowConfig::default());
+            let mut out: Vec<FlowRecord> = Vec::new();
+            let syn = IpPacket {
+                src: ca,
+                dst: sa,
+                ..pkt(0, C, cp, S, sp, SYN)
+            };
+            let reply = IpPacket {
+                src: sa,
+                dst: ca,
+                ..pkt(0, C, sp, S, cp, SYN | ACK)
+            };
+            assert!(t.ingest(&syn, &mut out).1);
+            let back = t.ingest(&reply, &mut out).1;
+            assert_eq!(back, ca == sa && cp == sp, "{ca} -> {sa}");
+            t.drain(&mut out);
+            let r = &out[0];
+            assert_eq!((r.src, r.src_port, r.dst, r.dst_port), (ca, cp, sa, sp));
+            let want = if back { (2, 0) } else { (1, 1) };
+            assert_eq!((r.packets_to_server, r.packets_to_client), want);
+        }
     }
 
     #[test]
