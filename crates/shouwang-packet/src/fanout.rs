@@ -794,13 +794,13 @@ fn find(
         side.stage = vec![Staged::default(); STAGE_SLOTS];
         side.tags = vec![StageTag::default(); STAGE_SLOTS];
     }
-    let (idx, tag) = stage_slot_tag(side.seed, key);
+    let seed = side.seed;
+    let (idx, tag) = stage_slot_tag(seed, key);
     let hot = side.tags.get_mut(idx)?;
-    let target = target_print(side.seed, seen.peer, seen.port);
     if hot.tag == tag
         && out
-        && hot.target == target
         && matches!(seen.step, Step::Probe | Step::Again)
+        && hot.target == target_print(seed, seen.peer, seen.port)
     {
         // Out: a prober that only repeats its first target (a flood
         // source, spoofed or not; a client retrying one dead service) fans
@@ -844,7 +844,7 @@ fn find(
                 };
                 *hot = StageTag {
                     tag,
-                    target,
+                    target: target_print(seed, seen.peer, seen.port),
                     packets: 1,
                     probes: 1,
                 };
