@@ -435,10 +435,15 @@ fn stage_slot(seed: u64, key: ActorKey) -> usize {
 }
 
 fn stage_hash(seed: u64, key: ActorKey) -> u64 {
-    let lo = key.addr as u64;
-    let hi = (key.addr >> 64) as u64;
-    (lo ^ hi.rotate_left(32) ^ (u64::from(key.proto) << 48) ^ seed)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    mix(seed, key.addr, key.proto)
+}
+
+/// An address and 16 more bits in one keyed multiply (the high half of
+/// the product is the well-mixed part).
+fn mix(seed: u64, addr: u128, extra: u16) -> u64 {
+    let lo = addr as u64;
+    let hi = (addr >> 64) as u64;
+    (lo ^ hi.rotate_left(32) ^ (u64::from(extra) << 48) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The staging slot of `key` and its tag (never 0, the free tag): a second
@@ -452,10 +457,7 @@ fn stage_slot_tag(seed: u64, key: ActorKey) -> (usize, u32) {
 
 /// A first target (address and port) in 32 bits, keyed like the slots.
 fn target_print(seed: u64, peer: IpAddr, port: u16) -> u32 {
-    let (a, _) = bits(peer);
-    let h = ((a as u64) ^ ((a >> 64) as u64).rotate_left(32) ^ (u64::from(port) << 48) ^ seed)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h >> 32) as u32
+    (mix(seed, bits(peer).0, port) >> 32) as u32
 }
 
 /// Counts an actor of `key` in (or out of) its staging slot.
